@@ -1,0 +1,16 @@
+"""autograd_np: tape-based reverse-mode automatic differentiation on NumPy.
+
+    from autograd_np import Tensor, no_grad, grad, gradcheck
+"""
+from . import functional, ops
+from .autodiff import grad
+from .graph import enable_grad, is_grad_enabled, no_grad, topological_order
+from .gradcheck import GradcheckError, gradcheck
+from .ops import concatenate, stack
+from .tensor import Tensor
+
+__all__ = [
+    "Tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError",
+    "concatenate", "stack", "topological_order", "functional", "ops",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,48 @@
+"""``grad()``: gradients as return values, optionally differentiable (grad of grad)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import graph
+from .tensor import Tensor, _seed
+
+
+def grad(
+    output: Tensor,
+    inputs: Tensor | Sequence[Tensor],
+    grad_output: Any = None,
+    create_graph: bool = False,
+    retain_graph: bool | None = None,
+) -> list[Tensor]:
+    """Gradients of ``output`` with respect to each of ``inputs``, like ``torch.autograd.grad``.
+
+    ``.grad`` attributes are left untouched. An input that ``output`` does not
+    depend on gets a zero gradient. With ``create_graph=True`` the returned
+    Tensors carry their own graph, so they can be differentiated again
+    (Hessian-vector products); ``retain_graph`` then defaults to True.
+    """
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
+    inputs = list(inputs)
+    if not output.requires_grad:
+        raise RuntimeError("grad: the output does not require grad and has no graph")
+    if retain_graph is None:
+        retain_graph = create_graph
+    seed = _seed(output, grad_output)
+    if create_graph:
+        seed = Tensor(seed)
+    found = graph.backprop(
+        [output], [seed], targets=inputs, create_graph=create_graph, retain_graph=retain_graph
+    )
+    result = []
+    for t in inputs:
+        g = found.get(id(t))
+        if g is None:
+            result.append(Tensor(np.zeros_like(t.data)))
+        elif isinstance(g, Tensor):
+            result.append(g if g.dtype == t.dtype else g.astype(t.dtype))
+        else:
+            result.append(Tensor(np.array(np.broadcast_to(g, t.shape), dtype=t.dtype)))
+    return result

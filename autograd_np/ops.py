@@ -1,0 +1,653 @@
+"""Every op of the engine, in one table: forward, VJP, and the math.
+
+How to read this file
+---------------------
+An op is a function ``y = f(x1, x2, ...)`` on arrays. Reverse mode needs, for
+each input ``xi``, its *vector-Jacobian product* (VJP): given ``g = dL/dy``
+(written ȳ, same shape as ``y``), return ``dL/dxi = ȳ · ∂y/∂xi`` (written x̄i,
+same shape as ``xi``). Each op below is defined as
+
+    @primitive("name")
+    def name(x, ...):            # forward on raw NumPy arrays
+        '''math + VJP'''
+        return ...
+    name.defvjp(vjp_x, ...)      # one VJP per input: vjp(g, y, x, ...) -> x̄
+
+Every VJP is written with operators and with the ops of this file, never with
+raw NumPy calls on ``g``. So the same rule runs on plain arrays during an
+ordinary ``backward()`` (fast) and on Tensors when ``grad(..., create_graph=True)``
+asks for a differentiable gradient (grad of grad).
+
+Broadcasting: an input that NumPy broadcast in the forward pass receives the
+incoming gradient summed back to its own shape (``sum_to``), the adjoint of
+broadcasting.
+
+Calling any op on raw arrays (no Tensor among the arguments) simply runs the
+forward and returns an array; with a Tensor argument it returns a Tensor and,
+if an input requires grad (and recording is on), records itself on the tape.
+"""
+from __future__ import annotations
+
+import builtins
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .graph import _GradMode
+from .tensor import Tensor
+
+_NO_KWARGS: dict = {}
+
+
+# ----------------------------------------------------------------------------
+# The primitive machinery
+# ----------------------------------------------------------------------------
+class Primitive:
+    """An op: a forward function on arrays plus one VJP per input."""
+
+    __slots__ = ("name", "forward", "vjps", "vjp_argnum", "__dict__")
+
+    def __init__(self, name: str, forward: Callable) -> None:
+        self.name = name
+        self.forward = forward
+        self.vjps: tuple[Callable, ...] = ()
+        self.vjp_argnum: Callable | None = None
+        self.__doc__ = forward.__doc__
+        self.__wrapped__ = forward
+
+    def defvjp(self, *vjps: Callable) -> None:
+        """Register ``vjp_i(g, y, *inputs, **kwargs) -> x̄_i`` for each input i."""
+        self.vjps = vjps
+
+    def defvjp_argnum(self, vjp: Callable) -> None:
+        """Register one ``vjp(i, g, y, *inputs, **kwargs)`` for ops with any number of inputs."""
+        self.vjp_argnum = vjp
+
+    def vjp(self, i: int, g: Any, y: Any, *inputs: Any, **kwargs: Any) -> Any:
+        if self.vjp_argnum is not None:
+            return self.vjp_argnum(i, g, y, *inputs, **kwargs)
+        return self.vjps[i](g, y, *inputs, **kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return apply(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+def primitive(name: str) -> Callable[[Callable], Primitive]:
+    def wrap(forward: Callable) -> Primitive:
+        return Primitive(name, forward)
+
+    return wrap
+
+
+def apply(op: Primitive, args: tuple, kwargs: dict) -> Any:
+    """Run ``op`` and, if any input requires grad, record it on the tape."""
+    has_tensor = needs_grad = False
+    for a in args:
+        if isinstance(a, Tensor):
+            has_tensor = True
+            if a._requires_grad:
+                needs_grad = True
+    if not has_tensor:  # raw arrays in, raw array out (the fast backward path)
+        return _forward(op, args, kwargs)
+    out = _forward(op, tuple(a.data if isinstance(a, Tensor) else a for a in args), kwargs)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)  # ufuncs turn 0-d arrays into NumPy scalars
+    if needs_grad and _GradMode.enabled:
+        return Tensor._node(out, op, args, kwargs or _NO_KWARGS)
+    return Tensor._constant(out)
+
+
+def _forward(op: Primitive, arrays: tuple, kwargs: dict) -> Any:
+    try:
+        return op.forward(*arrays, **kwargs)
+    except ValueError as error:
+        message = str(error)
+        if message.startswith(op.name + ":"):
+            raise
+        shapes = " and ".join(str(_shape(a)) for a in arrays)
+        raise ValueError(f"{op.name}: invalid input shapes {shapes}: {message}") from None
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return x.shape if isinstance(x, (Tensor, np.ndarray, np.generic)) else np.shape(x)
+
+
+def _array(x: Any) -> Any:
+    """The raw array behind a Tensor (masks and constants in VJPs are not differentiated)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def normalize_axis(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...] | None:
+    """``None`` or a sorted tuple of non-negative axes (validated against ``ndim``)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise ValueError(f"axis {a} is out of bounds for a tensor with {ndim} dimensions")
+        out.append(int(a) % builtins.max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def normalize_index(index: Any) -> Any:
+    """Turn Tensor and list indices into arrays so the index can be stored and reused."""
+    parts = index if isinstance(index, tuple) else (index,)
+    out = tuple(p for i in parts for p in _index_parts(i))
+    return out[0] if len(out) == 1 else out
+
+
+def _index_parts(i: Any) -> tuple:
+    if isinstance(i, Tensor):
+        i = i.data
+    if isinstance(i, list):
+        i = np.asarray(i)
+    if isinstance(i, np.ndarray):
+        if i.dtype.kind == "b":  # a mask is its nonzero() positions; scatter_add needs integers
+            return i.nonzero()
+        if i.dtype.kind not in "iu":
+            raise IndexError(f"getitem: index arrays must be integer or boolean, got dtype {i.dtype}")
+    return (i,)
+
+
+def _is_basic_index(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+
+
+def _reduced_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The keepdims=True shape of a reduction over ``axis``."""
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else s for i, s in enumerate(shape))
+
+
+def _unreduce(g: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
+    """Broadcast a reduction's gradient back over the reduced axes."""
+    if not keepdims:
+        g = reshape(g, shape=_reduced_shape(x_shape, axis))
+    return broadcast_to(g, shape=x_shape)
+
+
+def _sum_to_array(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1
+    )
+    if axes:
+        x = x.sum(axis=axes, keepdims=True)
+    return x.reshape(shape)
+
+
+# ----------------------------------------------------------------------------
+# Shape plumbing: broadcasting and its adjoint
+# ----------------------------------------------------------------------------
+@primitive("sum_to")
+def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """y = x summed over the axes that broadcasting added or stretched, to ``shape``.
+
+    VJP: x̄ = broadcast_to(ȳ, x.shape)        (the adjoint of broadcasting)
+    """
+    return _sum_to_array(x, shape)
+
+
+_sum_to.defvjp(lambda g, y, x, shape: broadcast_to(g, shape=x.shape))
+
+
+def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``x`` down to ``shape`` (no-op, and no tape entry, when it already has it)."""
+    if _shape(x) == shape:
+        return x
+    return _sum_to(x, shape=shape)
+
+
+@primitive("broadcast_to")
+def broadcast_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """y = x broadcast (NumPy rules) to ``shape``.
+
+    VJP: x̄ = sum_to(ȳ, x.shape)
+    """
+    return np.broadcast_to(x, shape)
+
+
+broadcast_to.defvjp(lambda g, y, x, shape: sum_to(g, _shape(x)))
+
+
+# ----------------------------------------------------------------------------
+# Elementwise arithmetic (all broadcast like NumPy)
+# ----------------------------------------------------------------------------
+@primitive("add")
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = a + b
+
+    VJP: ā = sum_to(ȳ, a.shape);  b̄ = sum_to(ȳ, b.shape)
+    (The derivation's bias rule: ∂L/∂b is the batch sum of the pre-activation gradient.)
+    """
+    return a + b
+
+
+add.defvjp(
+    lambda g, y, a, b: sum_to(g, _shape(a)),
+    lambda g, y, a, b: sum_to(g, _shape(b)),
+)
+
+
+@primitive("sub")
+def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = a - b
+
+    VJP: ā = sum_to(ȳ, a.shape);  b̄ = -sum_to(ȳ, b.shape)
+    """
+    return a - b
+
+
+sub.defvjp(
+    lambda g, y, a, b: sum_to(g, _shape(a)),
+    lambda g, y, a, b: -sum_to(g, _shape(b)),
+)
+
+
+@primitive("mul")
+def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = a ⊙ b
+
+    VJP: ā = sum_to(ȳ ⊙ b, a.shape);  b̄ = sum_to(ȳ ⊙ a, b.shape)
+    """
+    return a * b
+
+
+mul.defvjp(
+    lambda g, y, a, b: sum_to(g * b, _shape(a)),
+    lambda g, y, a, b: sum_to(g * a, _shape(b)),
+)
+
+
+@primitive("div")
+def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = a / b
+
+    VJP: ā = sum_to(ȳ / b, a.shape);  b̄ = sum_to(-ȳ ⊙ y / b, b.shape)   (since ∂y/∂b = -a/b² = -y/b)
+    """
+    return a / b
+
+
+div.defvjp(
+    lambda g, y, a, b: sum_to(g / b, _shape(a)),
+    lambda g, y, a, b: sum_to(-g * y / b, _shape(b)),
+)
+
+
+@primitive("neg")
+def neg(x: np.ndarray) -> np.ndarray:
+    """y = -x
+
+    VJP: x̄ = -ȳ
+    """
+    return -x
+
+
+neg.defvjp(lambda g, y, x: -g)
+
+
+@primitive("pow")
+def pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's name)
+    """y = a ** b
+
+    VJP: ā = sum_to(ȳ ⊙ b ⊙ a^(b-1), a.shape);  b̄ = sum_to(ȳ ⊙ y ⊙ log a, b.shape)
+    (b̄ needs a > 0; it is only computed when the exponent requires grad.)
+    """
+    return a**b
+
+
+pow.defvjp(
+    lambda g, y, a, b: sum_to(g * b * a ** (b - 1), _shape(a)),
+    lambda g, y, a, b: sum_to(g * y * log(a), _shape(b)),
+)
+
+
+@primitive("astype")
+def astype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """y = x converted to ``dtype``
+
+    VJP: x̄ = ȳ converted back to x.dtype
+    """
+    return x.astype(dtype)
+
+
+astype.defvjp(lambda g, y, x, dtype: astype(g, dtype=_array(x).dtype))
+
+
+# ----------------------------------------------------------------------------
+# Elementwise functions
+# ----------------------------------------------------------------------------
+@primitive("tanh")
+def tanh(x: np.ndarray) -> np.ndarray:
+    """y = tanh(x)
+
+    VJP: x̄ = ȳ ⊙ (1 - y²)        (the derivation's σ'(z) for σ = tanh)
+    """
+    return np.tanh(x)
+
+
+tanh.defvjp(lambda g, y, x: g * (1 - y * y))
+
+
+@primitive("sigmoid")
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """y = 1 / (1 + e^-x)
+
+    VJP: x̄ = ȳ ⊙ y ⊙ (1 - y)
+    """
+    return 0.5 * (np.tanh(0.5 * x) + 1)  # tanh form: no overflow for large |x|
+
+
+sigmoid.defvjp(lambda g, y, x: g * y * (1 - y))
+
+
+@primitive("exp")
+def exp(x: np.ndarray) -> np.ndarray:
+    """y = eˣ
+
+    VJP: x̄ = ȳ ⊙ y
+    """
+    return np.exp(x)
+
+
+exp.defvjp(lambda g, y, x: g * y)
+
+
+@primitive("log")
+def log(x: np.ndarray) -> np.ndarray:
+    """y = ln x
+
+    VJP: x̄ = ȳ / x
+    """
+    return np.log(x)
+
+
+log.defvjp(lambda g, y, x: g / x)
+
+
+@primitive("relu")
+def relu(x: np.ndarray) -> np.ndarray:
+    """y = max(x, 0)
+
+    VJP: x̄ = ȳ ⊙ [x > 0]         (the step is constant almost everywhere)
+    """
+    return np.maximum(x, 0)
+
+
+relu.defvjp(lambda g, y, x: g * (_array(x) > 0))
+
+
+# ----------------------------------------------------------------------------
+# Linear algebra
+# ----------------------------------------------------------------------------
+@primitive("matmul")
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Y = A @ B  (NumPy matmul: batched over leading axes, 1-D operands promoted)
+
+    VJP: Ā = Ȳ Bᵀ;  B̄ = Aᵀ Ȳ   (each summed over broadcast batch axes)
+
+    With a batch in the rows of X and the layer z = x W + b, G = ∂L/∂Z gives
+    ∂L/∂W = Xᵀ G and ∂L/∂X = G Wᵀ. The derivation stores W transposed
+    (z = W x, so Z = X Wᵀ): there the same two rules read Gᵀ X and G W.
+    """
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        raise ValueError(f"matmul: shapes {_shape(a)} and {_shape(b)}: matmul needs at least 1-D operands")
+    inner_b = _shape(b)[0] if np.ndim(b) == 1 else _shape(b)[-2]
+    if _shape(a)[-1] != inner_b:
+        raise ValueError(f"matmul: shapes {_shape(a)} and {_shape(b)} do not align")
+    return a @ b
+
+
+def _swap_last(x: Any) -> Any:
+    axes = list(range(x.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return transpose(x, axes=tuple(axes))
+
+
+def _matmul_operands(g: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
+    """Promote 1-D operands to matrices (and g to match), as NumPy's matmul does."""
+    if a.ndim == 1:
+        a = reshape(a, shape=(1,) + a.shape)
+        g = reshape(g, shape=g.shape[:-1] + (1,) + g.shape[-1:])
+    if b.ndim == 1:
+        b = reshape(b, shape=b.shape + (1,))
+        g = reshape(g, shape=g.shape + (1,))
+    return g, a, b
+
+
+def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
+    g2, a2, b2 = _matmul_operands(g, a, b)
+    return reshape(sum_to(matmul(g2, _swap_last(b2)), a2.shape), shape=a.shape)
+
+
+def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:
+    g2, a2, b2 = _matmul_operands(g, a, b)
+    return reshape(sum_to(matmul(_swap_last(a2), g2), b2.shape), shape=b.shape)
+
+
+matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
+
+
+# ----------------------------------------------------------------------------
+# Reductions
+# ----------------------------------------------------------------------------
+@primitive("sum")
+def sum(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
+    """y = Σ x over ``axis``
+
+    VJP: x̄ = ȳ broadcast back over the summed axes
+    """
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+sum.defvjp(lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis, keepdims))
+
+
+@primitive("mean")
+def mean(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:
+    """y = (1/n) Σ x over ``axis`` (n = number of elements averaged)
+
+    VJP: x̄ = ȳ / n broadcast back over the averaged axes
+    """
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def _mean_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    n = x.size // builtins.max(np.size(_array(y)), 1)
+    return _unreduce(g, x.shape, axis, keepdims) * (1.0 / n)
+
+
+mean.defvjp(_mean_vjp)
+
+
+@primitive("max")
+def max(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
+    """y = max x over ``axis``
+
+    VJP: x̄ = ȳ routed to the arg-max: ȳ ⊙ [x = y] / (number of ties), so tied
+    maxima share the gradient equally (a valid subgradient).
+    """
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _max_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    x_data, y_data = _array(x), _array(y)
+    winners = x_data == y_data.reshape(_reduced_shape(x_data.shape, axis))
+    share = winners / winners.sum(axis=axis, keepdims=True)
+    return _unreduce(g, x_data.shape, axis, keepdims) * share.astype(x_data.dtype)
+
+
+max.defvjp(_max_vjp)
+
+
+# ----------------------------------------------------------------------------
+# Shape ops
+# ----------------------------------------------------------------------------
+@primitive("reshape")
+def reshape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """y = x with a new shape (same elements, C order)
+
+    VJP: x̄ = reshape(ȳ, x.shape)
+    """
+    return np.reshape(x, shape)
+
+
+reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=_shape(x)))
+
+
+@primitive("transpose")
+def transpose(x: np.ndarray, axes: tuple[int, ...] | None = None) -> np.ndarray:
+    """y = x with its axes permuted (reversed when ``axes`` is None)
+
+    VJP: x̄ = transpose(ȳ, inverse permutation)
+    """
+    return np.transpose(x, axes)
+
+
+def _transpose_vjp(g: Any, y: Any, x: Any, axes: Any = None) -> Any:
+    inverse = None if axes is None else tuple(np.argsort(axes))
+    return transpose(g, axes=inverse)
+
+
+transpose.defvjp(_transpose_vjp)
+
+
+@primitive("getitem")
+def getitem(x: np.ndarray, index: Any) -> np.ndarray:
+    """y = x[index]   (ints, slices, None, Ellipsis, integer/boolean arrays, tuples)
+
+    VJP: x̄ = zeros like x, then ȳ *added* at ``index`` (scatter_add): an element
+    picked k times (repeated integer indices) receives the sum of its k
+    gradients. Embedding lookup ``C[X]`` is this op; its VJP is the
+    derivation's "update the embedding rows from the input gradient".
+    """
+    return x[index]
+
+
+getitem.defvjp(lambda g, y, x, index: scatter_add(g, index=index, shape=_shape(x)))
+
+
+@primitive("scatter_add")
+def scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """y = zeros(shape) with g added at ``index`` (duplicates accumulate)
+
+    VJP: ḡ = ȳ[index]               (scatter_add and getitem are adjoint)
+    """
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic_index(index):
+        out[index] = g  # basic indexing selects each element at most once
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+scatter_add.defvjp(lambda g, y, grad_in, index, shape: getitem(g, index=index))
+
+
+@primitive("concatenate")
+def _concatenate(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
+    """y = [x1, x2, ...] joined along ``axis``
+
+    VJP: x̄i = the slice of ȳ that xi occupies along ``axis``
+    """
+    return np.concatenate(xs, axis=axis)
+
+
+def _concatenate_vjp(i: int, g: Any, y: Any, *xs: Any, axis: int = 0) -> Any:
+    axis = axis % g.ndim
+    start = builtins.sum(x.shape[axis] for x in xs[:i])
+    index = (slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)
+    return getitem(g, index=index)
+
+
+_concatenate.defvjp_argnum(_concatenate_vjp)
+
+
+@primitive("stack")
+def _stack(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
+    """y = [x1, x2, ...] stacked along a new ``axis``
+
+    VJP: x̄i = ȳ indexed at position i of ``axis``
+    """
+    return np.stack(xs, axis=axis)
+
+
+def _stack_vjp(i: int, g: Any, y: Any, *xs: Any, axis: int = 0) -> Any:
+    axis = axis % g.ndim
+    return getitem(g, index=(slice(None),) * axis + (i,))
+
+
+_stack.defvjp_argnum(_stack_vjp)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Any:
+    """Join tensors along an existing axis (``numpy.concatenate``)."""
+    return _concatenate(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
+    """Join tensors along a new axis (``numpy.stack``)."""
+    return _stack(*tensors, axis=axis)
+
+
+# ----------------------------------------------------------------------------
+# Softmax family
+# ----------------------------------------------------------------------------
+@primitive("log_softmax")
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """y = x - log Σ exp(x) over ``axis``  (computed as s - log Σ exp(s), s = x - max x)
+
+    VJP: x̄ = ȳ - softmax(x) ⊙ Σ ȳ   (softmax(x) = exp(y); the sum is over ``axis``)
+    """
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+log_softmax.defvjp(lambda g, y, x, axis=-1: g - exp(y) * sum(g, axis=(axis % y.ndim,), keepdims=True))
+
+
+@primitive("cross_entropy")
+def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Fused mean cross-entropy: L = -(1/B) Σ_b log softmax(logits_b)[targets_b]
+
+    ``logits`` has shape (B, C); ``targets`` holds B class indices.
+
+    VJP: logits̄ = L̄ ⊙ (softmax(logits) - onehot(targets)) / B
+    (the derivation's "probs - onehot", divided by B because the loss is a mean).
+    Its composition ``-log_softmax(x)[arange(B), t].mean()`` gives the same gradient.
+    """
+    if logits.ndim != 2 or np.shape(targets) != logits.shape[:1]:
+        raise ValueError(
+            f"cross_entropy: logits must be (B, C) and targets (B,), got shapes {logits.shape} and {np.shape(targets)}"
+        )
+    logp = log_softmax.forward(logits, axis=-1)
+    return -np.mean(logp[np.arange(len(targets)), targets])
+
+
+def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any) -> Any:
+    targets = _array(targets)
+    batch = targets.shape[0]
+    onehot = np.zeros(logits.shape, dtype=_array(logits).dtype)
+    onehot[np.arange(batch), targets] = 1
+    return (exp(log_softmax(logits, axis=-1)) - onehot) * (g * (1.0 / batch))
+
+
+cross_entropy.defvjp(_cross_entropy_vjp, lambda *_: None)
+
+
+#: Every primitive, by name: the single table a reader can scan.
+OPS: dict[str, Primitive] = {
+    op.name: op
+    for op in (
+        _sum_to, broadcast_to, add, sub, mul, div, neg, pow, astype,
+        tanh, sigmoid, exp, log, relu, matmul, sum, mean, max,
+        reshape, transpose, getitem, scatter_add, _concatenate, _stack,
+        log_softmax, cross_entropy,
+    )
+}
