@@ -1,0 +1,358 @@
+"""Neural-network building blocks on the public Tensor API.
+
+A ``Module`` finds its parameters by looking at its own attributes: a Tensor
+that requires grad is a parameter, a Module is a sub-module, and a list or
+tuple of Modules is a numbered group of sub-modules. Names are dotted paths
+(``"layers.0.weight"``), in the order the attributes were assigned.
+Non-trainable state (BatchNorm's running statistics) lives in *buffers*:
+NumPy arrays declared with ``register_buffer`` and saved by ``state_dict()``.
+
+No module writes a gradient: every forward is composed of engine ops, so
+``loss.backward()`` differentiates it.
+
+Conventions: ``Linear`` stores its weight as (in_features, out_features) and
+computes ``y = x @ W + b``; normalisation layers treat the *last* axis as the
+feature axis ("channels last"), so ``BatchNorm1d`` accepts (B, C) or (B, T, C).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import functional as F
+from .graph import no_grad
+from .tensor import Tensor
+
+__all__ = [
+    "Module", "Sequential", "Embedding", "Linear", "Tanh", "ReLU", "Flatten",
+    "FlattenConsecutive", "BatchNorm1d", "LayerNorm", "Dropout",
+]
+
+
+def _rng(rng: Any) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+class Module:
+    """Base class: subclasses set attributes in ``__init__`` and define ``forward``."""
+
+    training: bool = True
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # ----- structure ---------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Module) for v in value):
+                for i, v in enumerate(value):
+                    yield f"{name}.{i}", v
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """``(dotted name, Tensor)`` for every parameter, each shared Tensor once."""
+        seen: set[int] = set()
+        for mod_name, module in self.named_modules(prefix):
+            for name, value in vars(module).items():
+                if isinstance(value, Tensor) and value.requires_grad and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{mod_name}.{name}" if mod_name else name), value
+
+    def parameters(self) -> list[Tensor]:
+        return [p for _, p in self.named_parameters()]
+
+    def register_buffer(self, name: str, array: np.ndarray) -> None:
+        """Declare non-trainable state (saved by ``state_dict``, not returned by ``parameters``)."""
+        names = self.__dict__.setdefault("_buffer_names", [])
+        if name not in names:
+            names.append(name)
+        setattr(self, name, array)
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for mod_name, module in self.named_modules(prefix):
+            for name in module.__dict__.get("_buffer_names", ()):
+                yield (f"{mod_name}.{name}" if mod_name else name), getattr(module, name)
+
+    def num_parameters(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    # ----- training helpers ----------------------------------------------------
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> "Module":
+        """Switch this module and all sub-modules to training (or, with False, evaluation) mode."""
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    # ----- state -------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, keyed by dotted name."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update({name: np.array(b, copy=True) for name, b in self.named_buffers()})
+        return state
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Copy arrays into the existing parameters and buffers (in place: optimizers stay valid)."""
+        targets: dict[str, np.ndarray] = {name: p.data for name, p in self.named_parameters()}
+        targets.update(dict(self.named_buffers()))
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for name, target in targets.items():
+            if name not in state:
+                continue
+            value = np.asarray(state[name])
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"load_state_dict: {name} has shape {value.shape} in the state but {target.shape} in the model"
+                )
+            np.copyto(target, value, casting="same_kind")
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not children:
+            return head + ")"
+        lines = [head]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Apply modules in order; sub-modules are named ``layers.0``, ``layers.1``, ..."""
+
+    def __init__(self, *layers: Module) -> None:
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for layer in layers:
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: expected Modules, got {type(layer).__name__}")
+        self.layers = list(layers)
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return Sequential(*self.layers[index])
+        return self.layers[index]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
+
+    def append(self, layer: Module) -> "Sequential":
+        self.layers.append(layer)
+        return self
+
+
+class Embedding(Module):
+    """Lookup table: ``forward(indices)`` returns ``weight[indices]`` (rows ~ N(0, 1))."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, *, rng: Any = None, dtype: Any = np.float32) -> None:
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        data = _rng(rng).standard_normal((self.num_embeddings, self.embedding_dim))
+        self.weight = Tensor(data.astype(dtype), requires_grad=True)
+
+    def forward(self, indices: Any) -> Tensor:
+        idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
+            raise IndexError(f"Embedding: index out of range [0, {self.num_embeddings})")
+        return self.weight[idx]
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Linear(Module):
+    """``y = x @ weight + bias`` with ``weight`` of shape (in_features, out_features).
+
+    Weights ~ N(0, gain² / in_features) (``gain=5/3`` suits a following tanh);
+    the bias starts at zero.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        gain: float = 1.0,
+        rng: Any = None,
+        dtype: Any = np.float32,
+    ) -> None:
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        w = _rng(rng).standard_normal((self.in_features, self.out_features)) * (gain / self.in_features**0.5)
+        self.weight = Tensor(w.astype(dtype), requires_grad=True)
+        self.bias = Tensor(np.zeros(self.out_features, dtype=dtype), requires_grad=True) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = x @ self.weight
+        return y + self.bias if self.bias is not None else y
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanh(x)
+
+
+class ReLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x)
+
+
+class Flatten(Module):
+    """Merge every axis from ``start_axis`` on into one: (B, T, C) -> (B, T*C)."""
+
+    def __init__(self, start_axis: int = 1) -> None:
+        self.start_axis = start_axis
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_axis)
+
+    def extra_repr(self) -> str:
+        return f"start_axis={self.start_axis}"
+
+
+class FlattenConsecutive(Module):
+    """Group ``n`` consecutive positions: (B, T, C) -> (B, T/n, n*C); a (B, 1, D) result is squeezed to (B, D).
+
+    Stacking it with Linear layers gives the hierarchical (WaveNet-style)
+    fusion of a context window, two neighbours at a time.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = int(n)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t, c = x.shape
+        if t % self.n:
+            raise ValueError(f"FlattenConsecutive: sequence length {t} is not divisible by {self.n}")
+        x = x.reshape(b, t // self.n, c * self.n)
+        return x.reshape(b, c * self.n * t // self.n) if t == self.n else x
+
+    def extra_repr(self) -> str:
+        return str(self.n)
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation over every axis but the last (features last: (B, C) or (B, T, C)).
+
+    Training mode normalises with the batch mean and biased variance and
+    updates ``running_mean`` / ``running_var`` (unbiased) with ``momentum``;
+    evaluation mode uses the running statistics.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, *, dtype: Any = np.float32) -> None:
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.weight = Tensor(np.ones(self.num_features, dtype=dtype), requires_grad=True)
+        self.bias = Tensor(np.zeros(self.num_features, dtype=dtype), requires_grad=True)
+        self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
+        self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] != self.num_features:
+            raise ValueError(f"BatchNorm1d: expected {self.num_features} features in the last axis, got shape {x.shape}")
+        axes = tuple(range(x.ndim - 1))
+        if self.training:
+            n = x.size // self.num_features
+            if n < 2:
+                raise ValueError("BatchNorm1d: training mode needs more than one value per feature")
+            mean = x.mean(axis=axes)
+            centered = x - mean
+            var = (centered * centered).mean(axis=axes)
+            with no_grad():
+                m = self.momentum
+                self.running_mean *= 1 - m
+                self.running_mean += m * mean.data
+                self.running_var *= 1 - m
+                self.running_var += (m * n / (n - 1)) * var.data
+            xhat = centered / (var + self.eps).sqrt()
+        else:
+            scale = 1.0 / np.sqrt(self.running_var + self.eps)
+            xhat = (x - self.running_mean) * scale.astype(self.running_var.dtype)
+        return xhat * self.weight + self.bias
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class LayerNorm(Module):
+    """Normalise each example over its last axis, then scale and shift."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, *, dtype: Any = np.float32) -> None:
+        self.num_features, self.eps = int(num_features), float(eps)
+        self.weight = Tensor(np.ones(self.num_features, dtype=dtype), requires_grad=True)
+        self.bias = Tensor(np.zeros(self.num_features, dtype=dtype), requires_grad=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] != self.num_features:
+            raise ValueError(f"LayerNorm: expected {self.num_features} features in the last axis, got shape {x.shape}")
+        centered = x - x.mean(axis=-1, keepdims=True)
+        var = (centered * centered).mean(axis=-1, keepdims=True)
+        return centered / (var + self.eps).sqrt() * self.weight + self.bias
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}"
+
+
+class Dropout(Module):
+    """Training mode: zero each element with probability ``p`` and scale the rest by 1/(1-p).
+
+    The mask comes from ``rng`` (a ``numpy.random.Generator``; share the
+    training generator to make runs reproducible and resumable).
+    Evaluation mode (or p = 0) is the identity.
+    """
+
+    def __init__(self, p: float = 0.5, *, rng: Any = None) -> None:
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = _rng(rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = self.rng.random(x.shape) >= self.p
+        return x * (keep * (1.0 / (1.0 - self.p))).astype(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
