@@ -1,0 +1,445 @@
+"""Speed of one names-MLP training step: autograd_np vs hand-written NumPy vs PyTorch.
+
+    python benchmarks/step_speed.py                  # table for configs A, B, C
+    python benchmarks/step_speed.py --configs A --reps 41
+    python benchmarks/step_speed.py --memory         # RSS over 20,000 steps (A) and peak RSS (C)
+
+One step = minibatch gather from the training set, forward, mean cross-entropy,
+backward, SGD update, float32. Implementations run in one process, round-robin
+inside every repetition (so machine noise hits all alike); the table shows the
+median over repetitions of the mean ms/step of each repetition, and the ratios
+are the medians of the per-repetition ratios.
+
+(a) autograd_np through its public API only (Tensor, functional.cross_entropy,
+    .backward(), ``p.data -= lr * p.grad; p.grad = None``);
+(b) the same network with backprop written by hand (benchmarks/handwritten_mlp.py);
+(c) PyTorch CPU eager, when importable (never a dependency of the engine).
+
+Data: names.txt from the path argument, else ../shared/data/names.txt or
+/work/shared/data/names.txt, else models/data/names.txt, else synthetic names.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import autograd_np  # noqa: E402
+from autograd_np import Tensor  # noqa: E402
+from autograd_np import functional as F  # noqa: E402
+from handwritten_mlp import HandwrittenMLP  # noqa: E402
+
+CONFIGS = {
+    "A": dict(block=3, emb=10, hidden=200, batch=32),
+    "B": dict(block=8, emb=24, hidden=512, batch=256),
+    "C": dict(block=8, emb=24, hidden=512, batch=4096),
+}
+LR = 0.1
+
+
+# ----------------------------------------------------------------------------
+# Data and parameters
+# ----------------------------------------------------------------------------
+def find_names(path: str | None) -> tuple[list[str], str]:
+    candidates = [path] if path else []
+    candidates += [str(ROOT.parent / "shared" / "data" / "names.txt"), "/work/shared/data/names.txt",
+                   str(ROOT / "models" / "data" / "names.txt")]
+    for c in candidates:
+        if c and os.path.isfile(c):
+            words = [w.strip() for w in open(c, encoding="utf-8") if w.strip()]
+            if words:
+                return words, c
+    rng = random.Random(0)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9))) for _ in range(32000)]
+    return words, "synthetic (32,000 random names)"
+
+
+def build_dataset(words: list[str], block: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The makemore training split (seed 42, first 80%) as (contexts, next char)."""
+    words = list(words)
+    random.Random(42).shuffle(words)
+    train = words[: int(0.8 * len(words))]
+    chars = sorted(set("".join(words)))
+    stoi = {c: i + 1 for i, c in enumerate(chars)}
+    stoi["."] = 0
+    xs, ys = [], []
+    for w in train:
+        context = [0] * block
+        for ch in w + ".":
+            ix = stoi[ch]
+            xs.append(context)
+            ys.append(ix)
+            context = context[1:] + [ix]
+    return np.array(xs, dtype=np.int64), np.array(ys, dtype=np.int64), len(stoi)
+
+
+def init_params(vocab: int, block: int, emb: int, hidden: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    fan_in = block * emb
+    p = {
+        "C": rng.standard_normal((vocab, emb)),
+        "W1": rng.standard_normal((fan_in, hidden)) * (5 / 3) / fan_in**0.5,
+        "b1": rng.standard_normal(hidden) * 0.01,
+        "W2": rng.standard_normal((hidden, vocab)) * 0.01,
+        "b2": np.zeros(vocab),
+    }
+    return {k: v.astype(np.float32) for k, v in p.items()}
+
+
+# ----------------------------------------------------------------------------
+# The implementations: same network, same init, same kind of minibatch draw
+# ----------------------------------------------------------------------------
+class AutogradMLP:
+    """(a) autograd_np, public API only."""
+
+    name = "autograd_np"
+
+    def __init__(self, params, X, Y, batch, lr, seed):
+        self.C, self.W1, self.b1, self.W2, self.b2 = (
+            Tensor(params[k].copy(), requires_grad=True) for k in ("C", "W1", "b1", "W2", "b2")
+        )
+        self.X, self.Y, self.batch, self.lr = X, Y, batch, lr
+        self.rng = np.random.default_rng(seed)
+
+    def params(self):
+        return {"C": self.C.data, "W1": self.W1.data, "b1": self.b1.data, "W2": self.W2.data, "b2": self.b2.data}
+
+    def step(self, ix=None):
+        if ix is None:
+            ix = self.rng.integers(0, self.X.shape[0], self.batch)
+        Xb, Yb = self.X[ix], self.Y[ix]
+        emb = self.C[Xb]
+        h = (emb.reshape(Xb.shape[0], -1) @ self.W1 + self.b1).tanh()
+        logits = h @ self.W2 + self.b2
+        loss = F.cross_entropy(logits, Yb)
+        loss.backward()
+        lr = self.lr
+        for p in (self.C, self.W1, self.b1, self.W2, self.b2):
+            p.data -= lr * p.grad
+            p.grad = None
+        return loss.item()
+
+
+class TorchMLP:
+    """(c) PyTorch CPU eager."""
+
+    name = "torch"
+
+    def __init__(self, params, X, Y, batch, lr, seed):
+        import torch
+
+        self.torch = torch
+        self.ps = [torch.tensor(params[k]).requires_grad_() for k in ("C", "W1", "b1", "W2", "b2")]
+        self.X, self.Y = torch.from_numpy(X), torch.from_numpy(Y)
+        self.batch, self.lr = batch, lr
+        self.gen = torch.Generator().manual_seed(seed)
+        self.F = torch.nn.functional
+
+    def params(self):
+        return dict(zip(("C", "W1", "b1", "W2", "b2"), (p.detach().numpy() for p in self.ps)))
+
+    def step(self, ix=None):
+        torch = self.torch
+        if ix is None:
+            ix = torch.randint(0, self.X.shape[0], (self.batch,), generator=self.gen)
+        else:
+            ix = torch.from_numpy(ix)
+        Xb, Yb = self.X[ix], self.Y[ix]
+        C, W1, b1, W2, b2 = self.ps
+        emb = C[Xb]
+        h = torch.tanh(emb.view(Xb.shape[0], -1) @ W1 + b1)
+        logits = h @ W2 + b2
+        loss = self.F.cross_entropy(logits, Yb)
+        loss.backward()
+        with torch.no_grad():
+            for p in self.ps:
+                p -= self.lr * p.grad
+                p.grad = None
+        return loss.item()
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def make_impls(cfg: dict, X, Y, vocab, use_torch: bool, seed: int = 1):
+    params = init_params(vocab, cfg["block"], cfg["emb"], cfg["hidden"])
+    classes = [AutogradMLP, HandwrittenMLP] + ([TorchMLP] if use_torch else [])
+    return [cls(params, X, Y, cfg["batch"], LR, seed) for cls in classes]
+
+
+def check_agreement(impls, X, batch: int) -> float:
+    """One step on the same minibatch from the same init: parameters must agree (float32 tolerance)."""
+    ix = np.random.default_rng(123).integers(0, X.shape[0], batch)
+    losses = [impl.step(ix.copy()) for impl in impls]
+    ref = impls[1].params()
+    worst = 0.0
+    for impl, loss in zip(impls, losses):
+        assert abs(loss - losses[1]) < 1e-4 * max(1.0, abs(losses[1])), (impl.name, loss, losses[1])
+        for k, v in impl.params().items():
+            err = float(np.max(np.abs(v - ref[k])))
+            worst = max(worst, err)
+            assert err < 1e-4, f"{impl.name}: parameter {k} differs from the hand-written step by {err}"
+    return worst
+
+
+# ----------------------------------------------------------------------------
+# Timing
+# ----------------------------------------------------------------------------
+def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, use_torch: bool,
+                settle_s: float = 0.2) -> dict:
+    impls = make_impls(cfg, X, Y, vocab, use_torch)
+    worst = check_agreement(impls, X, cfg["batch"])
+    # Warm up and size the inner loop so one repetition of one implementation takes ~target_s.
+    per = {}
+    for impl in impls:
+        impl.step()
+        t0 = time.perf_counter()
+        n = 0
+        while time.perf_counter() - t0 < 0.2 or n < 3:
+            impl.step()
+            n += 1
+        per[impl.name] = (time.perf_counter() - t0) / n
+    slowest = max(per.values())
+    inner = max(3, int(target_s / slowest))
+    times = {impl.name: [] for impl in impls}
+    for r in range(reps):
+        order = impls[r % len(impls):] + impls[: r % len(impls)]  # rotate who goes first
+        for impl in order:
+            step = impl.step
+            # Settle: untimed steps first. After a BLAS call OpenBLAS's worker threads
+            # busy-wait for a while, and so do PyTorch's OpenMP threads; on a 2-core
+            # machine the previous implementation's spinning threads would otherwise
+            # be charged to this one (measured: torch at config C 44 ms/step without
+            # settling, 25 ms with 0.2 s of settling, the same as when run alone).
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < settle_s:
+                step()
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                step()
+            times[impl.name].append((time.perf_counter() - t0) / inner * 1e3)
+    ag, hw = np.array(times["autograd_np"]), np.array(times["handwritten"])
+    out = {
+        "config": name, **cfg, "reps": reps, "steps_per_rep": inner, "settle_s": settle_s, "max_param_diff": worst,
+        "ms": {k: float(np.median(v)) for k, v in times.items()},
+        "ms_iqr": {k: [float(np.percentile(v, 25)), float(np.percentile(v, 75))] for k, v in times.items()},
+        "ratio_ag_hw": float(np.median(ag / hw)),
+    }
+    if "torch" in times:
+        out["ratio_torch_ag"] = float(np.median(np.array(times["torch"]) / ag))
+    return out
+
+
+def per_op_overhead(reps: int = 15, n: int = 20000) -> dict:
+    """Record + replay one add of two (32, 200) float32 arrays vs the bare NumPy add."""
+    rng = np.random.default_rng(0)
+    a_np = rng.standard_normal((32, 200)).astype(np.float32)
+    b_np = rng.standard_normal((32, 200)).astype(np.float32)
+    a, b = Tensor(a_np.copy(), requires_grad=True), Tensor(b_np.copy(), requires_grad=True)
+    seed = np.ones((32, 200), np.float32)
+
+    def bare():
+        for _ in range(n):
+            a_np + b_np
+
+    def forward_only():
+        for _ in range(n):
+            a + b
+
+    def forward_backward():
+        for _ in range(n):
+            (a + b).backward(seed)
+            a.grad = None
+            b.grad = None
+
+    res = {"bare": [], "forward": [], "forward_backward": []}
+    for _ in range(reps):
+        for key, fn in (("bare", bare), ("forward", forward_only), ("forward_backward", forward_backward)):
+            t0 = time.perf_counter()
+            fn()
+            res[key].append((time.perf_counter() - t0) / n * 1e6)
+    return {k: float(np.median(v)) for k, v in res.items()}
+
+
+# ----------------------------------------------------------------------------
+# Machine description
+# ----------------------------------------------------------------------------
+def machine_info(use_torch: bool) -> dict:
+    cpu = platform.processor() or "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+    }
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            f"{p.get('internal_api')} {p.get('version')} {p.get('architecture')} threads={p.get('num_threads')} ({Path(p['filepath']).name})"
+            for p in threadpool_info()
+        ]
+    except Exception:
+        info["blas"] = ["threadpoolctl not installed"]
+    if use_torch:
+        import torch
+
+        info["torch"] = f"{torch.__version__}, intra-op threads={torch.get_num_threads()}"
+    return info
+
+
+# ----------------------------------------------------------------------------
+# Memory: separate subprocesses so every peak is its own
+# ----------------------------------------------------------------------------
+def _rss_kib() -> tuple[int, int]:
+    cur = peak = 0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                cur = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                peak = int(line.split()[1])
+    return cur, peak
+
+
+def memory_child(impl_name: str, config: str, steps: int, every: int, data: str | None) -> None:
+    words, _ = find_names(data)
+    cfg = CONFIGS[config]
+    X, Y, vocab = build_dataset(words, cfg["block"])
+    impls = {i.name: i for i in make_impls(cfg, X, Y, vocab, impl_name == "torch")}
+    impl = impls[impl_name]
+    before = _rss_kib()
+    samples = []
+    for s in range(1, steps + 1):
+        impl.step()
+        if s % every == 0 or s == steps:
+            samples.append((s, *_rss_kib()))
+    print(json.dumps({"impl": impl_name, "config": config, "before_kib": before, "samples": samples,
+                      "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+
+def run_child(impl: str, config: str, steps: int, every: int, data: str | None) -> dict:
+    cmd = [sys.executable, __file__, "--memory-child", impl, config, str(steps), str(every)]
+    if data:
+        cmd += ["--data", data]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def memory_report(data: str | None, steps: int, use_torch: bool) -> None:
+    print(f"Memory, config A, autograd_np, {steps} steps (RSS sampled every {steps // 10} steps):")
+    r = run_child("autograd_np", "A", steps, max(1, steps // 10), data)
+    print(f"  before first step: RSS {r['before_kib'] / 1024:.1f} MiB")
+    for s, cur, peak in r["samples"]:
+        print(f"  step {s:>6}: RSS {cur / 1024:7.1f} MiB   peak (VmHWM) {peak / 1024:7.1f} MiB")
+    first, last = r["samples"][0], r["samples"][-1]
+    print(f"  peak growth from step {first[0]} to {last[0]}: {(last[2] - first[2]) / 1024:+.1f} MiB")
+    print("Peak RSS (VmHWM), config C, 200 steps, one subprocess each:")
+    names = ["handwritten", "autograd_np"] + (["torch"] if use_torch else [])
+    for name in names:
+        r = run_child(name, "C", 200, 50, data)
+        peaks = [p for _, _, p in r["samples"]]
+        print(f"  {name:12s} before {r['before_kib'][1] / 1024:7.1f} MiB   peak {peaks[-1] / 1024:7.1f} MiB   "
+              f"step cost {(peaks[-1] - r['before_kib'][1]) / 1024:+7.1f} MiB   peak at steps 50/200: "
+              f"{peaks[0] / 1024:.1f}/{peaks[-1] / 1024:.1f} MiB")
+
+
+# ----------------------------------------------------------------------------
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", nargs="?", help="path to names.txt")
+    ap.add_argument("--data", dest="data_opt")
+    ap.add_argument("--configs", default="ABC")
+    ap.add_argument("--reps", type=int, default=21, help="repetitions (round-robin) per config")
+    ap.add_argument("--target", type=float, default=0.1, help="seconds per implementation per repetition")
+    ap.add_argument("--settle", type=float, default=0.2,
+                    help="untimed seconds of steps before each timed block (lets other pools' threads go idle)")
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--memory", action="store_true", help="memory mode instead of timing")
+    ap.add_argument("--memory-steps", type=int, default=20000)
+    ap.add_argument("--skip-overhead", action="store_true")
+    ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    data = args.data or args.data_opt
+    if args.memory_child:
+        impl, config, steps, every = args.memory_child
+        memory_child(impl, config, int(steps), int(every), data)
+        return
+    use_torch = not args.no_torch and torch_available()
+    words, source = find_names(data)
+    info = machine_info(use_torch)
+    print(f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, NumPy {info['numpy']}")
+    for b in info["blas"]:
+        print(f"  BLAS: {b}")
+    print(f"  PyTorch: {info.get('torch', 'not importable (skipped)')}")
+    print(f"  env: " + ", ".join(f"{k}={v}" for k, v in info["env"].items()))
+    print(f"  load average at start: {info['loadavg']}")
+    print(f"Data: {source} ({len(words)} words)")
+    if args.memory:
+        memory_report(data, args.memory_steps, use_torch)
+        return
+
+    results = []
+    for name in args.configs:
+        cfg = CONFIGS[name]
+        X, Y, vocab = build_dataset(words, cfg["block"])
+        gc.collect()
+        results.append(time_config(name, cfg, X, Y, vocab, args.reps, args.target, use_torch, args.settle))
+        r = results[-1]
+        print(f"  config {name} done ({r['reps']} reps x {r['steps_per_rep']} steps; params agree to {r['max_param_diff']:.1e})",
+              flush=True)
+    print()
+    header = "| config | block, emb, hidden, batch | autograd_np ms | hand-written ms | torch ms | autograd_np / hand-written | torch / autograd_np |"
+    print(header)
+    print("|" + "---|" * 7)
+    for r in results:
+        ms = r["ms"]
+        t = f"{ms['torch']:.3f}" if "torch" in ms else "n/a"
+        tr = f"{r['ratio_torch_ag']:.2f}" if "ratio_torch_ag" in r else "n/a"
+        print(f"| {r['config']} | {r['block']}, {r['emb']}, {r['hidden']}, {r['batch']} | {ms['autograd_np']:.3f} | "
+              f"{ms['handwritten']:.3f} | {t} | {r['ratio_ag_hw']:.2f} | {tr} |")
+    print(f"\nms/step: median over {args.reps} round-robin repetitions (each: {args.settle} s untimed settling, then "
+          f"~{args.target} s timed per implementation); ratios: median of per-repetition ratios.")
+    overhead = None
+    if not args.skip_overhead:
+        overhead = per_op_overhead()
+        print(
+            f"Per-op overhead, add of two (32, 200) float32 arrays: bare NumPy {overhead['bare']:.2f} us; "
+            f"autograd_np forward (record) {overhead['forward']:.2f} us; forward + backward (record + replay) "
+            f"{overhead['forward_backward']:.2f} us"
+        )
+    print(f"load average at end: {os.getloadavg()}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "results": results, "overhead": overhead}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
