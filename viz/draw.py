@@ -1,0 +1,333 @@
+"""Build a Graphviz picture of an autograd_np graph (uses only the public graph walk).
+
+Nodes and edges
+---------------
+- one node per recorded op (rounded box: op name, small arguments, output shape) and one
+  per leaf Tensor (ellipse: name, shape, ``requires_grad`` or ``constant``). Constants
+  (leaves that do not require grad, e.g. the input batch) are dashed and grey. The
+  output tensor has a thick border.
+- one edge per *distinct* (input, op) pair, pointing along the data flow. An input that
+  one op uses several times (``x * x``) gets a single edge labelled ``x2``, so the edge
+  count equals the number of distinct input->op dependencies.
+- Non-Tensor arguments (Python scalars, arrays) and keyword arguments are not nodes;
+  short ones are written in the op's label (``pow`` / ``2``, ``sum`` / ``axis=(1,)``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+import autograd_np
+from autograd_np import Tensor
+from autograd_np.graph import FREED_MESSAGE
+
+from .render import VizDigraph
+
+#: gradient-norm colour buckets: (upper bound, exclusive; fill colour; legend text)
+GRAD_BUCKETS: list[tuple[float, str, str]] = [
+    (1e-6, "#4575b4", "(0, 1e-6)  vanishing"),
+    (1e-4, "#91bfdb", "[1e-6, 1e-4)"),
+    (1e-2, "#c7e9c0", "[1e-4, 1e-2)"),
+    (1e0, "#74c476", "[1e-2, 1)"),
+    (1e2, "#fee090", "[1, 1e2)"),
+    (1e4, "#fc8d59", "[1e2, 1e4)"),
+    (math.inf, "#d73027", ">= 1e4  exploding"),
+]
+ZERO_GRAD_COLOR = "#bdbdbd"  # exactly zero: no gradient reaches this node
+NONFINITE_GRAD_COLOR = "#000000"  # nan or inf
+_DARK_FILLS = {GRAD_BUCKETS[0][1], GRAD_BUCKETS[-1][1], NONFINITE_GRAD_COLOR}
+
+OP_FILL = "#f2f2f2"
+PARAM_FILL = "#cfe2f3"
+CONST_COLOR = "#888888"
+RANKDIRS = ("TB", "LR", "BT", "RL")
+
+
+class GraphTooLargeError(ValueError):
+    """The graph has more nodes than ``max_nodes`` (nothing is drawn)."""
+
+
+def draw(
+    tensor: Tensor,
+    params: Any = None,
+    *,
+    show_values: bool | str = False,
+    show_grad: bool = False,
+    grad_output: Any = None,
+    rankdir: str = "TB",
+    max_nodes: int | None = 500,
+    collapse_chains: bool = False,
+    graph_attr: Mapping[str, str] | None = None,
+) -> VizDigraph:
+    """The computation graph that produced ``tensor``, as a ``graphviz.Digraph`` subclass.
+
+    Args:
+        tensor: the output to draw back from (usually the loss).
+        params: names for leaf tensors: an object with ``named_parameters()`` (a module),
+            a dict ``name -> Tensor`` or an iterable of ``(name, Tensor)`` pairs. Leaves
+            not named here fall back to ``Tensor.name``.
+        show_values: ``True``/``"meanstd"`` adds mean and std of every tensor's value,
+            ``"minmax"`` adds min and max (a one-element tensor shows its value).
+        show_grad: colour every node by the norm of d(tensor)/d(node), computed with
+            ``autograd_np.grad(tensor, nodes, retain_graph=True)``, and add a legend.
+            The graph must be live: draw before ``backward()`` or after
+            ``backward(retain_graph=True)``. ``.grad`` attributes are not touched.
+        grad_output: the seed for ``show_grad`` when ``tensor`` has more than one element.
+        rankdir: ``"TB"`` (top to bottom) or ``"LR"`` (left to right); also ``BT``, ``RL``.
+        max_nodes: refuse (``GraphTooLargeError``, naming the count and the limit) to
+            draw more nodes than this; the count is taken after ``collapse_chains``.
+            ``None`` disables the check.
+        collapse_chains: merge each op with the single-input ops that follow it while the
+            intermediate results have no other use (``add -> tanh -> mul``) into one node
+            labelled with the ops; its shape, values and gradient are the last op's.
+        graph_attr: extra Graphviz graph attributes (``{"label": "my model"}``, ``size``...).
+    Raises:
+        RuntimeError: if ``backward()`` already freed the graph.
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"viz.draw: expected an autograd_np.Tensor, got {type(tensor).__name__}")
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"viz.draw: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
+    if show_values not in (False, True, "meanstd", "minmax"):
+        raise ValueError(f"viz.draw: show_values must be False, True, 'meanstd' or 'minmax', got {show_values!r}")
+
+    order = _walk(tensor)
+    groups, group_of = _group(order, tensor, collapse_chains)
+    if max_nodes is not None and len(groups) > max_nodes:
+        raise GraphTooLargeError(_too_large_message(order, tensor, len(groups), max_nodes, collapse_chains))
+
+    names = _param_names(params)
+    norms = _grad_norms(tensor, order, grad_output) if show_grad else {}
+    show_dtype = len({t.dtype for t in order}) > 1
+
+    g = VizDigraph(name="autograd_np", format="svg")
+    g.attr(**{"rankdir": rankdir, **dict(graph_attr or {})})
+    g.attr("node", fontname="Helvetica", fontsize="10")
+    g.attr("edge", fontname="Helvetica", fontsize="9")
+    for i, members in enumerate(groups):
+        last = members[-1]
+        lines = _header(members, names)
+        lines.append(_shape_text(last.shape))
+        if last.op is None and last.requires_grad:
+            lines.append("requires_grad")
+        if show_dtype:
+            lines.append(str(last.dtype))
+        if show_values:
+            lines.append(_value_text(last.data, show_values))
+        attrs = _style(last, is_root=last is tensor)
+        if show_grad and id(last) in norms:
+            norm = norms[id(last)]
+            lines.append(f"|grad|={_fmt(norm)}")
+            fill = attrs["fillcolor"] = grad_color(norm)  # op and param nodes are filled
+            if fill in _DARK_FILLS:
+                attrs["fontcolor"] = "white"
+        g.node(f"n{i}", label="\\n".join(_escape(line) for line in lines), **attrs)
+
+    counts: dict[tuple[int, int], int] = {}
+    for t in order:
+        for parent in t.parents:
+            key = (group_of[id(parent)], group_of[id(t)])
+            if key[0] != key[1]:
+                counts[key] = counts.get(key, 0) + 1
+    for (a, b), k in counts.items():
+        g.edge(f"n{a}", f"n{b}", **({"label": f"x{k}"} if k > 1 else {}))
+
+    if show_grad:
+        g.node("legend", label=_legend(), shape="plaintext")
+    return g
+
+
+# ----- the walk and chain grouping -------------------------------------------------
+def _walk(tensor: Tensor) -> list[Tensor]:
+    try:
+        return autograd_np.topological_order(tensor)
+    except RuntimeError as error:
+        if str(error) != FREED_MESSAGE:
+            raise
+        raise RuntimeError(
+            "viz.draw: the graph behind this tensor was freed by backward(), so there is "
+            "nothing left to draw. Draw before calling backward(), or call "
+            "backward(retain_graph=True) first."
+        ) from None
+
+
+def _group(order: list[Tensor], root: Tensor, collapse: bool) -> tuple[list[list[Tensor]], dict[int, int]]:
+    """Node groups in topological order (singletons unless ``collapse``) and id -> group index."""
+    groups: list[list[Tensor]] = []
+    group_of: dict[int, int] = {}
+    consumers: dict[int, int] = {}
+    if collapse:
+        for t in order:
+            for parent in set(map(id, t.parents)):
+                consumers[parent] = consumers.get(parent, 0) + 1
+    for t in order:
+        parents = t.parents
+        if (
+            collapse
+            and len(parents) == 1
+            and parents[0].op is not None
+            and consumers[id(parents[0])] == 1
+        ):
+            index = group_of[id(parents[0])]
+            groups[index].append(t)
+        else:
+            index = len(groups)
+            groups.append([t])
+        group_of[id(t)] = index
+    return groups, group_of
+
+
+def _too_large_message(order, root, count, max_nodes, collapsed) -> str:
+    message = f"viz.draw: the graph has {count} nodes, more than max_nodes={max_nodes}"
+    if collapsed:
+        message += " (after collapse_chains)"
+    else:
+        fewer = len(_group(order, root, True)[0])
+        message += f"; collapse_chains=True would draw {fewer}"
+    return message + ". Pass a larger max_nodes, or max_nodes=None to draw it anyway."
+
+
+# ----- names and gradients ------------------------------------------------------------
+def _param_names(params: Any) -> dict[int, str]:
+    """id(tensor) -> name, from a module, a dict or (name, tensor) pairs (duck typed)."""
+    if params is None:
+        return {}
+    if callable(getattr(params, "named_parameters", None)):
+        pairs: Iterable = params.named_parameters()
+    elif callable(getattr(params, "items", None)):
+        pairs = params.items()
+    else:
+        pairs = params
+    names: dict[int, list[str]] = {}
+    for item in pairs:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], Tensor)):
+            raise TypeError(
+                "viz.draw: params must be a module with named_parameters(), a dict name -> Tensor "
+                f"or an iterable of (name, Tensor) pairs; got an element of type {type(item).__name__}"
+            )
+        names.setdefault(id(item[1]), []).append(str(item[0]))
+    return {key: " = ".join(value) for key, value in names.items()}
+
+
+def _grad_norms(root: Tensor, order: list[Tensor], grad_output: Any) -> dict[int, float]:
+    """id(node) -> L2 norm of d(root)/d(node) for every node that requires grad."""
+    if not root.requires_grad:
+        raise RuntimeError("viz.draw(show_grad=True): the tensor does not require grad, so it has no gradients")
+    if grad_output is None and root.size != 1:
+        raise ValueError(
+            f"viz.draw(show_grad=True): the tensor has shape {root.shape}; pass grad_output "
+            "(same shape) or draw a scalar such as the loss"
+        )
+    nodes = [t for t in order if t.requires_grad]
+    grads = autograd_np.grad(root, nodes, grad_output=grad_output, retain_graph=True)
+    return {
+        id(t): float(np.linalg.norm(np.asarray(gt.data, dtype=np.float64).ravel()))
+        for t, gt in zip(nodes, grads)
+    }
+
+
+def grad_color(norm: float) -> str:
+    """Fill colour of a gradient norm (see ``GRAD_BUCKETS``)."""
+    if not math.isfinite(norm):
+        return NONFINITE_GRAD_COLOR
+    if norm == 0:
+        return ZERO_GRAD_COLOR
+    return next(color for bound, color, _ in GRAD_BUCKETS if norm < bound)
+
+
+def _legend() -> str:
+    rows = [(color, text) for _, color, text in GRAD_BUCKETS]
+    rows += [(ZERO_GRAD_COLOR, "0  (no gradient reaches it)"), (NONFINITE_GRAD_COLOR, "nan / inf")]
+    cells = "".join(
+        f'<TR><TD BGCOLOR="{color}" WIDTH="24"> </TD><TD ALIGN="LEFT">{_html(text)}</TD></TR>'
+        for color, text in rows
+    )
+    title = "|grad| = L2 norm of d(output)/d(node)"
+    return (
+        '<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">'
+        f'<TR><TD COLSPAN="2"><B>{_html(title)}</B></TD></TR>{cells}</TABLE>>'
+    )
+
+
+# ----- labels ------------------------------------------------------------------------------
+def _header(members: list[Tensor], names: dict[int, str]) -> list[str]:
+    first = members[0]
+    if first.op is None:  # a leaf
+        name = names.get(id(first)) or first.name
+        if first.requires_grad:
+            return [name or "leaf"]
+        return [f"{name} (constant)" if name else "constant"]
+    if len(members) == 1:
+        extras = _extras(first)
+        return [first.op] + ([extras] if extras else [])
+    ops = [t.op for t in members]
+    if len(ops) > 4:
+        ops = ops[:2] + ["..."] + ops[-1:]
+    return [" -> ".join(ops), f"({len(members)} ops)"]
+
+
+def _extras(t: Tensor) -> str:
+    """Short text for an op's non-Tensor arguments and keyword arguments."""
+    parts = [_short(a) for a in t._args if not isinstance(a, Tensor)]
+    parts += [f"{k}={_short(v)}" for k, v in t._kwargs.items()]
+    text = ", ".join(parts)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray) and value.ndim > 0:
+        return f"array{value.shape}"
+    if isinstance(value, (float, np.floating)) or (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+        return _fmt(float(value))
+    if isinstance(value, np.ndarray):
+        return str(value.item())
+    if isinstance(value, slice):
+        text = f"{'' if value.start is None else value.start}:{'' if value.stop is None else value.stop}"
+        return text + (f":{value.step}" if value.step is not None else "")
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(_short, value)) + ("," if len(value) == 1 else "") + ")"
+    if value is Ellipsis:
+        return "..."
+    return str(value)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "scalar ()" if shape == () else str(tuple(shape))
+
+
+def _value_text(data: np.ndarray, mode: bool | str) -> str:
+    if data.size == 0:
+        return "empty"
+    if data.size == 1:
+        return f"value={_fmt(float(data.reshape(-1)[0]))}"
+    x = np.asarray(data, dtype=np.float64)
+    if mode == "minmax":
+        return f"min={_fmt(float(x.min()))} max={_fmt(float(x.max()))}"
+    return f"mean={_fmt(float(x.mean()))} std={_fmt(float(x.std()))}"
+
+
+def _style(t: Tensor, is_root: bool) -> dict[str, str]:
+    if t.op is not None:
+        attrs = {"shape": "box", "style": "rounded,filled", "fillcolor": OP_FILL}
+    elif t.requires_grad:
+        attrs = {"shape": "ellipse", "style": "filled", "fillcolor": PARAM_FILL}
+    else:
+        attrs = {"shape": "ellipse", "style": "dashed", "color": CONST_COLOR, "fontcolor": "#555555"}
+    if is_root:
+        attrs["penwidth"] = "2.5"
+    return attrs
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _escape(line: str) -> str:
+    """Text for a DOT label: backslashes would start escape sequences such as \\n."""
+    return line.replace("\\", "\\\\")
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
