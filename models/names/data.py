@@ -1,0 +1,171 @@
+"""Words in, training examples out: file parsing, vocabulary, the standard split.
+
+File format: UTF-8 text, one word per line.
+
+- Blank lines (empty or whitespace only) are skipped; line numbers in error
+  messages still count them. Leading/trailing whitespace (including ``\\r``
+  of Windows line ends) is stripped; a UTF-8 byte-order mark is ignored.
+- Errors (``DataError``, always naming the file and the 1-based line number):
+  the file is missing or empty or has only blank lines; a line is not valid
+  UTF-8; a word contains whitespace or a non-printable character; a word
+  contains ``.`` (reserved for the start/end token); a word is longer than
+  ``max_len`` characters (default 64; raise it with ``--max-len``). The limit
+  exists because a word of length L becomes L + 1 training examples, and a
+  multi-megabyte "line" is almost always a wrong file, not a name.
+- Characters are taken as they are (no lowercasing): the vocabulary is ``.``
+  (index 0, start and end of every word) followed by the sorted characters
+  seen in the training file.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+#: The bundled default data set (see models/data/README.md).
+DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "names.txt"
+DEFAULT_MAX_LEN = 64
+END = "."
+
+
+class DataError(ValueError):
+    """A data file cannot be used; the message names the file and the line."""
+
+
+@dataclass
+class Words:
+    """The words of a file, with the line each came from (for error messages)."""
+
+    words: list[str]
+    lines: list[int]
+    source: str
+
+
+def read_words(path: str | Path, max_len: int = DEFAULT_MAX_LEN) -> Words:
+    """Parse a one-word-per-line file (see the module docstring for the rules)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from None
+    return parse_words(raw, str(path), max_len)
+
+
+def parse_words(raw: bytes, source: str = "<data>", max_len: int = DEFAULT_MAX_LEN) -> Words:
+    if not raw:
+        raise DataError(f"{source}: the file is empty (expected one word per line)")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    words: list[str] = []
+    lines: list[int] = []
+    # Splitting the bytes at b"\n" is safe: no multi-byte UTF-8 sequence contains 0x0A.
+    for lineno, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"{source}, line {lineno}: not valid UTF-8 (byte 0x{line[error.start]:02x} at column "
+                f"{error.start + 1}); the file must be UTF-8 text"
+            ) from None
+        word = text.strip()
+        if not word:
+            continue
+        if len(word) > max_len:
+            raise DataError(
+                f"{source}, line {lineno}: line is {len(word)} characters long, more than the limit of "
+                f"{max_len} (one word per line expected; raise the limit with --max-len if this is intended)"
+            )
+        for column, ch in enumerate(word, 1):
+            if ch.isspace():
+                raise DataError(
+                    f"{source}, line {lineno}: whitespace inside {word[:40]!r} (column {column}); "
+                    "expected one word per line"
+                )
+            if not ch.isprintable():
+                raise DataError(f"{source}, line {lineno}: non-printable character {ch!r} at column {column}")
+            if ch == END:
+                raise DataError(
+                    f"{source}, line {lineno}: {word!r} contains '.', which is reserved for the start/end token"
+                )
+        words.append(word)
+        lines.append(lineno)
+    if not words:
+        raise DataError(f"{source}: no words (the file has only blank lines)")
+    return Words(words, lines, source)
+
+
+class Vocab:
+    """Characters <-> indices; index 0 is the start/end token ``.``."""
+
+    def __init__(self, chars: str) -> None:
+        if not chars or chars[0] != END or len(set(chars)) != len(chars):
+            raise ValueError(f"Vocab: expected '.' followed by distinct characters, got {chars!r}")
+        self.chars = chars
+        self.stoi = {c: i for i, c in enumerate(chars)}
+
+    @classmethod
+    def from_words(cls, words: Sequence[str]) -> "Vocab":
+        return cls(END + "".join(sorted(set("".join(words)))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and other.chars == self.chars
+
+    def check(self, data: Words) -> None:
+        """Raise DataError at the first character the vocabulary lacks."""
+        stoi = self.stoi
+        for word, lineno in zip(data.words, data.lines):
+            for column, ch in enumerate(word, 1):
+                if ch not in stoi:
+                    known = self.chars[1:]
+                    raise DataError(
+                        f"{data.source}, line {lineno}: character {ch!r} (U+{ord(ch):04X}, column {column} of "
+                        f"{word!r}) is not in the model's vocabulary ({known!r})"
+                    )
+
+    def encode(self, word: str) -> list[int]:
+        return [self.stoi[c] for c in word]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(self.chars[i] for i in ids)
+
+
+def split(words: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """The field's standard 80/10/10 split (makemore): train, dev, test.
+
+    Identical to ``random.seed(42); random.shuffle(words); n1 = int(0.8*len(words));
+    n2 = int(0.9*len(words))``, but on a private ``random.Random(42)`` so the
+    global random state is left alone. The input list is not modified.
+    """
+    shuffled = list(words)
+    random.Random(42).shuffle(shuffled)
+    n1, n2 = int(0.8 * len(shuffled)), int(0.9 * len(shuffled))
+    return shuffled[:n1], shuffled[n1:n2], shuffled[n2:]
+
+
+def build_examples(words: Sequence[str], vocab: Vocab, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y): for every word and every position, the previous ``block_size``
+    character indices (``.``-padded at the start) and the next index
+    (``.`` after the last character). X is (N, block_size), Y is (N,), int64."""
+    if not words:
+        return np.zeros((0, block_size), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    stoi = vocab.stoi
+    pad = [0] * block_size
+    flat: list[int] = []
+    starts: list[int] = []
+    for word in words:
+        base = len(flat)
+        flat.extend(pad)
+        flat.extend(stoi[c] for c in word)
+        flat.append(0)
+        starts.extend(range(base, base + len(word) + 1))
+    seq = np.asarray(flat, dtype=np.int64)
+    start = np.asarray(starts, dtype=np.int64)
+    X = seq[start[:, None] + np.arange(block_size)]
+    Y = seq[start + block_size]
+    return X, Y

@@ -1,0 +1,173 @@
+"""The names model: configuration, network, optimizer and learning-rate schedule.
+
+Built only from ``autograd_np.nn`` and ``autograd_np.optim``; the gradient of
+every layer comes from the engine's op table.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from autograd_np import nn, optim
+
+TANH_GAIN = 5.0 / 3.0
+
+
+@dataclass
+class Config:
+    """Everything that defines a training run (saved in every checkpoint)."""
+
+    # network
+    block_size: int = 3          # characters of context
+    emb: int = 10                # embedding size per character
+    hidden: list[int] = field(default_factory=lambda: [200])  # hidden layer widths
+    arch: str = "mlp"            # "mlp": flatten the whole context; "hier": fuse 2 neighbours per level (WaveNet-style)
+    norm: str = "none"           # "none" | "batch" | "layer", after each hidden Linear
+    dropout: float = 0.0         # after each hidden tanh
+    output_scale: float = 0.01   # output layer weights x this at init (confident-but-wrong logits avoided)
+    # optimisation
+    batch_size: int = 32
+    steps: int = 200_000
+    optimizer: str = "sgd"       # "sgd" | "adam" | "adamw"
+    lr: float = 0.1              # peak / initial learning rate
+    momentum: float = 0.0        # SGD only
+    weight_decay: float = 0.0    # applied to weight matrices only (not biases, norm gains)
+    schedule: str = "step"       # "step" | "cosine" | "constant"
+    decay_at: float = 0.5        # step: fraction of `steps` after which lr is multiplied by `decay`
+    decay: float = 0.1
+    warmup: int = 0              # cosine: linear warmup steps
+    final_lr: float = 0.0        # cosine: lr reached at the last step
+    # run
+    seed: int = 42
+    dtype: str = "float32"
+    eval_every: int = 10_000     # dev loss every this many steps
+
+    def validate(self) -> "Config":
+        if self.block_size < 1 or self.emb < 1 or not self.hidden or min(self.hidden) < 1:
+            raise ValueError("config: block_size, emb and every hidden width must be >= 1")
+        if self.arch not in ("mlp", "hier"):
+            raise ValueError(f"config: arch must be 'mlp' or 'hier', got {self.arch!r}")
+        if self.arch == "hier" and (self.block_size & (self.block_size - 1) or self.block_size < 2):
+            raise ValueError("config: arch 'hier' needs block_size a power of two >= 2")
+        if self.norm not in ("none", "batch", "layer"):
+            raise ValueError(f"config: norm must be none, batch or layer, got {self.norm!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("config: dropout must be in [0, 1)")
+        if self.batch_size < 1 or self.steps < 1:
+            raise ValueError("config: batch_size and steps must be >= 1")
+        if self.norm == "batch" and self.batch_size < 2:
+            raise ValueError("config: batch norm needs batch_size >= 2")
+        if self.optimizer not in ("sgd", "adam", "adamw"):
+            raise ValueError(f"config: optimizer must be sgd, adam or adamw, got {self.optimizer!r}")
+        if self.schedule not in ("step", "cosine", "constant"):
+            raise ValueError(f"config: schedule must be step, cosine or constant, got {self.schedule!r}")
+        if self.schedule == "cosine" and self.warmup >= self.steps:
+            raise ValueError("config: warmup must be smaller than steps")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"config: dtype must be float32 or float64, got {self.dtype!r}")
+        if self.eval_every < 1:
+            raise ValueError("config: eval_every must be >= 1")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"config: unknown keys {sorted(unknown)}")
+        return cls(**d).validate()
+
+
+#: Named configurations (``--config NAME``).
+CONFIGS: dict[str, dict[str, Any]] = {
+    # The lecture's MLP (Bengio et al. 2003 as in makemore part 3).
+    "default": {},
+    # A stronger model: 8 characters of context, LayerNorm, dropout, AdamW with warmup + cosine.
+    "large": dict(
+        block_size=8, emb=24, hidden=[512, 512], arch="mlp", norm="layer", dropout=0.1,
+        batch_size=128, steps=60_000, optimizer="adamw", lr=3e-3, weight_decay=0.1,
+        schedule="cosine", warmup=1_000, final_lr=3e-5, eval_every=5_000,
+    ),
+}
+
+
+def get_config(name: str, **overrides: Any) -> Config:
+    if name not in CONFIGS:
+        raise ValueError(f"unknown config {name!r}; choose from {sorted(CONFIGS)}")
+    values = {**Config().to_dict(), **CONFIGS[name]}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Config.from_dict(values)
+
+
+def build_model(config: Config, vocab_size: int, rng: np.random.Generator) -> nn.Sequential:
+    """Embedding -> (flatten | hierarchical fusion) -> [Linear -> norm -> tanh -> dropout]* -> Linear.
+
+    Init: hidden Linear weights ~ N(0, (5/3)^2 / fan_in) (tanh gain), biases 0
+    (and no bias before a BatchNorm, whose shift replaces it); output weights
+    scaled by ``output_scale``, output bias 0.
+    """
+    dtype = np.dtype(config.dtype)
+    layers: list[nn.Module] = [nn.Embedding(vocab_size, config.emb, rng=rng, dtype=dtype)]
+
+    def hidden_block(fan_in: int, width: int) -> list[nn.Module]:
+        block: list[nn.Module] = [
+            nn.Linear(fan_in, width, bias=config.norm != "batch", gain=TANH_GAIN, rng=rng, dtype=dtype)
+        ]
+        if config.norm == "batch":
+            block.append(nn.BatchNorm1d(width, dtype=dtype))
+        elif config.norm == "layer":
+            block.append(nn.LayerNorm(width, dtype=dtype))
+        block.append(nn.Tanh())
+        if config.dropout > 0:
+            block.append(nn.Dropout(config.dropout, rng=rng))
+        return block
+
+    width = config.emb
+    if config.arch == "mlp":
+        layers.append(nn.Flatten())
+        width = config.emb * config.block_size
+        for h in config.hidden:
+            layers += hidden_block(width, h)
+            width = h
+    else:
+        levels = config.block_size.bit_length() - 1
+        widths = list(config.hidden) + [config.hidden[-1]] * (levels - len(config.hidden))
+        for h in widths[:levels]:
+            layers.append(nn.FlattenConsecutive(2))
+            layers += hidden_block(2 * width, h)
+            width = h
+    out = nn.Linear(width, vocab_size, rng=rng, dtype=dtype)
+    out.weight.data *= config.output_scale
+    layers.append(out)
+    return nn.Sequential(*layers)
+
+
+def make_schedule(config: Config) -> Any:
+    if config.schedule == "constant":
+        return optim.Constant(config.lr)
+    if config.schedule == "step":
+        return optim.StepDecay([int(config.decay_at * config.steps)], [config.lr, config.lr * config.decay])
+    return optim.Cosine(config.lr, config.steps, warmup_steps=config.warmup, final_lr=config.final_lr)
+
+
+def make_optimizer(config: Config, model: nn.Module) -> optim.Optimizer:
+    schedule = make_schedule(config)
+    params = model.parameters()
+    if config.weight_decay:
+        decay = [p for p in params if p.ndim >= 2]
+        other = [p for p in params if p.ndim < 2]
+        groups: list[Any] = [{"params": decay, "weight_decay": config.weight_decay}]
+        if other:
+            groups.append({"params": other, "weight_decay": 0.0})
+    else:
+        groups = params
+    if config.optimizer == "sgd":
+        return optim.SGD(groups, schedule, momentum=config.momentum, weight_decay=config.weight_decay)
+    cls = optim.AdamW if config.optimizer == "adamw" else optim.Adam
+    return cls(groups, schedule, weight_decay=config.weight_decay)

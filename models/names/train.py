@@ -1,0 +1,304 @@
+"""Training, evaluation, sampling and checkpointing of the names model.
+
+``Run`` holds everything a training run needs to continue exactly where it
+stopped: config, vocabulary, model, optimizer, the training random generator
+(batches and dropout masks), the step and the loss history. Saving a Run and
+loading it again gives bit-identical continued training.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import autograd_np as ag
+from autograd_np.functional import cross_entropy, softmax
+
+from . import checkpoint as ckpt
+from .data import DEFAULT_DATA, Vocab, Words, build_examples, split
+from .model import Config, build_model, make_optimizer
+
+EVAL_CHUNK = 8192
+
+
+class Run:
+    def __init__(self, config: Config, words: list[str], vocab: Vocab | None = None, data_info: dict | None = None) -> None:
+        self.config = config.validate()
+        self.words = list(words)
+        self.vocab = vocab or Vocab.from_words(self.words)
+        self.data_info = dict(data_info or {})
+        self.rng = np.random.default_rng(config.seed)
+        self.model = build_model(config, len(self.vocab), self.rng)
+        self.optimizer = make_optimizer(config, self.model)
+        self.step = 0
+        self.train_losses = np.zeros(0, dtype=np.float32)
+        self.dev_steps: list[int] = []
+        self.dev_losses: list[float] = []
+        self.train_seconds = 0.0
+        self._splits: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+
+    # ----- construction ------------------------------------------------------
+    @classmethod
+    def from_words(cls, config: Config, data: Words) -> "Run":
+        raw = "\n".join(data.words).encode("utf-8")
+        info = {
+            "source": str(data.source),
+            "default": Path(data.source).resolve() == DEFAULT_DATA,
+            "n_words": len(data.words),
+            "sha256_words": hashlib.sha256(raw).hexdigest(),
+        }
+        return cls(config, data.words, data_info=info)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Run":
+        meta, arrays = ckpt.load(path)
+        try:
+            config = Config.from_dict(meta["config"])
+            vocab = Vocab(meta["vocab"])
+            run = cls(config, ckpt.array_to_words(arrays["data/words"]), vocab, meta.get("data"))
+            run.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+            run.optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
+            run.rng.bit_generator.state = meta["rng_state"]
+            run.step = int(meta["step"])
+            run.train_losses = np.asarray(arrays["history/train_loss"], dtype=np.float32).copy()
+            run.dev_steps = [int(s) for s in arrays["history/dev_step"]]
+            run.dev_losses = [float(v) for v in arrays["history/dev_loss"]]
+            run.train_seconds = float(meta.get("train_seconds", 0.0))
+        except (KeyError, ValueError, TypeError) as error:
+            raise ckpt.CheckpointError(f"{path}: inconsistent checkpoint ({type(error).__name__}: {error})") from None
+        if run.step != run.optimizer.step_count or len(run.train_losses) != run.step:
+            raise ckpt.CheckpointError(f"{path}: inconsistent checkpoint (step counters disagree)")
+        return run
+
+    def save(self, path: str | Path) -> Path:
+        meta = {
+            "vocab": self.vocab.chars,
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "optimizer": type(self.optimizer).__name__,
+            "rng_state": self.rng.bit_generator.state,
+            "data": self.data_info,
+            "train_seconds": self.train_seconds,
+            "n_parameters": self.model.num_parameters(),
+        }
+        arrays: dict[str, np.ndarray] = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
+        arrays["history/train_loss"] = self.train_losses
+        arrays["history/dev_step"] = np.asarray(self.dev_steps, dtype=np.int64)
+        arrays["history/dev_loss"] = np.asarray(self.dev_losses, dtype=np.float64)
+        arrays["data/words"] = ckpt.words_to_array(self.words)
+        return ckpt.save(path, meta, arrays)
+
+    # ----- data --------------------------------------------------------------
+    def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(X, Y) of the standard train/dev/test split of this run's words."""
+        if self._splits is None:
+            parts = split(self.words)
+            self._splits = {
+                name: build_examples(ws, self.vocab, self.config.block_size)
+                for name, ws in zip(("train", "dev", "test"), parts)
+            }
+        return self._splits
+
+    # ----- training ----------------------------------------------------------
+    def train_step(self, X: np.ndarray, Y: np.ndarray) -> float:
+        ix = self.rng.integers(0, len(X), self.config.batch_size)
+        loss = cross_entropy(self.model(X[ix]), Y[ix])
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        return loss.item()
+
+    def train(
+        self,
+        until: int | None = None,
+        progress: bool = True,
+        on_eval: Callable[[int, float], None] | None = None,
+        checkpoint_path: str | Path | None = None,
+        checkpoint_every: int = 0,
+    ) -> None:
+        """Train up to step ``until`` (default: ``config.steps``).
+
+        Dev loss is evaluated every ``eval_every`` steps and at ``config.steps``;
+        a tqdm bar shows the running (exponential moving average) training loss.
+        """
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        until = cfg.steps if until is None else min(until, cfg.steps)
+        X, Y = self.splits()["train"]
+        if len(X) == 0:
+            raise ValueError("no training examples: the train split is empty (need at least 2 words)")
+        losses = np.zeros(max(until - self.step, 0), dtype=np.float32)
+        start_step = self.step
+        ema = None
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, desc="train", unit="step",
+                   mininterval=0.5, smoothing=0.05, dynamic_ncols=True)
+        self.model.train()
+        # Ctrl-C stops cleanly after the current step (a second Ctrl-C aborts at once).
+        stop: list[int] = []
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if stop:
+                raise KeyboardInterrupt
+            stop.append(signum)
+
+        previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+        self.interrupted = False
+        t0 = time.perf_counter()
+        try:
+            while self.step < until and not stop:
+                loss = self.train_step(X, Y)
+                losses[self.step - 1 - start_step] = loss
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"training diverged at step {self.step}: loss {loss} (lower the learning rate)")
+                ema = loss if ema is None else 0.99 * ema + 0.01 * loss
+                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                    self.train_seconds += time.perf_counter() - t0
+                    dev = self._record_dev()
+                    if on_eval:
+                        on_eval(self.step, dev)
+                    self.model.train()
+                    t0 = time.perf_counter()
+                if self.step % 200 == 0 or self.step == until:
+                    bar.update(self.step - bar.n)
+                    post = {"loss": f"{ema:.4f}", "lr": f"{self.optimizer.lr:.2g}"}
+                    if self.dev_losses:
+                        post["dev"] = f"{self.dev_losses[-1]:.4f}"
+                    bar.set_postfix(post, refresh=False)
+                if checkpoint_path and checkpoint_every and self.step % checkpoint_every == 0 and self.step < until:
+                    self.train_seconds += time.perf_counter() - t0
+                    self._append_losses(losses, start_step)
+                    losses, start_step = losses[self.step - start_step:], self.step
+                    self.save(checkpoint_path)
+                    t0 = time.perf_counter()
+        finally:
+            self.train_seconds += time.perf_counter() - t0
+            self._append_losses(losses, start_step)
+            bar.close()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        self.interrupted = bool(stop)
+
+    def _append_losses(self, losses: np.ndarray, start_step: int) -> None:
+        done = self.step - start_step
+        self.train_losses = np.concatenate([self.train_losses, losses[:done]])
+
+    def _record_dev(self) -> float:
+        dev = self.evaluate("dev")
+        self.dev_steps.append(self.step)
+        self.dev_losses.append(dev)
+        return dev
+
+    # ----- evaluation and sampling ----------------------------------------------
+    def loss_on(self, X: np.ndarray, Y: np.ndarray) -> float:
+        """Mean cross-entropy over all of (X, Y), in evaluation mode (float64 accumulation)."""
+        if len(X) == 0:
+            return float("nan")
+        self.model.eval()
+        total = 0.0
+        with ag.no_grad():
+            for i in range(0, len(X), EVAL_CHUNK):
+                xb, yb = X[i:i + EVAL_CHUNK], Y[i:i + EVAL_CHUNK]
+                total += cross_entropy(self.model(xb), yb).item() * len(xb)
+        return total / len(X)
+
+    def evaluate(self, name: str) -> float:
+        return self.loss_on(*self.splits()[name])
+
+    def sample(
+        self,
+        n: int,
+        temperature: float = 1.0,
+        seed: int = 0,
+        exclude: set[str] | None = None,
+        max_len: int | None = None,
+    ) -> list[str]:
+        """``n`` names, drawn one character at a time (all ``n`` in parallel).
+
+        A separate generator (``seed``) is used, so sampling never disturbs the
+        training state. With ``exclude``, names in that set are rejected and
+        drawing continues (at most 100 rounds). Names that reach ``max_len``
+        characters without the end token are cut there.
+        """
+        if temperature <= 0:
+            raise ValueError("sample: temperature must be > 0")
+        rng = np.random.default_rng(seed)
+        max_len = max_len or max(32, 2 * max((len(w) for w in self.words), default=16))
+        out: list[str] = []
+        self.model.eval()
+        for _ in range(100):
+            need = n - len(out)
+            if need <= 0:
+                break
+            for name in self._sample_batch(max(need, 16) if exclude else need, temperature, rng, max_len):
+                if exclude is not None and name in exclude:
+                    continue
+                out.append(name)
+        return out[:n]
+
+    def _sample_batch(self, n: int, temperature: float, rng: np.random.Generator, max_len: int) -> list[str]:
+        context = np.zeros((n, self.config.block_size), dtype=np.int64)
+        chars = np.zeros((n, max_len), dtype=np.int64)
+        done = np.zeros(n, dtype=bool)
+        lengths = np.full(n, max_len)
+        with ag.no_grad():
+            for t in range(max_len):
+                probs = softmax(self.model(context) * (1.0 / temperature)).numpy().astype(np.float64)
+                cdf = probs.cumsum(axis=1)
+                u = rng.random(n) * cdf[:, -1]
+                ix = np.minimum((cdf <= u[:, None]).sum(axis=1), probs.shape[1] - 1)
+                ended = (ix == 0) & ~done
+                lengths[ended] = t
+                done |= ix == 0
+                chars[:, t] = ix
+                context = np.concatenate([context[:, 1:], ix[:, None]], axis=1)
+                if done.all():
+                    break
+        return [self.vocab.decode(chars[i, : lengths[i]]) for i in range(n)]
+
+    # ----- reporting ---------------------------------------------------------
+    def plot(self, path: str | Path) -> Path:
+        """Loss curve PNG: training loss (averaged per bucket of steps) and dev loss."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        losses = self.train_losses
+        if len(losses):
+            bucket = max(1, len(losses) // 200)
+            m = len(losses) // bucket * bucket
+            if m:
+                means = losses[:m].reshape(-1, bucket).mean(axis=1)
+                ax.plot((np.arange(len(means)) + 1) * bucket, means, label=f"train (mean of {bucket} steps)", lw=1)
+        if self.dev_steps:
+            ax.plot(self.dev_steps, self.dev_losses, "o-", label="dev (full split)", ms=3)
+        ax.set_xlabel("step")
+        ax.set_ylabel("cross-entropy loss (nats)")
+        ax.set_title(f"names model: {self.model.num_parameters():,} parameters")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
+
+    def describe(self) -> str:
+        c = self.config
+        return (
+            f"{self.model.num_parameters():,} parameters; block {c.block_size}, emb {c.emb}, hidden {c.hidden}, "
+            f"arch {c.arch}, norm {c.norm}, dropout {c.dropout}; {c.optimizer} lr {c.lr} ({c.schedule}), "
+            f"batch {c.batch_size}, {c.steps:,} steps, seed {c.seed}, {c.dtype}"
+        )
+
