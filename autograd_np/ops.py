@@ -127,9 +127,10 @@ def normalize_axis(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ..
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+        if not (-ndim <= a < ndim or (ndim == 0 and a in (0, -1))):
             raise ValueError(f"axis {a} is out of bounds for a tensor with {ndim} dimensions")
-        out.append(int(a) % builtins.max(ndim, 1))
+        if ndim:  # a 0-d tensor accepts axis 0 / -1 and reduces over no axis
+            out.append(int(a) % ndim)
     return tuple(sorted(set(out)))
 
 
@@ -511,7 +512,7 @@ def transpose(x: np.ndarray, axes: tuple[int, ...] | None = None) -> np.ndarray:
 
 
 def _transpose_vjp(g: Any, y: Any, x: Any, axes: Any = None) -> Any:
-    inverse = None if axes is None else tuple(np.argsort(axes))
+    inverse = None if axes is None else tuple(np.argsort([a % len(axes) for a in axes]))  # axes may be negative
     return transpose(g, axes=inverse)
 
 
