@@ -1,0 +1,46 @@
+"""Test-suite configuration: hypothesis profiles and a few shared fixtures.
+
+Profiles (select with ``HYPOTHESIS_PROFILE=...``):
+
+- ``ci`` (default): modest, derandomized example counts so the whole suite is
+  fast and every run is reproducible (no example database is written);
+- ``thorough``: random exploration with many more examples, for local hunting.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import autograd_np
+
+settings.register_profile(
+    "ci",
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _grad_mode_is_restored():
+    """Every test starts with recording on, and must leave it on."""
+    assert autograd_np.is_grad_enabled()
+    yield
+    assert autograd_np.is_grad_enabled(), "a test left no_grad() switched on"

@@ -1,0 +1,547 @@
+"""Every op of ``autograd_np.ops.OPS`` against central finite differences (float64).
+
+Two layers:
+
+1. ``CASES``: a table of hand-picked cases, at least one per op (the test
+   ``test_every_op_has_a_gradcheck_case`` fails when an op is added to the
+   table in ops.py without a case here), each also checked to really record
+   its op on the tape;
+2. hypothesis tests over random shapes, axes, broadcasting and indices.
+
+And gradcheck itself is checked: it must reject a deliberately wrong VJP.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import autograd_np as ag
+from autograd_np import GradcheckError, Tensor, functional as F, ops
+from autograd_np.ops import OPS, Primitive
+
+from helpers import away_from_zero, check, distinct, ops_in_graph, positive, randn, seeds, shapes
+
+
+# ----------------------------------------------------------------------------
+# 1. One table of cases, at least one per op
+# ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    op: str  # the OPS entry this case exists for
+    label: str
+    fn: Callable[..., Tensor]
+    inputs: Callable[[np.random.Generator], list[np.ndarray]]
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}:{self.label}"
+
+
+def _n(*shape: int) -> Callable[[np.random.Generator], np.ndarray]:
+    return lambda r: r.standard_normal(shape)
+
+
+def _p(*shape: int) -> Callable[[np.random.Generator], np.ndarray]:
+    return lambda r: r.uniform(0.5, 2.0, size=shape)
+
+
+def _inputs(*makers: Callable) -> Callable[[np.random.Generator], list[np.ndarray]]:
+    return lambda r: [m(r) for m in makers]
+
+
+_C34 = np.linspace(-1, 1, 12).reshape(3, 4)  # an ndarray constant
+_T = np.array([2, 0, 2, 1, 2])  # class targets with repeats
+_MASK = np.array([True, False, True, True])
+
+CASES = [
+    # broadcasting and its adjoint
+    Case("sum_to", "(2,3,4)->(3,1)", lambda x: ops.sum_to(x, (3, 1)), _inputs(_n(2, 3, 4))),
+    Case("sum_to", "to 0-d", lambda x: ops.sum_to(x, ()), _inputs(_n(2, 3))),
+    Case("broadcast_to", "(3,1)->(2,3,4)", lambda x: ops.broadcast_to(x, shape=(2, 3, 4)), _inputs(_n(3, 1))),
+    Case("broadcast_to", "0-d->(2,2)", lambda x: ops.broadcast_to(x, shape=(2, 2)), _inputs(_n())),
+    # elementwise arithmetic
+    Case("add", "(3,1)+(1,4)", lambda a, b: a + b, _inputs(_n(3, 1), _n(1, 4))),
+    Case("add", "(4,)+(3,4)", lambda a, b: a + b, _inputs(_n(4), _n(3, 4))),
+    Case("add", "scalar const + x", lambda x: 2.5 + x, _inputs(_n(3))),
+    Case("add", "ndarray const + x", lambda x: _C34 + x, _inputs(_n(4))),
+    Case("add", "0-d + 0-d", lambda a, b: a + b, _inputs(_n(), _n())),
+    Case("sub", "(3,4)-(4,)", lambda a, b: a - b, _inputs(_n(3, 4), _n(4))),
+    Case("sub", "scalar const - x", lambda x: 1.5 - x, _inputs(_n(2, 3))),
+    Case("sub", "x - ndarray const", lambda x: x - _C34, _inputs(_n(3, 1))),
+    Case("mul", "(3,1)*(1,4)", lambda a, b: a * b, _inputs(_n(3, 1), _n(1, 4))),
+    Case("mul", "ndarray const * x", lambda x: _C34 * x, _inputs(_n(1, 4))),
+    Case("mul", "x * x", lambda x: x * x, _inputs(_n(3))),
+    Case("div", "(3,4)/(4,)", lambda a, b: a / b, _inputs(_n(3, 4), _p(4))),
+    Case("div", "scalar const / x", lambda x: 2.0 / x, _inputs(_p(3, 2))),
+    Case("div", "x / ndarray const", lambda x: x / (_C34 + 2), _inputs(_n(3, 4))),
+    Case("neg", "-x", lambda x: -x, _inputs(_n(2, 3))),
+    Case("pow", "tensor ** tensor (broadcast)", lambda a, b: a**b, _inputs(_p(3, 4), _n(4))),
+    Case("pow", "x ** 3", lambda x: x**3, _inputs(_n(5))),
+    Case("pow", "2 ** x", lambda x: 2.0**x, _inputs(_n(5))),
+    Case("pow", "sqrt", lambda x: x.sqrt(), _inputs(_p(4))),
+    Case("astype", "float64 -> longdouble -> float64",
+         lambda x: (x.astype(np.longdouble) * 1.5).astype(np.float64), _inputs(_n(2, 3))),
+    # elementwise functions
+    Case("tanh", "tanh", lambda x: x.tanh(), _inputs(_n(3, 4))),
+    Case("sigmoid", "sigmoid", lambda x: x.sigmoid(), _inputs(_n(3, 4))),
+    Case("exp", "exp", lambda x: x.exp(), _inputs(_n(3, 4))),
+    Case("log", "log", lambda x: x.log(), _inputs(_p(3, 4))),
+    Case("relu", "relu", lambda x: x.relu(), _inputs(lambda r: away_from_zero(int(r.integers(1 << 30)), (3, 4)))),
+    # linear algebra
+    Case("matmul", "(3,4)@(4,5)", lambda a, b: a @ b, _inputs(_n(3, 4), _n(4, 5))),
+    Case("matmul", "(4,)@(4,5)", lambda a, b: a @ b, _inputs(_n(4), _n(4, 5))),
+    Case("matmul", "(3,4)@(4,)", lambda a, b: a @ b, _inputs(_n(3, 4), _n(4))),
+    Case("matmul", "(4,)@(4,)", lambda a, b: a @ b, _inputs(_n(4), _n(4))),
+    Case("matmul", "batched (2,1,3,4)@(5,4,2)", lambda a, b: a @ b, _inputs(_n(2, 1, 3, 4), _n(5, 4, 2))),
+    Case("matmul", "(4,)@(2,4,3)", lambda a, b: a @ b, _inputs(_n(4), _n(2, 4, 3))),
+    Case("matmul", "ndarray const @ x", lambda x: _C34 @ x, _inputs(_n(4, 2))),
+    # reductions
+    Case("sum", "axis=None", lambda x: x.sum(), _inputs(_n(2, 3, 4))),
+    Case("sum", "axis=-1 keepdims", lambda x: x.sum(axis=-1, keepdims=True), _inputs(_n(2, 3, 4))),
+    Case("sum", "axis=(0,2)", lambda x: x.sum(axis=(0, 2)), _inputs(_n(2, 3, 4))),
+    Case("mean", "axis=None", lambda x: x.mean(), _inputs(_n(2, 3, 4))),
+    Case("mean", "axis=1", lambda x: x.mean(axis=1), _inputs(_n(2, 3, 4))),
+    Case("mean", "axis=(-1,0) keepdims", lambda x: x.mean(axis=(-1, 0), keepdims=True), _inputs(_n(2, 3, 4))),
+    Case("max", "axis=None", lambda x: x.max(), _inputs(lambda r: distinct(1, (3, 4)))),
+    Case("max", "axis=-1", lambda x: x.max(axis=-1), _inputs(lambda r: distinct(2, (3, 4)))),
+    Case("max", "axis=(0,1) keepdims", lambda x: x.max(axis=(0, 1), keepdims=True), _inputs(lambda r: distinct(3, (2, 3, 2)))),
+    # shape ops
+    Case("reshape", "(2,3,4)->(4,-1)", lambda x: x.reshape(4, -1), _inputs(_n(2, 3, 4))),
+    Case("reshape", "flatten(1)", lambda x: x.flatten(1), _inputs(_n(2, 3, 4))),
+    Case("transpose", ".T", lambda x: x.T, _inputs(_n(3, 4))),
+    Case("transpose", "axes (2,0,1)", lambda x: x.transpose(2, 0, 1), _inputs(_n(2, 3, 4))),
+    Case("transpose", "negative axes (-1,0,1)", lambda x: x.transpose(-1, 0, 1), _inputs(_n(2, 3, 4))),
+    Case("getitem", "repeated ints", lambda x: x[[0, 2, 0, 0]], _inputs(_n(3, 2))),
+    Case("getitem", "slice/None/Ellipsis", lambda x: x[None, 1:, ..., ::2], _inputs(_n(3, 2, 4))),
+    Case("getitem", "boolean mask", lambda x: x[_MASK], _inputs(_n(4, 2))),
+    Case("getitem", "tuple of int arrays", lambda x: x[np.array([0, 1, 1]), np.array([2, 2, 0])], _inputs(_n(2, 3))),
+    Case("getitem", "mask, slice and repeats", lambda x: x[_MASK, 1:][[0, 0, 2]], _inputs(_n(4, 3))),
+    Case("getitem", "0-d result", lambda x: x[1, 2], _inputs(_n(2, 3))),
+    Case("scatter_add", "repeated rows",
+         lambda g: ops.scatter_add(g, index=np.array([1, 3, 1, 1]), shape=(5, 2)), _inputs(_n(4, 2))),
+    Case("scatter_add", "basic slice",
+         lambda g: ops.scatter_add(g, index=(slice(None), slice(1, 3)), shape=(2, 4)), _inputs(_n(2, 2))),
+    Case("concatenate", "axis=0 with const", lambda a, b: ag.concatenate([a, _C34, b], axis=0),
+         _inputs(_n(2, 4), _n(1, 4))),
+    Case("concatenate", "axis=-1", lambda a, b: ag.concatenate([a, b], axis=-1), _inputs(_n(2, 3), _n(2, 1))),
+    Case("stack", "axis=0", lambda a, b: ag.stack([a, b]), _inputs(_n(2, 3), _n(2, 3))),
+    Case("stack", "axis=-1 with const", lambda a: ag.stack([_C34, a], axis=-1), _inputs(_n(3, 4))),
+    # softmax family
+    Case("log_softmax", "axis=-1", lambda x: x.log_softmax(), _inputs(_n(3, 5))),
+    Case("log_softmax", "axis=0", lambda x: x.log_softmax(axis=0), _inputs(_n(3, 5))),
+    Case("log_softmax", "softmax", lambda x: x.softmax(axis=1), _inputs(_n(2, 3, 2))),
+    Case("cross_entropy", "fused", lambda x: F.cross_entropy(x, _T), _inputs(_n(5, 3))),
+    Case("cross_entropy", "ops.cross_entropy", lambda x: ops.cross_entropy(x, _T), _inputs(_n(5, 4))),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_case_gradcheck(case: Case) -> None:
+    inputs = case.inputs(np.random.default_rng(sum(map(ord, case.id))))
+    assert case.op in ops_in_graph(case.fn, *inputs), f"case {case.id} does not record op {case.op}"
+    assert check(case.fn, *inputs)
+
+
+def test_every_op_has_a_gradcheck_case() -> None:
+    covered = {case.op for case in CASES}
+    missing = sorted(set(OPS) - covered)
+    assert not missing, f"ops without a gradcheck case in tests/test_ops_gradcheck.py: {missing}"
+    unknown = sorted(covered - set(OPS))
+    assert not unknown, f"cases name ops that are not in OPS: {unknown}"
+
+
+def test_op_table_is_consistent() -> None:
+    for name, op in OPS.items():
+        assert isinstance(op, Primitive) and op.name == name
+        assert op.vjps or op.vjp_argnum is not None, f"op {name} has no VJP"
+        assert op.__doc__ and "VJP" in op.__doc__, f"op {name} has no VJP in its docstring"
+
+
+# ----------------------------------------------------------------------------
+# 2. gradcheck itself must fail on a wrong VJP
+# ----------------------------------------------------------------------------
+def _bogus_square() -> Primitive:
+    op = Primitive("bogus_square", lambda x: x * x)
+    op.defvjp(lambda g, y, x: g * x)  # wrong: the derivative of x² is 2x
+    return op
+
+
+def test_gradcheck_rejects_a_wrong_vjp() -> None:
+    square = _bogus_square()
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(GradcheckError, match=r"input 0 .*analytic .* vs numerical"):
+        check(lambda t: square(t), x)
+
+
+def test_gradcheck_rejects_a_wrong_vjp_of_a_second_input() -> None:
+    op = Primitive("bogus_mul", lambda a, b: a * b)
+    op.defvjp(lambda g, y, a, b: g * b, lambda g, y, a, b: g * b)  # second rule should be g * a
+    with pytest.raises(GradcheckError, match=r"input 1 \(shape \(2, 2\)\)"):
+        check(lambda a, b: op(a, b), np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[0.5, 0.25], [2.0, 1.0]]))
+
+
+def test_gradcheck_rejects_a_missing_broadcast_adjoint() -> None:
+    """A VJP that forgets a factor on broadcast axes is wrong and must be caught."""
+    op = Primitive("bogus_mean_rows", lambda x: x.mean(axis=0))
+    op.defvjp(lambda g, y, x: ops.broadcast_to(g, shape=x.shape))  # forgets the 1/n
+    with pytest.raises(GradcheckError):
+        check(lambda t: op(t), np.arange(6.0).reshape(3, 2))
+
+
+def test_gradcheck_accepts_a_correct_custom_vjp() -> None:
+    op = Primitive("square", lambda x: x * x)
+    op.defvjp(lambda g, y, x: 2 * g * x)
+    assert check(lambda t: op(t), np.array([0.5, -1.0, 2.0]))
+
+
+def test_gradcheck_checks_against_an_arbitrary_cotangent() -> None:
+    """A VJP that is right only for the all-ones cotangent (a plain sum) is still caught.
+
+    y = x[::-1] ⊙ [1, 2, 3] has x̄ = ȳ[::-1] ⊙ [3, 2, 1]; forgetting the flip gives
+    ȳ ⊙ [3, 2, 1], which agrees whenever ȳ is constant.
+    """
+    weights = np.arange(1.0, 4.0)
+    right = Primitive("flip_scale", lambda x: x[::-1] * weights)
+    right.defvjp(lambda g, y, x: g[::-1] * weights[::-1])
+    wrong = Primitive("bogus_flip_scale", lambda x: x[::-1] * weights)
+    wrong.defvjp(lambda g, y, x: g * weights[::-1])
+    x = np.array([1.0, 2.0, 3.0])
+    assert check(lambda t: right(t), x)
+    assert check(lambda t: wrong(t).sum(), x)  # the all-ones cotangent cannot tell them apart
+    with pytest.raises(GradcheckError):
+        check(lambda t: wrong(t), x)
+
+
+# ----------------------------------------------------------------------------
+# 3. hypothesis: random shapes, broadcasting, axes, indices
+# ----------------------------------------------------------------------------
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a**b,
+}
+broadcast_pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
+
+
+def _binary_operands(name: str, seed: int, sa: tuple, sb: tuple) -> tuple[np.ndarray, np.ndarray]:
+    a = positive(seed, sa) if name == "pow" else randn(seed, sa)
+    b = positive(seed + 1, sb) if name == "div" else randn(seed + 1, sb)
+    return a, b
+
+
+@given(name=st.sampled_from(sorted(BINARY)), pair=broadcast_pairs, seed=seeds)
+def test_binary_ops_broadcast_both_ways(name: str, pair: Any, seed: int) -> None:
+    sa, sb = pair.input_shapes
+    a, b = _binary_operands(name, seed, sa, sb)
+    assert check(BINARY[name], a, b)
+
+
+@given(
+    name=st.sampled_from(sorted(BINARY)),
+    pair=broadcast_pairs,
+    constant=st.sampled_from(["left ndarray", "right ndarray", "left scalar", "right scalar"]),
+    seed=seeds,
+)
+def test_binary_ops_with_constants(name: str, pair: Any, constant: str, seed: int) -> None:
+    sa, sb = pair.input_shapes
+    a, b = _binary_operands(name, seed, sa, sb)
+    side, kind = constant.split()
+    if kind == "scalar":  # a Python float, as in 2.0 * x
+        a, b = (float(a.flat[0]) if a.size else 1.5, b) if side == "left" else (a, float(b.flat[0]) if b.size else 1.5)
+    fn = BINARY[name]
+    if side == "left":
+        out = fn(a, Tensor(b))
+        assert isinstance(out, Tensor)  # reflected operator: ndarray/float op Tensor is a Tensor
+        assert np.allclose(out.data, fn(a, b))
+        assert check(lambda t: fn(a, t), b)
+    else:
+        assert check(lambda t: fn(t, b), a)
+
+
+UNARY = {
+    "neg": (lambda x: -x, randn),
+    "exp": (lambda x: x.exp(), randn),
+    "log": (lambda x: x.log(), positive),
+    "tanh": (lambda x: x.tanh(), randn),
+    "sigmoid": (lambda x: x.sigmoid(), randn),
+    "relu": (lambda x: x.relu(), away_from_zero),
+    "sqrt": (lambda x: x.sqrt(), positive),
+    "square": (lambda x: x**2, randn),
+    "reciprocal": (lambda x: 1 / x, positive),
+    "softmax": (lambda x: x.softmax(axis=0) if x.ndim else x.exp(), randn),
+}
+
+
+@given(name=st.sampled_from(sorted(UNARY)), shape=shapes(min_dims=0), seed=seeds)
+def test_unary_ops(name: str, shape: tuple, seed: int) -> None:
+    fn, make = UNARY[name]
+    assert check(fn, make(seed, shape))
+
+
+@st.composite
+def axis_and_shape(draw: Any) -> tuple[tuple[int, ...], Any]:
+    shape = draw(shapes(min_dims=0, max_dims=3))
+    ndim = len(shape)
+    single = st.integers(-max(ndim, 1), max(ndim, 1) - 1)  # 0-d tensors accept axis 0 / -1
+    several = st.lists(st.integers(0, max(ndim, 1) - 1), unique=True, max_size=max(ndim, 1)).flatmap(
+        lambda axes: st.tuples(*[st.sampled_from([a, a - max(ndim, 1)]) for a in axes])
+    )
+    return shape, draw(st.one_of(st.none(), single, several))
+
+
+@given(op=st.sampled_from(["sum", "mean", "max"]), shape_axis=axis_and_shape(), keepdims=st.booleans(), seed=seeds)
+def test_reductions(op: str, shape_axis: tuple, keepdims: bool, seed: int) -> None:
+    shape, axis = shape_axis
+    x = distinct(seed, shape) if op == "max" else randn(seed, shape)
+    fn = lambda t: getattr(t, op)(axis=axis, keepdims=keepdims)  # noqa: E731
+    expected = getattr(np, op)(x, axis=None if axis is None else _np_axis(axis, x.ndim), keepdims=keepdims)
+    got = fn(Tensor(x))
+    assert got.shape == np.shape(expected)
+    assert np.allclose(got.data, expected)
+    assert check(fn, x)
+
+
+def _np_axis(axis: Any, ndim: int) -> Any:
+    """NumPy's spelling of an axis (a 0-d array has no axis 0: reduce over none)."""
+    if ndim == 0:
+        return ()
+    return axis
+
+
+def test_max_splits_the_gradient_between_ties() -> None:
+    x = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]]), requires_grad=True)
+    x.max(axis=1).sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0, 0.5, 0.5], [0.5, 0, 0.5]])
+
+
+@st.composite
+def reshape_target(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    shape = draw(shapes(min_dims=0, max_dims=3))
+    target = list(draw(st.permutations(shape)))
+    for _ in range(draw(st.integers(0, 2))):
+        target.insert(draw(st.integers(0, len(target))), 1)
+    if target and draw(st.booleans()):
+        target[draw(st.integers(0, len(target) - 1))] = -1
+    return shape, tuple(target)
+
+
+@given(shapes_=reshape_target(), seed=seeds)
+def test_reshape(shapes_: tuple, seed: int) -> None:
+    shape, target = shapes_
+    x = randn(seed, shape)
+    assert Tensor(x).reshape(target).shape == x.reshape(target).shape
+    assert check(lambda t: t.reshape(target), x)
+
+
+@st.composite
+def transpose_axes(draw: Any) -> tuple[tuple[int, ...], Any]:
+    shape = draw(shapes(min_dims=1, max_dims=4, max_side=3))
+    ndim = len(shape)
+    kind = draw(st.sampled_from(["T", "none", "perm"]))
+    if kind != "perm":
+        return shape, kind
+    perm = draw(st.permutations(range(ndim)))
+    return shape, tuple(draw(st.sampled_from([a, a - ndim])) for a in perm)  # some axes spelled negative
+
+
+@given(shape_axes=transpose_axes(), seed=seeds)
+def test_transpose(shape_axes: tuple, seed: int) -> None:
+    shape, axes = shape_axes
+    x = randn(seed, shape)
+    if axes == "T":
+        fn, expected = (lambda t: t.T), x.T
+    elif axes == "none":
+        fn, expected = (lambda t: t.transpose()), x.transpose()
+    else:
+        fn, expected = (lambda t: t.transpose(*axes)), x.transpose(axes)
+    np.testing.assert_array_equal(fn(Tensor(x)).data, expected)
+    assert check(fn, x)
+
+
+matmul_shapes = hnp.mutually_broadcastable_shapes(signature=np.matmul.signature, max_dims=2, max_side=3)
+
+
+@given(shapes_=matmul_shapes, seed=seeds)
+def test_matmul(shapes_: Any, seed: int) -> None:
+    sa, sb = shapes_.input_shapes
+    a, b = randn(seed, sa), randn(seed + 1, sb)
+    out = Tensor(a) @ Tensor(b)
+    assert out.shape == shapes_.result_shape
+    np.testing.assert_allclose(out.data, a @ b)
+    assert check(lambda x, y: x @ y, a, b)
+
+
+@st.composite
+def index_for(draw: Any, shape: tuple[int, ...]) -> Any:
+    """An index mixing ints, slices, None, Ellipsis, integer arrays (repeats likely) and a mask."""
+    parts: list[Any] = []
+    array_len = draw(st.integers(1, 4))
+    has_array = has_mask = False
+    for side in shape:
+        kind = draw(st.sampled_from(["slice", "int", "array", "mask"]))
+        if kind == "int":
+            parts.append(draw(st.integers(-side, side - 1)))
+        elif kind == "array" and not has_mask:
+            values = draw(st.lists(st.integers(-side, side - 1), min_size=array_len, max_size=array_len))
+            parts.append(values if draw(st.booleans()) else np.array(values))
+            has_array = True
+        elif kind == "mask" and not has_array and not has_mask:
+            parts.append(np.array(draw(st.lists(st.booleans(), min_size=side, max_size=side))))
+            has_mask = True
+        else:
+            parts.append(draw(st.slices(side)))
+    parts = parts[: draw(st.integers(0, len(parts)))]  # trailing axes left implicit
+    if draw(st.booleans()):
+        parts.insert(draw(st.integers(0, len(parts))), Ellipsis)
+    for _ in range(draw(st.integers(0, 2))):
+        parts.insert(draw(st.integers(0, len(parts))), None)
+    return parts[0] if len(parts) == 1 and draw(st.booleans()) else tuple(parts)
+
+
+@st.composite
+def shape_and_index(draw: Any) -> tuple[tuple[int, ...], Any]:
+    shape = draw(shapes(min_dims=0, max_dims=3))
+    return shape, draw(index_for(shape))
+
+
+@given(shape_index=shape_and_index(), seed=seeds)
+def test_getitem(shape_index: tuple, seed: int) -> None:
+    shape, index = shape_index
+    x = randn(seed, shape)
+    np_index = tuple(np.asarray(i) if isinstance(i, list) else i for i in index) if isinstance(index, tuple) else (
+        np.asarray(index) if isinstance(index, list) else index
+    )
+    expected = x[np_index]
+    got = Tensor(x)[index]
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got.data, expected)
+    assert check(lambda t: t[index], x)
+
+
+@given(shape=shapes(min_dims=1, max_dims=3), picks=st.lists(st.integers(0, 100), min_size=1, max_size=8), seed=seeds)
+def test_getitem_repeated_indices_add_up(shape: tuple, picks: list, seed: int) -> None:
+    rows = [p % shape[0] for p in picks]
+    x = Tensor(randn(seed, shape), requires_grad=True)
+    x[rows].sum().backward()
+    counts = np.bincount(rows, minlength=shape[0]).reshape((-1,) + (1,) * (len(shape) - 1))
+    np.testing.assert_array_equal(x.grad, np.broadcast_to(counts, shape))
+    assert check(lambda t: t[rows], x.data)
+
+
+@st.composite
+def joined(draw: Any) -> tuple[list[np.ndarray], int, list[bool]]:
+    base = list(draw(shapes(min_dims=1, max_dims=3, max_side=3)))
+    axis = draw(st.integers(-len(base), len(base) - 1))
+    count = draw(st.integers(1, 3))
+    seed = draw(seeds)
+    parts = []
+    for k in range(count):
+        shape = list(base)
+        shape[axis] = draw(st.integers(1, 3))
+        parts.append(randn(seed + k, tuple(shape)))
+    constant = [draw(st.booleans()) for _ in range(count)]
+    constant[draw(st.integers(0, count - 1))] = False  # at least one input is differentiated
+    return parts, axis, constant
+
+
+def _with_constants(parts: list[np.ndarray], constant: list[bool], join: Callable) -> tuple[Callable, list]:
+    variables = [p for p, c in zip(parts, constant) if not c]
+
+    def fn(*ts: Tensor) -> Tensor:
+        it = iter(ts)
+        return join([p if c else next(it) for p, c in zip(parts, constant)])
+
+    return fn, variables
+
+
+@given(spec=joined())
+def test_concatenate(spec: tuple) -> None:
+    parts, axis, constant = spec
+    fn, variables = _with_constants(parts, constant, lambda xs: ag.concatenate(xs, axis=axis))
+    np.testing.assert_array_equal(fn(*map(Tensor, variables)).data, np.concatenate(parts, axis=axis))
+    assert check(fn, *variables)
+
+
+@given(shape=shapes(min_dims=0, max_dims=3, max_side=3), count=st.integers(1, 3), data=st.data(), seed=seeds)
+def test_stack(shape: tuple, count: int, data: Any, seed: int) -> None:
+    axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
+    constant = data.draw(st.lists(st.booleans(), min_size=count, max_size=count))
+    constant[data.draw(st.integers(0, count - 1))] = False
+    parts = [randn(seed + k, shape) for k in range(count)]
+    fn, variables = _with_constants(parts, constant, lambda xs: ag.stack(xs, axis=axis))
+    np.testing.assert_array_equal(fn(*map(Tensor, variables)).data, np.stack(parts, axis=axis))
+    assert check(fn, *variables)
+
+
+@given(shape=shapes(min_dims=1, max_dims=3), data=st.data(), seed=seeds)
+def test_log_softmax(shape: tuple, data: Any, seed: int) -> None:
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = randn(seed, shape) * 3
+    out = Tensor(x).log_softmax(axis=axis)
+    np.testing.assert_allclose(np.exp(out.data).sum(axis=axis), 1.0)
+    assert check(lambda t: t.log_softmax(axis=axis), x)
+
+
+@given(batch=st.integers(1, 6), classes=st.integers(1, 5), data=st.data(), seed=seeds)
+def test_cross_entropy(batch: int, classes: int, data: Any, seed: int) -> None:
+    targets = np.array(data.draw(st.lists(st.integers(0, classes - 1), min_size=batch, max_size=batch)))
+    logits = randn(seed, (batch, classes)) * 2
+    expected = -np.mean([lp[t] for lp, t in zip(logits - np.log(np.exp(logits).sum(1, keepdims=True)), targets)])
+    np.testing.assert_allclose(F.cross_entropy(Tensor(logits), targets).item(), expected, rtol=1e-12, atol=1e-12)
+    assert check(lambda t: F.cross_entropy(t, targets), logits)
+
+
+@st.composite
+def broadcast_source(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(small, big): ``small`` broadcasts to ``big`` (leading axes dropped, some axes of size 1)."""
+    big = draw(shapes(min_dims=0, max_dims=3))
+    small = list(big[draw(st.integers(0, len(big))):])
+    for i in range(len(small)):
+        if draw(st.booleans()):
+            small[i] = 1
+    return tuple(small), big
+
+
+@given(shapes_=broadcast_source(), seed=seeds)
+def test_broadcast_to_and_sum_to(shapes_: tuple, seed: int) -> None:
+    small, big = shapes_
+    np.testing.assert_array_equal(ops.broadcast_to(Tensor(np.ones(small)), shape=big).data, np.ones(big))
+    assert check(lambda t: ops.broadcast_to(t, shape=big), randn(seed, small))
+    x = randn(seed, big)
+    summed = ops.sum_to(Tensor(x), small)
+    assert summed.shape == small
+    np.testing.assert_allclose(summed.sum().item(), x.sum())
+    assert check(lambda t: ops.sum_to(t, small), x)
+
+
+@given(shape=shapes(min_dims=1, max_dims=3), picks=st.lists(st.integers(0, 100), min_size=1, max_size=6), seed=seeds)
+def test_scatter_add(shape: tuple, picks: list, seed: int) -> None:
+    index = ops.normalize_index([p % shape[0] for p in picks])
+    g = randn(seed, (len(picks),) + shape[1:])
+    expected = np.zeros(shape)
+    np.add.at(expected, index, g)
+    np.testing.assert_allclose(ops.scatter_add(Tensor(g), index=index, shape=shape).data, expected)
+    assert check(lambda t: ops.scatter_add(t, index=index, shape=shape), g)
+
+
+@given(shape=shapes(min_dims=0), seed=seeds)
+def test_astype_round_trip(shape: tuple, seed: int) -> None:
+    x = randn(seed, shape)
+    assert check(lambda t: (t.astype(np.longdouble) * 2.0).astype(np.float64).tanh(), x)
+
+
+@given(shape=shapes(min_dims=0, max_dims=2), seed=seeds)
+def test_composite_methods(shape: tuple, seed: int) -> None:
+    """Methods composed from several ops: var, flatten, softmax."""
+    x = randn(seed, shape)
+    assert check(lambda t: t.var(), x)
+    if x.ndim:
+        assert check(lambda t: t.var(axis=-1, keepdims=True), x)
+        assert check(lambda t: t.flatten(), x)
