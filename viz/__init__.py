@@ -18,7 +18,7 @@ import graphviz
 from autograd_np import Tensor
 
 from .draw import GRAD_BUCKETS, GraphTooLargeError, draw, grad_color
-from .render import (
+from .renderer import (
     Renderer,
     RendererNotFoundError,
     RenderError,

@@ -23,7 +23,7 @@ import autograd_np
 from autograd_np import Tensor
 from autograd_np.graph import FREED_MESSAGE
 
-from .render import VizDigraph
+from .renderer import VizDigraph
 
 #: gradient-norm colour buckets: (upper bound, exclusive; fill colour; legend text)
 GRAD_BUCKETS: list[tuple[float, str, str]] = [
@@ -269,9 +269,9 @@ def _header(members: list[Tensor], names: dict[int, str]) -> list[str]:
 
 
 def _extras(t: Tensor) -> str:
-    """Short text for an op's non-Tensor arguments and keyword arguments."""
+    """Short text for an op's non-Tensor arguments and keyword arguments (None/False omitted)."""
     parts = [_short(a) for a in t._args if not isinstance(a, Tensor)]
-    parts += [f"{k}={_short(v)}" for k, v in t._kwargs.items()]
+    parts += [f"{k}={_short(v)}" for k, v in t._kwargs.items() if v is not None and v is not False]
     text = ", ".join(parts)
     return text if len(text) <= 40 else text[:37] + "..."
 

@@ -101,7 +101,7 @@ def _pdf_via_png(source: str, engine: str) -> bytes:
         f"graphviz-pure cannot write PDF; this PDF holds a {PDF_FALLBACK_DPI}-dpi PNG of the "
         "graph. Render .svg, or install the system Graphviz for a vector PDF.",
         UserWarning,
-        stacklevel=3,
+        stacklevel=2,
     )
     from matplotlib.figure import Figure
     from matplotlib.image import imread
