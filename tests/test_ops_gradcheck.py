@@ -397,9 +397,12 @@ def index_for(draw: Any, shape: tuple[int, ...]) -> Any:
             has_mask = True
         else:
             parts.append(draw(st.slices(side)))
-    parts = parts[: draw(st.integers(0, len(parts)))]  # trailing axes left implicit
-    if draw(st.booleans()):
-        parts.insert(draw(st.integers(0, len(parts))), Ellipsis)
+    start = draw(st.integers(0, len(parts)))
+    if draw(st.booleans()):  # Ellipsis stands for the axes start..stop-1
+        stop = draw(st.integers(start, len(parts)))
+        parts = parts[:start] + [Ellipsis] + parts[stop:]
+    else:  # trailing axes left implicit
+        parts = parts[:start]
     for _ in range(draw(st.integers(0, 2))):
         parts.insert(draw(st.integers(0, len(parts))), None)
     return parts[0] if len(parts) == 1 and draw(st.booleans()) else tuple(parts)
