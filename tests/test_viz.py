@@ -270,9 +270,15 @@ def test_collapse_keeps_branches_apart():
     assert heads == ["add -> sum", "exp", "leaf", "sigmoid", "tanh"]
 
 
-def test_rankdir():
+def test_a_leaf_alone_is_one_node():
+    g = viz.draw(Tensor(np.ones((2, 2)), requires_grad=True))
+    assert list(nodes_of(g).values()) == ["leaf\\n(2, 2)\\nrequires_grad"] and edges_of(g) == []
+
+
+def test_rankdir_and_graph_attributes():
     loss, *_ = small_graph()
-    assert "rankdir=LR" in viz.draw(loss, rankdir="LR").source
+    source = viz.draw(loss, rankdir="LR", graph_attr={"label": "my model"}).source
+    assert "rankdir=LR" in source and 'label="my model"' in source
     assert "rankdir=TB" in viz.draw(loss).source
     with pytest.raises(ValueError, match="rankdir"):
         viz.draw(loss, rankdir="up")

@@ -5,8 +5,9 @@ Renderer lookup (``find_renderer``), in this order:
 1. ``dot`` on ``PATH`` (the system Graphviz: every format, vector PDF);
 2. ``graphviz-pure`` on ``PATH`` (a pip-installable Rust port of ``dot``, a declared
    dependency of this project; same command-line flags);
-3. ``graphviz-pure`` in this interpreter's scripts directory, for a virtual environment
-   that is used without being activated (a Jupyter kernel, ``.venv/bin/python ...``).
+3. ``graphviz-pure`` in this interpreter's scripts directories (its own and the
+   ``pip --user`` one), for a virtual environment used without being activated (a Jupyter
+   kernel, ``.venv/bin/python ...``) or a user install whose bin directory is not on PATH.
 
 If none is found, ``RendererNotFoundError`` says how to install one. ``graphviz-pure``
 writes svg, png and jpg but not pdf; a PDF requested from it is a PNG rendered at
@@ -53,8 +54,12 @@ class Renderer(NamedTuple):
 
 
 def _script_dirs() -> list[str]:
-    """Where pip puts console scripts for the running interpreter."""
+    """Where pip puts console scripts for the running interpreter (also with ``--user``)."""
     dirs = [sysconfig.get_path("scripts"), str(Path(sys.executable).parent)]
+    try:
+        dirs.append(sysconfig.get_path("scripts", sysconfig.get_preferred_scheme("user")))
+    except (KeyError, AttributeError):  # no user scheme on this platform
+        pass
     return [d for d in dict.fromkeys(dirs) if d]
 
 
