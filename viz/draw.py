@@ -94,9 +94,9 @@ def draw(
         raise ValueError(f"viz.draw: show_values must be False, True, 'meanstd' or 'minmax', got {show_values!r}")
 
     order = _walk(tensor)
-    groups, group_of = _group(order, tensor, collapse_chains)
+    groups, group_of = _group(order, collapse_chains)
     if max_nodes is not None and len(groups) > max_nodes:
-        raise GraphTooLargeError(_too_large_message(order, tensor, len(groups), max_nodes, collapse_chains))
+        raise GraphTooLargeError(_too_large_message(order, len(groups), max_nodes, collapse_chains))
 
     names = _param_names(params)
     norms = _grad_norms(tensor, order, grad_output) if show_grad else {}
@@ -153,7 +153,7 @@ def _walk(tensor: Tensor) -> list[Tensor]:
         ) from None
 
 
-def _group(order: list[Tensor], root: Tensor, collapse: bool) -> tuple[list[list[Tensor]], dict[int, int]]:
+def _group(order: list[Tensor], collapse: bool) -> tuple[list[list[Tensor]], dict[int, int]]:
     """Node groups in topological order (singletons unless ``collapse``) and id -> group index."""
     groups: list[list[Tensor]] = []
     group_of: dict[int, int] = {}
@@ -179,12 +179,12 @@ def _group(order: list[Tensor], root: Tensor, collapse: bool) -> tuple[list[list
     return groups, group_of
 
 
-def _too_large_message(order, root, count, max_nodes, collapsed) -> str:
+def _too_large_message(order: list[Tensor], count: int, max_nodes: int, collapsed: bool) -> str:
     message = f"viz.draw: the graph has {count} nodes, more than max_nodes={max_nodes}"
     if collapsed:
         message += " (after collapse_chains)"
     else:
-        fewer = len(_group(order, root, True)[0])
+        fewer = len(_group(order, True)[0])
         message += f"; collapse_chains=True would draw {fewer}"
     return message + ". Pass a larger max_nodes, or max_nodes=None to draw it anyway."
 
