@@ -30,7 +30,7 @@ CHECKPOINT = "checkpoint.npz"
 _CONFIG_FLAGS = {
     "block_size": int, "emb": int, "hidden": str, "arch": str, "norm": str, "dropout": float,
     "batch_size": int, "optimizer": str, "lr": float, "momentum": float, "weight_decay": float,
-    "schedule": str, "warmup": int, "final_lr": float, "seed": int, "dtype": str, "eval_every": int,
+    "schedule": str, "warmup": float, "final_lr": float, "seed": int, "dtype": str, "eval_every": int,
 }
 
 
@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--momentum", type=float)
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--schedule", choices=["step", "cosine", "constant"])
-    g.add_argument("--warmup", type=int)
+    g.add_argument("--warmup", type=float, help="cosine: fraction of the steps spent warming up, e.g. 0.02")
     g.add_argument("--final-lr", type=float)
     g.add_argument("--seed", type=int)
     g.add_argument("--dtype", choices=["float32", "float64"])

@@ -38,7 +38,7 @@ class Config:
     schedule: str = "step"       # "step" | "cosine" | "constant"
     decay_at: float = 0.5        # step: fraction of `steps` after which lr is multiplied by `decay`
     decay: float = 0.1
-    warmup: int = 0              # cosine: linear warmup steps
+    warmup: float = 0.0          # cosine: fraction of `steps` spent in linear warmup
     final_lr: float = 0.0        # cosine: lr reached at the last step
     # run
     seed: int = 42
@@ -64,8 +64,8 @@ class Config:
             raise ValueError(f"config: optimizer must be sgd, adam or adamw, got {self.optimizer!r}")
         if self.schedule not in ("step", "cosine", "constant"):
             raise ValueError(f"config: schedule must be step, cosine or constant, got {self.schedule!r}")
-        if self.schedule == "cosine" and self.warmup >= self.steps:
-            raise ValueError("config: warmup must be smaller than steps")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError("config: warmup is a fraction of the steps, in [0, 1)")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"config: dtype must be float32 or float64, got {self.dtype!r}")
         if self.eval_every < 1:
@@ -92,7 +92,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "large": dict(
         block_size=8, emb=24, hidden=[512, 512], arch="mlp", norm="layer", dropout=0.1,
         batch_size=128, steps=60_000, optimizer="adamw", lr=3e-3, weight_decay=0.1,
-        schedule="cosine", warmup=1_000, final_lr=3e-5, eval_every=5_000,
+        schedule="cosine", warmup=0.02, final_lr=3e-5, eval_every=5_000,
     ),
 }
 
@@ -153,7 +153,7 @@ def make_schedule(config: Config) -> Any:
         return optim.Constant(config.lr)
     if config.schedule == "step":
         return optim.StepDecay([int(config.decay_at * config.steps)], [config.lr, config.lr * config.decay])
-    return optim.Cosine(config.lr, config.steps, warmup_steps=config.warmup, final_lr=config.final_lr)
+    return optim.Cosine(config.lr, config.steps, warmup_steps=int(config.warmup * config.steps), final_lr=config.final_lr)
 
 
 def make_optimizer(config: Config, model: nn.Module) -> optim.Optimizer:
