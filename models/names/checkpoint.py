@@ -64,15 +64,13 @@ def load(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):  # pragma: no cover - np.load returns NpzFile for zips
-                raise CheckpointError(f"{path}: not a names checkpoint (not an .npz archive)")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{path}: not a names checkpoint (a bare .npy array, not an .npz archive)")
+        with loaded as npz:
             arrays = {key: npz[key] for key in npz.files}
     except CheckpointError:
         raise
-    except AttributeError:
-        # np.load of a plain .npy returns an ndarray, which has no context-manager support
-        raise CheckpointError(f"{path}: not a names checkpoint (a bare .npy array, not an .npz archive)") from None
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
         raise CheckpointError(
             f"{path}: cannot read checkpoint (truncated, corrupt or not an .npz file: {type(error).__name__}: {error})"
