@@ -1,0 +1,357 @@
+"""What a user of Tensor can rely on: construction, accumulation, dtypes, modes, graph lifetime, graph walk."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import autograd_np
+from autograd_np import Tensor, enable_grad, functional as F, grad, is_grad_enabled, no_grad, topological_order
+
+
+# ----------------------------------------------------------------------------
+# Scalars and construction
+# ----------------------------------------------------------------------------
+def test_zero_d_tensors_differentiate_like_a_scalar_engine() -> None:
+    a = Tensor(2.0, requires_grad=True)
+    b = Tensor(3.0, requires_grad=True)
+    c = a * b
+    assert c.shape == () and c.item() == 6.0
+    d = c + b**2 - a / b  # 6 + 9 - 2/3
+    e = d.tanh() * 0 + d * a  # e = d·a
+    e.backward()
+    # ∂e/∂a = d + a·∂d/∂a = d + a(b - 1/b);  ∂e/∂b = a·∂d/∂b = a(a + 2b + a/b²)
+    dval = 6 + 9 - 2 / 3
+    assert a.grad.shape == () and a.grad.dtype == np.float64
+    assert a.grad.item() == pytest.approx(dval + 2 * (3 - 1 / 3))
+    assert b.grad.item() == pytest.approx(2 * (2 + 6 + 2 / 9))
+
+
+@pytest.mark.parametrize(
+    "data, shape, dtype",
+    [
+        (2.0, (), np.float64),
+        (3, (), np.int64),
+        ([1.0, 2.0, 3.0], (3,), np.float64),
+        ([[1, 2], [3, 4]], (2, 2), np.int64),
+        (np.arange(6, dtype=np.float32).reshape(2, 3), (2, 3), np.float32),
+        (np.float32(1.5), (), np.float32),
+        (Tensor([1.0, 2.0]), (2,), np.float64),
+    ],
+)
+def test_construction(data, shape, dtype) -> None:
+    t = Tensor(data)
+    assert isinstance(t.data, np.ndarray)
+    assert t.shape == shape and t.dtype == dtype and t.ndim == len(shape) and t.size == int(np.prod(shape))
+    np.testing.assert_array_equal(t.data, np.asarray(data.data if isinstance(data, Tensor) else data))
+    assert t.is_leaf and t.op is None and t.parents == () and not t.requires_grad and t.grad is None
+
+
+def test_construction_with_dtype_and_requires_grad() -> None:
+    t = Tensor([1, 2, 3], dtype=np.float32, requires_grad=True, name="w")
+    assert t.dtype == np.float32 and t.requires_grad and t.name == "w"
+    assert "requires_grad=True" in repr(t)
+
+
+# ----------------------------------------------------------------------------
+# Gradient accumulation and the .grad / .data contract
+# ----------------------------------------------------------------------------
+def test_gradients_accumulate_across_backward_calls() -> None:
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    (3 * x).sum().backward()  # a second, separate graph
+    np.testing.assert_array_equal(x.grad, [5.0, 7.0])
+    x.zero_grad()
+    assert x.grad is None
+    x.sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])
+
+
+def test_a_tensor_used_twice_gets_both_contributions() -> None:
+    x = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    (x * x + x + x.exp()).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data + 1 + np.exp(x.data))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(), (1,), (4,), (1, 4), (3, 1)])
+def test_grad_has_the_shape_and_dtype_of_data(dtype, shape) -> None:
+    p = Tensor(np.ones(shape, dtype=dtype), requires_grad=True)
+    (p * np.ones((3, 4), dtype=dtype)).sum().backward()  # p broadcast up to (3, 4)
+    assert p.grad.shape == shape and p.grad.dtype == dtype
+    np.testing.assert_array_equal(p.grad, np.full(shape, 12 // int(np.prod(shape))))
+
+
+def test_grad_dtype_follows_data_even_when_the_graph_upcasts() -> None:
+    p = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    out = (p * np.ones(3)).sum()  # float32 * float64 ndarray -> float64 (NumPy's rules)
+    assert out.dtype == np.float64
+    out.backward()
+    assert p.grad.dtype == np.float32
+
+
+def test_float32_stays_float32_with_python_scalars() -> None:
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    W = Tensor(rng.standard_normal((3, 5)).astype(np.float32), requires_grad=True)
+    h = (2.0 * x + 1 - 0.5) / 3.0
+    assert h.dtype == np.float32
+    logits = (h @ W).tanh() ** 2 * 1.5
+    assert logits.dtype == np.float32
+    assert logits.sigmoid().dtype == logits.relu().dtype == logits.mean().dtype == np.float32
+    assert logits.log_softmax().dtype == np.float32
+    loss = F.cross_entropy(logits, np.array([0, 1, 2, 3]))
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert x.grad.dtype == W.grad.dtype == np.float32
+    (gx,) = grad(F.cross_entropy(x @ W, np.array([0, 1, 2, 3])), [x])
+    assert gx.dtype == np.float32
+
+
+def test_grad_and_data_are_assignable_for_an_sgd_step() -> None:
+    p = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (p * p).sum().backward()
+    with no_grad():
+        p.data -= 0.25 * p.grad
+    np.testing.assert_array_equal(p.data, [0.5, 1.0])
+    p.grad = None
+    (p * p).sum().backward()
+    np.testing.assert_array_equal(p.grad, [1.0, 2.0])  # fresh, not accumulated onto the old one
+
+
+def test_gradients_of_different_leaves_do_not_alias() -> None:
+    a = Tensor(np.zeros(3), requires_grad=True)
+    b = Tensor(np.zeros(3), requires_grad=True)
+    seed = np.ones(3)
+    (a + b).backward(seed)  # add's VJP hands the very same array to both inputs
+    assert not np.shares_memory(a.grad, b.grad) and not np.shares_memory(a.grad, seed)
+    a.grad *= 10
+    np.testing.assert_array_equal(b.grad, np.ones(3))
+    (a + b + a).backward(seed)
+    np.testing.assert_array_equal(a.grad, 12 * np.ones(3))
+    np.testing.assert_array_equal(b.grad, 2 * np.ones(3))
+    np.testing.assert_array_equal(seed, np.ones(3))  # the caller's grad_output is never written to
+
+
+def test_intermediate_and_constant_tensors_get_no_grad() -> None:
+    x = Tensor(np.ones(2), requires_grad=True)
+    c = Tensor(np.ones(2))
+    h = x * c
+    h.sum().backward()
+    assert h.grad is None and c.grad is None and x.grad is not None
+
+
+def test_conversions_item_numpy_detach() -> None:
+    x = Tensor(np.array([[1.5, 2.0]]), requires_grad=True)
+    y = x * 2
+    assert isinstance(y.numpy(), np.ndarray) and y.numpy() is y.data
+    assert y.sum().item() == 7.0 and isinstance(y.sum().item(), float)
+    d = y.detach()
+    assert not d.requires_grad and d.is_leaf and d.op is None and d.parents == ()
+    assert np.shares_memory(d.data, y.data)
+    (d * x).sum().backward()  # detach cuts the path through y: only the direct use of x counts
+    np.testing.assert_array_equal(x.grad, d.data)
+    assert np.asarray(x).shape == (1, 2) and len(x) == 1
+
+
+def test_backward_on_a_one_element_tensor_seeds_one() -> None:
+    x = Tensor(np.array([2.0]), requires_grad=True)
+    (x * 3).reshape(1, 1).backward()
+    np.testing.assert_array_equal(x.grad, [3.0])
+
+
+def test_backward_with_grad_output_on_a_non_scalar() -> None:
+    x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    (x * x).backward(np.array([1.0, 0.0, -1.0]))
+    np.testing.assert_array_equal(x.grad, [2.0, 0.0, -6.0])
+
+
+# ----------------------------------------------------------------------------
+# Recording modes
+# ----------------------------------------------------------------------------
+def test_no_grad_records_nothing() -> None:
+    x = Tensor(np.ones(3), requires_grad=True)
+    with no_grad():
+        assert not is_grad_enabled()
+        y = (x * 2).tanh().sum()
+        z = x[0] + F.cross_entropy((x * 1).reshape(1, 3), np.array([0]))
+    assert is_grad_enabled()
+    for t in (y, z):
+        assert not t.requires_grad and t.op is None and t.parents == ()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.backward()
+
+
+def test_no_grad_is_restored_after_an_exception_and_nests() -> None:
+    with pytest.raises(ValueError):
+        with no_grad():
+            raise ValueError("boom")
+    assert is_grad_enabled()
+    x = Tensor(np.ones(2), requires_grad=True)
+    with no_grad():
+        with enable_grad():
+            assert (x * 2).requires_grad
+        with no_grad():
+            pass
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_long_chain_backward_has_no_recursion_error() -> None:
+    x = Tensor(0.5, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y + 1e-6
+    assert y.parents[0].op == "add"
+    y.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_long_chain_walk_and_release_without_backward() -> None:
+    x = Tensor(np.ones(2), requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    order = topological_order(y)
+    assert len(order) == 100_001 and order[0] is x and order[-1] is y
+    del order, y  # dropping a 100,000-deep graph must not overflow the stack either
+
+
+# ----------------------------------------------------------------------------
+# Graph lifetime
+# ----------------------------------------------------------------------------
+def test_retain_graph_allows_a_second_backward_and_grads_double() -> None:
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    loss = (x.tanh() * x).sum()
+    loss.backward(retain_graph=True)
+    first = x.grad.copy()
+    loss.backward()
+    np.testing.assert_allclose(x.grad, 2 * first)
+
+
+def test_graph_is_freed_after_backward() -> None:
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = x.exp()
+    loss = h.sum()
+    loss.backward()
+    assert loss.parents == () and h.parents == ()  # intermediate links released
+    with pytest.raises(RuntimeError, match="freed"):
+        loss.backward()
+    with pytest.raises(RuntimeError, match="freed"):
+        (h * 2).sum().backward()  # a new graph built on a freed intermediate
+    x.sum().backward()  # leaves are unaffected: new graphs from them work
+    np.testing.assert_allclose(x.grad, np.exp(x.data) + 1)
+
+
+def test_grad_without_create_graph_also_frees_but_can_retain() -> None:
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    loss = (x * x).sum()
+    (g1,) = grad(loss, x, retain_graph=True)
+    (g2,) = grad(loss, x)
+    np.testing.assert_array_equal(g1.data, g2.data)
+    with pytest.raises(RuntimeError, match="freed"):
+        grad(loss, x)
+
+
+# ----------------------------------------------------------------------------
+# grad()
+# ----------------------------------------------------------------------------
+def test_grad_returns_gradients_without_touching_dot_grad() -> None:
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    unused = Tensor(np.array([5.0]), requires_grad=True)
+    h = x * 3
+    gx, gh, gu = grad((h * h).sum(), [x, h, unused])
+    np.testing.assert_array_equal(gh.data, 2 * h.data)  # w.r.t. an intermediate
+    np.testing.assert_array_equal(gx.data, 18 * x.data)
+    np.testing.assert_array_equal(gu.data, [0.0])  # the output does not depend on it
+    assert x.grad is None and unused.grad is None
+
+
+# ----------------------------------------------------------------------------
+# Numerics
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e4, -1e4])
+def test_log_softmax_and_cross_entropy_of_huge_logits_are_finite(scale: float) -> None:
+    rng = np.random.default_rng(0)
+    z = scale + rng.standard_normal((4, 5))
+    z[:, 0] = -scale  # a spread of 2e4 inside each row as well
+    x = Tensor(z, requires_grad=True)
+    out = x.log_softmax(axis=-1)
+    assert np.isfinite(out.data).all()
+    np.testing.assert_allclose(np.exp(out.data).sum(axis=-1), 1.0)
+    (out * rng.standard_normal(out.shape)).sum().backward()
+    assert np.isfinite(x.grad).all()
+    x.grad = None
+    loss = F.cross_entropy(x, np.array([0, 1, 2, 3]))
+    assert np.isfinite(loss.item())
+    loss.backward()
+    assert np.isfinite(x.grad).all()
+    np.testing.assert_allclose(x.grad.sum(axis=1), 0.0, atol=1e-12)
+
+
+def test_sigmoid_of_huge_inputs_is_finite() -> None:
+    x = Tensor(np.array([-1e4, 0.0, 1e4]), requires_grad=True)
+    y = x.sigmoid()
+    np.testing.assert_allclose(y.data, [0.0, 0.5, 1.0])
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [0.0, 0.25, 0.0])
+
+
+# ----------------------------------------------------------------------------
+# Package surface and operators
+# ----------------------------------------------------------------------------
+def test_functional_is_reachable_after_import_autograd_np() -> None:
+    code = "import autograd_np, numpy as np; t = autograd_np.Tensor(np.zeros((2, 3))); print(autograd_np.functional.cross_entropy(t, np.array([0, 2])).item())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(out.stdout) == pytest.approx(np.log(3))
+    assert autograd_np.functional.cross_entropy is F.cross_entropy
+
+
+@pytest.mark.parametrize(
+    "expression, expected_grad",
+    [
+        (lambda t: 2 + t, 1.0),
+        (lambda t: 2 - t, -1.0),
+        (lambda t: 2 * t, 2.0),
+        (lambda t: 2 / t, -2 / 4.0),
+        (lambda t: 2**t, 4 * np.log(2)),
+        (lambda t: np.float64(3.0) * t, 3.0),
+        (lambda t: np.full(3, 2.0) + t, 1.0),
+        (lambda t: np.full(3, 2.0) - t, -1.0),
+        (lambda t: np.full(3, 2.0) * t, 2.0),
+        (lambda t: np.full(3, 2.0) / t, -2 / 4.0),
+        (lambda t: np.full(3, 2.0) ** t, 4 * np.log(2)),
+        (lambda t: np.ones((2, 3)) @ t, 2.0),
+    ],
+)
+def test_reflected_operators_return_tensors(expression, expected_grad) -> None:
+    t = Tensor(np.full(3, 2.0), requires_grad=True)
+    out = expression(t)
+    assert isinstance(out, Tensor) and out.requires_grad
+    out.sum().backward()
+    np.testing.assert_allclose(t.grad, np.full(3, expected_grad))
+
+
+def test_graph_walk_is_public() -> None:
+    a = Tensor(np.array([1.0, 2.0]), requires_grad=True, name="a")
+    b = Tensor(np.array([3.0, 4.0]), requires_grad=True, name="b")
+    c = Tensor(np.array([1.0, 1.0]), name="const")
+    ab = a * b
+    s = ab + a
+    out = (s * c).tanh().sum()
+    assert out.op == "sum" and out.parents[0].op == "tanh"
+    assert ab.op == "mul" and ab.parents == (a, b)
+    assert s.op == "add" and s.parents == (ab, a)
+    assert a.op is None and a.parents == () and a.is_leaf and not ab.is_leaf
+    order = topological_order(out)
+    assert order[-1] is out
+    position = {id(t): i for i, t in enumerate(order)}
+    assert set(position) >= {id(a), id(b), id(c), id(ab), id(s)}
+    assert len(position) == len(order)  # each tensor once
+    for t in order:
+        for p in t.parents:
+            assert position[id(p)] < position[id(t)], "inputs come before outputs"
+    assert {t.op for t in order} == {None, "mul", "add", "tanh", "sum"}
