@@ -91,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--config", default="default", choices=sorted(CONFIGS))
     r.add_argument("--batch-size", type=int, default=4)
     r.add_argument("--out", type=Path, default=Path("runs/names/graph.svg"), help="file type by suffix: svg, png, pdf, dot")
+    r.add_argument("--show-grad", action="store_true", help="colour nodes by gradient norm")
+    r.add_argument("--show-values", action="store_true", help="print mean/std of every tensor")
     return parser
 
 
@@ -221,6 +223,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     run.model.train()
     loss = cross_entropy(run.model(X[ix]), Y[ix])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    viz.render(loss, args.out, params=run.model)
+    try:
+        viz.render(loss, args.out, params=run.model, show_grad=args.show_grad, show_values=args.show_values)
+    except (viz.RendererNotFoundError, viz.RenderError) as error:
+        raise ValueError(f"graph: {error} (a .dot output needs no renderer)") from None
     print(f"graph of one batch of {args.batch_size} (loss {loss.item():.4f}): {args.out}")
     return 0
