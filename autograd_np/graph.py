@@ -86,28 +86,37 @@ def topological_order(root: "Tensor") -> list["Tensor"]:
     return order
 
 
-def _needs_grad_order(root: "Tensor") -> list["Tensor"]:
-    """Topological order restricted to nodes that require grad (the backward walk)."""
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    append, pop = stack.append, stack.pop
+def _needs_grad_order(roots: Sequence["Tensor"]) -> list["Tensor"]:
+    """Every node reachable from ``roots`` through inputs that require grad, inputs first.
+
+    Recorded nodes are numbered in creation order (``Tensor._seq``) and a node
+    is always created after its inputs, so sorting the reachable set by that
+    number is a topological order (leaves, numbered 0, come first). This is one
+    plain traversal plus a C-level sort, and it serves several roots at once.
+    Raises RuntimeError if the walk meets a node whose graph was freed by backward().
+    """
+    from .tensor import Tensor
+
+    seen: dict[int, Tensor] = {}
+    stack: list[Tensor] = []
+    for root in roots:
+        if id(root) not in seen:
+            seen[id(root)] = root
+            stack.append(root)
+    push = stack.append
     while stack:
-        node, expanded = pop()
-        if expanded:
-            order.append(node)
-            continue
-        key = id(node)
-        if key in visited:
-            continue
-        visited.add(key)
+        node = stack.pop()
         if node._freed:
             raise RuntimeError(FREED_MESSAGE)
-        append((node, True))
         for arg in node._args:
-            if getattr(arg, "_requires_grad", False) and id(arg) not in visited:
-                append((arg, False))
-    return order
+            if isinstance(arg, Tensor) and arg._requires_grad and id(arg) not in seen:
+                seen[id(arg)] = arg
+                push(arg)
+    return sorted(seen.values(), key=_seq_of)
+
+
+def _seq_of(node: "Tensor") -> int:
+    return node._seq
 
 
 def backprop(
@@ -126,22 +135,11 @@ def backprop(
     ``.grad`` is touched. With ``create_graph`` the VJPs run on Tensors, so the
     returned gradients are themselves differentiable.
     """
-    # One walk over the union of the roots' graphs.
-    if len(roots) == 1:
-        order = _needs_grad_order(roots[0])
-    else:
-        order, seen = [], set()
-        for root in roots:
-            for node in _needs_grad_order(root):
-                if id(node) not in seen:
-                    seen.add(id(node))
-                    order.append(node)
-        order = _reorder(order)
-
+    order = _needs_grad_order(roots)
     grads: dict[int, object] = {}
     owned: set[int] = set()  # gradients the engine allocated itself: safe to add into in place
     for root, seed in zip(roots, seeds):
-        _accumulate(grads, owned, id(root), seed, create_graph)
+        _accumulate(grads, owned, id(root), seed, False, create_graph)
 
     target_ids = None if targets is None else {id(t) for t in targets}
     results: dict[int, object] = {}
@@ -152,11 +150,22 @@ def backprop(
 
 
 def _replay(order, grads, owned, target_ids, results, create_graph, retain_graph) -> None:
+    """Walk ``order`` backwards: pop each node's gradient, run its op's VJPs, pass them on.
+
+    Ownership: on the ordinary (raw array) path a VJP may return its incoming
+    gradient ``g``, a view of it, one of the op's arrays, or a new array. Only
+    a new one (an ndarray with no ``base`` that is none of those) is *owned* by
+    the engine: a later contribution to the same input is added into it in
+    place, and a leaf takes it as its ``.grad`` without a copy. Anything else
+    is copied before it is written into or handed to a leaf.
+    """
     from .tensor import Tensor
 
+    pop = grads.pop
+    ndarray = np.ndarray
     for node in reversed(order):
         key = id(node)
-        g = grads.pop(key, None)
+        g = pop(key, None)
         if g is None:
             continue
         if target_ids is not None and key in target_ids:
@@ -167,75 +176,79 @@ def _replay(order, grads, owned, target_ids, results, create_graph, retain_graph
                 _accumulate_leaf(node, g, key in owned)
             continue
         args = node._args
+        kwargs = node._kwargs
         if create_graph:
             inputs, out = args, node
+            if op.saves:
+                kwargs = {**kwargs, "saved": None}
         else:
-            inputs = tuple(a.data if isinstance(a, Tensor) else a for a in args)
+            inputs = tuple([a.data if isinstance(a, Tensor) else a for a in args])
             out = node.data
-        kwargs = node._kwargs
+            if op.saves:
+                kwargs = {**kwargs, "saved": node._saved}
+        vjp_argnum = op.vjp_argnum
+        vjps = op.vjps
+        previous = None
         for i, arg in enumerate(args):
-            if isinstance(arg, Tensor) and arg._requires_grad:
-                gi = op.vjp(i, g, out, *inputs, **kwargs)
-                if gi is not None:
-                    _accumulate(grads, owned, id(arg), gi, create_graph)
+            if not (isinstance(arg, Tensor) and arg._requires_grad):
+                continue
+            if vjp_argnum is not None:
+                gi = vjp_argnum(i, g, out, *inputs, **kwargs)
+            else:
+                gi = vjps[i](g, out, *inputs, **kwargs)
+            if gi is None:
+                continue
+            is_new = (
+                not create_graph
+                and type(gi) is ndarray
+                and gi.base is None
+                and gi is not g
+                and gi is not out
+                and gi is not previous
+                and not any(gi is x for x in inputs)
+            )
+            previous = gi
+            _accumulate(grads, owned, id(arg), gi, is_new, create_graph)
         if not retain_graph:
             node._free()
 
 
-def _reorder(nodes: list["Tensor"]) -> list["Tensor"]:
-    """Topological sort of a node set (Kahn), for walks that start from several roots."""
-    index = {id(n): n for n in nodes}
-    indegree = {k: 0 for k in index}
-    for n in nodes:
-        for arg in n._args:
-            if id(arg) in index:
-                indegree[id(n)] += 1
-    children: dict[int, list] = {k: [] for k in index}
-    for n in nodes:
-        for arg in n._args:
-            if id(arg) in index:
-                children[id(arg)].append(n)
-    ready = [n for n in nodes if indegree[id(n)] == 0]
-    out = []
-    while ready:
-        n = ready.pop()
-        out.append(n)
-        for c in children[id(n)]:
-            indegree[id(c)] -= 1
-            if indegree[id(c)] == 0:
-                ready.append(c)
-    return out
-
-
-def _accumulate(grads: dict, owned: set, key: int, g, create_graph: bool) -> None:
+def _accumulate(grads: dict, owned: set, key: int, g, is_new: bool, create_graph: bool) -> None:
+    """Add gradient ``g`` into ``grads[key]``, in place when the engine owns the buffer."""
     previous = grads.get(key)
     if previous is None:
         grads[key] = g
-    elif create_graph or key not in owned:
+        if is_new:
+            owned.add(key)
+    elif create_graph:
+        grads[key] = previous + g
+    elif key in owned and _can_add_into(previous, g):
+        np.add(previous, g, out=previous)
+    elif is_new and _can_add_into(g, previous):
+        np.add(g, previous, out=g)
+        grads[key] = g
+        owned.add(key)
+    else:
         # A VJP may hand back a view of its incoming gradient: never write into it.
         grads[key] = previous + g
-        if not create_graph:
-            owned.add(key)
-    else:
-        _add_inplace(grads, key, previous, g)
+        owned.add(key)
 
 
-def _add_inplace(grads: dict, key: int, previous: np.ndarray, g: np.ndarray) -> None:
-    if (
-        type(previous) is np.ndarray
-        and previous.shape == np.shape(g)
-        and np.result_type(previous, g) == previous.dtype
-    ):
-        np.add(previous, g, out=previous)
-    else:
-        grads[key] = previous + g
+def _can_add_into(target, other) -> bool:
+    return (
+        type(target) is np.ndarray
+        and target.shape == np.shape(other)
+        and np.result_type(target, other) == target.dtype
+    )
 
 
 def _accumulate_leaf(leaf: "Tensor", g, owned: bool) -> None:
     data = leaf.data
     if leaf.grad is None:
         if owned and g.dtype == data.dtype and g.shape == data.shape:
-            leaf.grad = g
+            leaf.grad = g  # a new array nobody else holds: no copy
+        elif np.shape(g) == data.shape:
+            leaf.grad = np.array(g, dtype=data.dtype)
         else:
             leaf.grad = np.array(np.broadcast_to(g, data.shape), dtype=data.dtype)
     else:

@@ -43,13 +43,23 @@ _NO_KWARGS: dict = {}
 # The primitive machinery
 # ----------------------------------------------------------------------------
 class Primitive:
-    """An op: a forward function on arrays plus one VJP per input."""
+    """An op: a forward function on arrays plus one VJP per input.
 
-    __slots__ = ("name", "forward", "vjps", "vjp_argnum", "__dict__")
+    ``saves=True`` declares an op whose forward returns ``(y, saved)``: ``saved``
+    (raw arrays, e.g. the softmax inside a fused cross-entropy) is kept on the
+    output node and handed to the VJPs as the keyword ``saved`` during an
+    ordinary backward(). Under ``create_graph=True`` the VJPs get ``saved=None``
+    and must recompute with ops (a raw saved array is a constant to the tape,
+    so using it would make the gradient non-differentiable). Callers of the op
+    only ever see ``y``.
+    """
 
-    def __init__(self, name: str, forward: Callable) -> None:
+    __slots__ = ("name", "forward", "vjps", "vjp_argnum", "saves", "__dict__")
+
+    def __init__(self, name: str, forward: Callable, saves: bool = False) -> None:
         self.name = name
         self.forward = forward
+        self.saves = saves
         self.vjps: tuple[Callable, ...] = ()
         self.vjp_argnum: Callable | None = None
         self.__doc__ = forward.__doc__
@@ -75,40 +85,49 @@ class Primitive:
         return f"<op {self.name}>"
 
 
-def primitive(name: str) -> Callable[[Callable], Primitive]:
+def primitive(name: str, saves: bool = False) -> Callable[[Callable], Primitive]:
     def wrap(forward: Callable) -> Primitive:
-        return Primitive(name, forward)
+        return Primitive(name, forward, saves)
 
     return wrap
 
 
 def apply(op: Primitive, args: tuple, kwargs: dict) -> Any:
-    """Run ``op`` and, if any input requires grad, record it on the tape."""
+    """Run ``op`` and, if any input requires grad, record it on the tape.
+
+    This runs once per op call, forward and (on raw arrays, inside the VJPs)
+    backward, so it is kept lean: one pass over the arguments, no copies.
+    """
     has_tensor = needs_grad = False
     for a in args:
         if isinstance(a, Tensor):
             has_tensor = True
             if a._requires_grad:
                 needs_grad = True
+    arrays = tuple([a.data if isinstance(a, Tensor) else a for a in args]) if has_tensor else args
+    try:
+        out = op.forward(*arrays, **kwargs)
+    except ValueError as error:
+        raise _shape_error(op, arrays, error) from None
+    saved = None
+    if op.saves:
+        out, saved = out
     if not has_tensor:  # raw arrays in, raw array out (the fast backward path)
-        return _forward(op, args, kwargs)
-    out = _forward(op, tuple(a.data if isinstance(a, Tensor) else a for a in args), kwargs)
+        return out
     if type(out) is not np.ndarray:
         out = np.asarray(out)  # ufuncs turn 0-d arrays into NumPy scalars
     if needs_grad and _GradMode.enabled:
-        return Tensor._node(out, op, args, kwargs or _NO_KWARGS)
+        return Tensor._node(out, op, args, kwargs or _NO_KWARGS, saved)
     return Tensor._constant(out)
 
 
-def _forward(op: Primitive, arrays: tuple, kwargs: dict) -> Any:
-    try:
-        return op.forward(*arrays, **kwargs)
-    except ValueError as error:
-        message = str(error)
-        if message.startswith(op.name + ":"):
-            raise
-        shapes = " and ".join(str(_shape(a)) for a in arrays)
-        raise ValueError(f"{op.name}: invalid input shapes {shapes}: {message}") from None
+def _shape_error(op: Primitive, arrays: tuple, error: ValueError) -> ValueError:
+    """The forward's ValueError, prefixed with the op name and the input shapes unless it has them."""
+    message = str(error)
+    if message.startswith(op.name + ":"):
+        return error
+    shapes = " and ".join(str(_shape(a)) for a in arrays)
+    return ValueError(f"{op.name}: invalid input shapes {shapes}: {message}")
 
 
 def _shape(x: Any) -> tuple[int, ...]:

@@ -6,6 +6,7 @@ walk lives in ``graph.py``.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,7 +23,9 @@ class Tensor:
     both may be assigned (``p.data -= lr * p.grad``; ``p.grad = None``).
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_op", "_args", "_kwargs", "_freed", "name", "__weakref__")
+    __slots__ = (
+        "data", "grad", "_requires_grad", "_op", "_args", "_kwargs", "_saved", "_seq", "_freed", "name", "__weakref__",
+    )
     # Make ``ndarray + Tensor`` defer to Tensor.__radd__ instead of looping elementwise.
     __array_ufunc__ = None
 
@@ -44,14 +47,22 @@ class Tensor:
         self._op = None
         self._args = ()
         self._kwargs = _NO_KWARGS
+        self._saved = None
+        self._seq = 0
         self._freed = False
         self.name = name
         if requires_grad:
             self.requires_grad = True
 
     @classmethod
-    def _node(cls, data: np.ndarray, op: Any, args: tuple, kwargs: dict) -> "Tensor":
-        """A recorded op's output (internal fast constructor, no validation)."""
+    def _node(cls, data: np.ndarray, op: Any, args: tuple, kwargs: dict, saved: Any = None) -> "Tensor":
+        """A recorded op's output (internal fast constructor, no validation).
+
+        ``_seq`` numbers recorded nodes in creation order. A node is always
+        created after its inputs, so sorting by ``_seq`` is a topological
+        order: the backward walk uses this instead of a depth-first sort.
+        ``_saved`` holds what a ``saves=True`` op kept for its VJP.
+        """
         t = object.__new__(cls)
         t.data = data
         t.grad = None
@@ -59,6 +70,8 @@ class Tensor:
         t._op = op
         t._args = args
         t._kwargs = kwargs
+        t._saved = saved
+        t._seq = _next_seq()
         t._freed = False
         t.name = None
         return t
@@ -72,6 +85,8 @@ class Tensor:
         t._op = None
         t._args = ()
         t._kwargs = _NO_KWARGS
+        t._saved = None
+        t._seq = 0
         t._freed = False
         t.name = None
         return t
@@ -80,6 +95,7 @@ class Tensor:
         """Drop the links to the inputs so their arrays can be released (after backward)."""
         self._args = ()
         self._kwargs = _NO_KWARGS
+        self._saved = None
         self._freed = True
 
     # ----- attributes -------------------------------------------------------
@@ -272,6 +288,7 @@ class Tensor:
 
 
 _NO_KWARGS: dict = {}
+_next_seq = itertools.count(1).__next__  # creation number of recorded nodes (leaves keep 0)
 
 
 def _seed(output: Tensor, grad_output: Any) -> np.ndarray:
