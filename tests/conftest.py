@@ -18,7 +18,7 @@ import autograd_np
 
 settings.register_profile(
     "ci",
-    max_examples=20,
+    max_examples=50,
     deadline=None,
     derandomize=True,
     database=None,

@@ -355,3 +355,24 @@ def test_graph_walk_is_public() -> None:
         for p in t.parents:
             assert position[id(p)] < position[id(t)], "inputs come before outputs"
     assert {t.op for t in order} == {None, "mul", "add", "tanh", "sum"}
+
+
+def test_tensor_and_list_indices() -> None:
+    x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    picked = x[Tensor([1, 1, 0])]  # an integer Tensor as index, repeats add up
+    masked = x[Tensor(np.array([False, True]))]  # a boolean Tensor as mask
+    listed = x[[0, 0], [2, 2]]  # lists of ints, as in NumPy
+    assert picked.shape == (3, 3) and masked.shape == (1, 3) and listed.shape == (2,)
+    (picked.sum() + masked.sum() + listed.sum()).backward()
+    np.testing.assert_array_equal(x.grad, [[1, 1, 3], [3, 3, 3]])
+
+
+def test_create_graph_records_even_inside_no_grad() -> None:
+    x = Tensor(np.array([0.5, 1.5]), requires_grad=True)
+    loss = (x * x * x).sum()
+    with no_grad():
+        (g,) = grad(loss, x, create_graph=True)
+        assert not is_grad_enabled()
+    assert g.requires_grad
+    (gg,) = grad(g.sum(), x)
+    np.testing.assert_allclose(gg.data, 6 * x.data)
