@@ -101,10 +101,11 @@ def assert_same(got: dict, expected: dict) -> None:
         np.testing.assert_allclose(got[name], expected[name], rtol=TOL, atol=TOL, err_msg=name)
 
 
+@pytest.mark.parametrize("vocab", [27, 300])  # a small and a large embedding table
 @pytest.mark.parametrize("loss", ["fused", "composed"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_engine_matches_handwritten_backprop(seed: int, loss: str) -> None:
-    params, X, Y = make_problem(seed)
+def test_engine_matches_handwritten_backprop(seed: int, loss: str, vocab: int) -> None:
+    params, X, Y = make_problem(seed, vocab=vocab)
     assert len(np.unique(X)) < X.size  # the batch really has repeated indices
     expected_loss, expected = oracle(params, X, Y)
     got_loss, got = engine_gradients(params, X, Y, loss)

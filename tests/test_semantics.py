@@ -223,13 +223,27 @@ def test_long_chain_walk_and_release_without_backward() -> None:
 # ----------------------------------------------------------------------------
 # Graph lifetime
 # ----------------------------------------------------------------------------
-def test_retain_graph_allows_a_second_backward_and_grads_double() -> None:
-    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
-    loss = (x.tanh() * x).sum()
+_T3 = np.array([2, 0, 2])
+RETAINED_LOSSES = {
+    "tanh": lambda x: (x.tanh() * x).sum(),
+    "cross_entropy": lambda x: F.cross_entropy(x.reshape(3, 2) * 2, np.array([1, 0, 1])),
+    "embedding": lambda x: (x.reshape(3, 2)[np.array([[0, 2], [2, 2]])] ** 2).sum(),
+    "matmul": lambda x: (x.reshape(2, 3) @ x.reshape(3, 2)).tanh().sum(),
+    "log_softmax": lambda x: (x.reshape(2, 3).log_softmax() * x.reshape(2, 3)).sum(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RETAINED_LOSSES))
+def test_retain_graph_allows_a_second_backward_and_grads_double(name: str) -> None:
+    x = Tensor(np.linspace(-1.0, 1.5, 6), requires_grad=True)
+    loss = RETAINED_LOSSES[name](x)
     loss.backward(retain_graph=True)
     first = x.grad.copy()
-    loss.backward()
-    np.testing.assert_allclose(x.grad, 2 * first)
+    loss.backward(retain_graph=True)
+    np.testing.assert_allclose(x.grad, 2 * first, rtol=1e-14)
+    x.grad = None
+    loss.backward()  # whatever the op saved for its VJP is still intact the third time
+    np.testing.assert_allclose(x.grad, first, rtol=1e-14)
 
 
 def test_graph_is_freed_after_backward() -> None:
@@ -376,3 +390,26 @@ def test_create_graph_records_even_inside_no_grad() -> None:
     assert g.requires_grad
     (gg,) = grad(g.sum(), x)
     np.testing.assert_allclose(gg.data, 6 * x.data)
+
+
+def test_non_finite_gradient_of_one_row_does_not_leak_into_others() -> None:
+    """Scattering a gradient that holds inf into repeated rows: only the rows it belongs to see it."""
+    x = Tensor(np.zeros((3, 2)), requires_grad=True)
+    g = np.ones((4, 2))
+    g[3, 0] = np.inf
+    x[np.array([0, 0, 2, 1])].backward(g)
+    np.testing.assert_array_equal(x.grad, [[2.0, 2.0], [np.inf, 1.0], [1.0, 1.0]])
+
+
+@pytest.mark.parametrize("rows", [5, 300])
+def test_embedding_gradient_in_float32(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    C = Tensor(rng.standard_normal((rows, 3)).astype(np.float32), requires_grad=True)
+    X = rng.integers(0, rows, size=(16, 4))
+    X[0] = X[1, 1]
+    g = rng.standard_normal((16, 4, 3)).astype(np.float32)
+    C[X].backward(g)
+    expected = np.zeros((rows, 3), dtype=np.float64)
+    np.add.at(expected, X, g.astype(np.float64))
+    assert C.grad.dtype == np.float32
+    np.testing.assert_allclose(C.grad, expected, rtol=1e-5, atol=1e-5)
