@@ -416,12 +416,15 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ∂L/∂W = Xᵀ G and ∂L/∂X = G Wᵀ. The derivation stores W transposed
     (z = W x, so Z = X Wᵀ): there the same two rules read Gᵀ X and G W.
     """
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        raise ValueError(f"matmul: shapes {_shape(a)} and {_shape(b)}: matmul needs at least 1-D operands")
-    inner_b = _shape(b)[0] if np.ndim(b) == 1 else _shape(b)[-2]
-    if _shape(a)[-1] != inner_b:
-        raise ValueError(f"matmul: shapes {_shape(a)} and {_shape(b)} do not align")
-    return a @ b
+    try:
+        return a @ b
+    except ValueError:  # explain the common mistakes (checked only on failure: this is a hot path)
+        if np.ndim(a) == 0 or np.ndim(b) == 0:
+            raise ValueError(f"matmul: shapes {_shape(a)} and {_shape(b)}: matmul needs at least 1-D operands") from None
+        inner_b = _shape(b)[0] if np.ndim(b) == 1 else _shape(b)[-2]
+        if _shape(a)[-1] != inner_b:
+            raise ValueError(f"matmul: shapes {_shape(a)} and {_shape(b)} do not align") from None
+        raise
 
 
 def _swap_last(x: Any) -> Any:
@@ -442,11 +445,15 @@ def _matmul_operands(g: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
 
 
 def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
+    if a.ndim == 2 and b.ndim == 2:  # the common case, one op: Ā = Ȳ Bᵀ
+        return g @ b.T
     g2, a2, b2 = _matmul_operands(g, a, b)
     return reshape(sum_to(matmul(g2, _swap_last(b2)), a2.shape), shape=a.shape)
 
 
 def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:
+    if a.ndim == 2 and b.ndim == 2:  # B̄ = Aᵀ Ȳ
+        return a.T @ g
     g2, a2, b2 = _matmul_operands(g, a, b)
     return reshape(sum_to(matmul(_swap_last(a2), g2), b2.shape), shape=b.shape)
 
@@ -558,13 +565,47 @@ def scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray
     """y = zeros(shape) with g added at ``index`` (duplicates accumulate)
 
     VJP: ḡ = ȳ[index]               (scatter_add and getitem are adjoint)
+
+    An embedding's gradient (one integer array indexing rows of a small table)
+    is computed as onehot(index)ᵀ · g, one BLAS call, instead of ``np.add.at``.
     """
+    if _rows_by_onehot(g, index, shape):
+        out = _scatter_rows_onehot(g, index, shape)
+        if np.isfinite(out).all():  # 0 · inf in the product would leak NaN into other rows
+            return out
     out = np.zeros(shape, dtype=g.dtype)
     if _is_basic_index(index):
         out[index] = g  # basic indexing selects each element at most once
     else:
         np.add.at(out, index, g)
     return out
+
+
+def _rows_by_onehot(g: Any, index: Any, shape: tuple[int, ...]) -> bool:
+    """Use the one-hot product for an integer array picking rows of a small table.
+
+    Measured against ``np.add.at`` (float32, one thread): 2.5x faster for a
+    27-row table and 96 picks of 10 floats, 5-9x for 2k-33k picks; it loses
+    once the table has more than ~4 rows per float in a row and > 128 rows.
+    """
+    if type(index) is not np.ndarray or index.dtype.kind not in "iu" or not shape:
+        return False
+    if type(g) is not np.ndarray or g.dtype not in _BLAS_FLOATS or g.shape != index.shape + tuple(shape[1:]):
+        return False
+    rows, picks = shape[0], index.size
+    row_size = g.size // picks if picks else 0
+    return 0 < rows * picks <= 2**24 and (rows <= 128 or rows <= 4 * row_size)
+
+
+def _scatter_rows_onehot(g: np.ndarray, index: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    picks = index.reshape(-1)
+    onehot = np.zeros((shape[0], picks.size), dtype=g.dtype)
+    onehot[picks, np.arange(picks.size)] = 1  # negative / out-of-range indices behave as in x[index]
+    with np.errstate(invalid="ignore"):  # non-finite g: the caller falls back to np.add.at
+        return (onehot @ g.reshape(picks.size, -1)).reshape(shape)
+
+
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 scatter_add.defvjp(lambda g, y, grad_in, index, shape: getitem(g, index=index))
@@ -632,8 +673,8 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 log_softmax.defvjp(lambda g, y, x, axis=-1: g - exp(y) * sum(g, axis=(axis % y.ndim,), keepdims=True))
 
 
-@primitive("cross_entropy")
-def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+@primitive("cross_entropy", saves=True)
+def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fused mean cross-entropy: L = -(1/B) Σ_b log softmax(logits_b)[targets_b]
 
     ``logits`` has shape (B, C); ``targets`` holds B class indices.
@@ -641,24 +682,38 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     VJP: logits̄ = L̄ ⊙ (softmax(logits) - onehot(targets)) / B
     (the derivation's "probs - onehot", divided by B because the loss is a mean).
     Its composition ``-log_softmax(x)[arange(B), t].mean()`` gives the same gradient.
+
+    Saves softmax(logits) for the VJP (``saves=True``): backward() then needs
+    no second softmax.
     """
     if logits.ndim != 2 or np.shape(targets) != logits.shape[:1]:
         raise ValueError(
             f"cross_entropy: logits must be (B, C) and targets (B,), got shapes {logits.shape} and {np.shape(targets)}"
         )
-    logp = log_softmax.forward(logits, axis=-1)
-    return -np.mean(logp[np.arange(len(targets)), targets])
+    shifted = logits - np.max(logits, axis=1, keepdims=True)  # s = x - max x
+    probs = np.exp(shifted)
+    total = np.sum(probs, axis=1, keepdims=True)
+    # -log softmax(x)[t] = log Σ exp(s) - s[t]
+    loss = np.mean(np.log(total[:, 0]) - shifted[np.arange(len(targets)), targets])
+    probs /= total
+    return loss, probs
 
 
-def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any) -> Any:
+def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any, saved: Any = None) -> Any:
     targets = _array(targets)
     batch = targets.shape[0]
+    if saved is not None:  # ordinary backward(), raw arrays: start from the saved softmax
+        scale = g * (1.0 / batch)
+        out = saved * scale  # a new array (the saved one stays intact for retain_graph=True)
+        out[np.arange(batch), targets] -= scale
+        return out
+    # create_graph: recompute the softmax with ops so the gradient is differentiable
     onehot = np.zeros(logits.shape, dtype=_array(logits).dtype)
     onehot[np.arange(batch), targets] = 1
     return (exp(log_softmax(logits, axis=-1)) - onehot) * (g * (1.0 / batch))
 
 
-cross_entropy.defvjp(_cross_entropy_vjp, lambda *_: None)
+cross_entropy.defvjp(_cross_entropy_vjp, lambda *_, **__: None)
 
 
 #: Every primitive, by name: the single table a reader can scan.
