@@ -53,7 +53,7 @@ def gradcheck(
             worst = np.unravel_index(int(np.argmax(error)), error.shape)
             raise GradcheckError(
                 f"gradcheck: input {position} (shape {leaf.shape}) element {tuple(int(i) for i in worst)}: "
-                f"analytic {got[worst]!r} vs numerical {numeric[worst]!r} "
+                f"analytic {float(got[worst])!r} vs numerical {float(numeric[worst])!r} "
                 f"(atol={atol}, rtol={rtol}, eps={eps})"
             )
     return True
