@@ -14,6 +14,7 @@ Public walk (used by ``viz`` and anyone who wants to inspect a graph):
 from __future__ import annotations
 
 import contextlib
+import operator
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
@@ -115,8 +116,7 @@ def _needs_grad_order(roots: Sequence["Tensor"]) -> list["Tensor"]:
     return sorted(seen.values(), key=_seq_of)
 
 
-def _seq_of(node: "Tensor") -> int:
-    return node._seq
+_seq_of = operator.attrgetter("_seq")
 
 
 def backprop(
@@ -182,33 +182,37 @@ def _replay(order, grads, owned, target_ids, results, create_graph, retain_graph
             if op.saves:
                 kwargs = {**kwargs, "saved": None}
         else:
-            inputs = tuple([a.data if isinstance(a, Tensor) else a for a in args])
-            out = node.data
+            inputs, out = node._inputs, node.data
             if op.saves:
                 kwargs = {**kwargs, "saved": node._saved}
         vjp_argnum = op.vjp_argnum
         vjps = op.vjps
         previous = None
-        for i, arg in enumerate(args):
+        i = -1
+        for arg in args:
+            i += 1
             if not (isinstance(arg, Tensor) and arg._requires_grad):
                 continue
-            if vjp_argnum is not None:
-                gi = vjp_argnum(i, g, out, *inputs, **kwargs)
-            else:
+            if vjp_argnum is None:
                 gi = vjps[i](g, out, *inputs, **kwargs)
+            else:
+                gi = vjp_argnum(i, g, out, *inputs, **kwargs)
             if gi is None:
                 continue
-            is_new = (
-                not create_graph
-                and type(gi) is ndarray
-                and gi.base is None
-                and gi is not g
-                and gi is not out
-                and gi is not previous
-                and not any(gi is x for x in inputs)
-            )
+            is_new = False
+            if type(gi) is ndarray and gi.base is None and gi is not g and gi is not out and gi is not previous:
+                is_new = not create_graph
+                for x in inputs:
+                    if gi is x:
+                        is_new = False
             previous = gi
-            _accumulate(grads, owned, id(arg), gi, is_new, create_graph)
+            k = id(arg)
+            if k in grads:
+                _accumulate(grads, owned, k, gi, is_new, create_graph)
+            else:  # the first gradient for this input (the common case), inline
+                grads[k] = gi
+                if is_new:
+                    owned.add(k)
         if not retain_graph:
             node._free()
 

@@ -99,12 +99,17 @@ def apply(op: Primitive, args: tuple, kwargs: dict) -> Any:
     backward, so it is kept lean: one pass over the arguments, no copies.
     """
     has_tensor = needs_grad = False
+    arrays = []  # the arguments with each Tensor replaced by its array
     for a in args:
         if isinstance(a, Tensor):
             has_tensor = True
             if a._requires_grad:
                 needs_grad = True
-    arrays = tuple([a.data if isinstance(a, Tensor) else a for a in args]) if has_tensor else args
+            arrays.append(a.data)
+        else:
+            arrays.append(a)
+    if not has_tensor:
+        arrays = args
     try:
         out = op.forward(*arrays, **kwargs)
     except ValueError as error:
@@ -117,7 +122,7 @@ def apply(op: Primitive, args: tuple, kwargs: dict) -> Any:
     if type(out) is not np.ndarray:
         out = np.asarray(out)  # ufuncs turn 0-d arrays into NumPy scalars
     if needs_grad and _GradMode.enabled:
-        return Tensor._node(out, op, args, kwargs or _NO_KWARGS, saved)
+        return Tensor._node(out, op, args, kwargs or _NO_KWARGS, arrays, saved)
     return Tensor._constant(out)
 
 
@@ -194,6 +199,8 @@ def _unreduce(g: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> An
 
 def _sum_to_array(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     lead = x.ndim - len(shape)
+    if lead == 1 and x.shape[1:] == shape:  # the bias of a batched layer: one plain sum
+        return x.sum(axis=0)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1
     )
@@ -219,6 +226,8 @@ _sum_to.defvjp(lambda g, y, x, shape: broadcast_to(g, shape=x.shape))
 
 def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``x`` down to ``shape`` (no-op, and no tape entry, when it already has it)."""
+    if type(x) is np.ndarray:  # raw arrays (ordinary backward): skip the op machinery
+        return x if x.shape == shape else _sum_to_array(x, shape)
     if _shape(x) == shape:
         return x
     return _sum_to(x, shape=shape)
@@ -690,12 +699,15 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
         raise ValueError(
             f"cross_entropy: logits must be (B, C) and targets (B,), got shapes {logits.shape} and {np.shape(targets)}"
         )
-    shifted = logits - np.max(logits, axis=1, keepdims=True)  # s = x - max x
+    batch = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)  # s = x - max x
     probs = np.exp(shifted)
-    total = np.sum(probs, axis=1, keepdims=True)
+    total = probs.sum(axis=1)
     # -log softmax(x)[t] = log Σ exp(s) - s[t]
-    loss = np.mean(np.log(total[:, 0]) - shifted[np.arange(len(targets)), targets])
-    probs /= total
+    losses = np.log(total)
+    losses -= shifted[np.arange(batch), targets]
+    loss = losses.sum() / batch if batch else np.mean(losses)  # (mean without np.mean's overhead)
+    probs /= total[:, None]
     return loss, probs
 
 

@@ -24,7 +24,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "data", "grad", "_requires_grad", "_op", "_args", "_kwargs", "_saved", "_seq", "_freed", "name", "__weakref__",
+        "data", "grad", "_requires_grad", "_op", "_args", "_kwargs", "_inputs", "_saved", "_seq", "_freed", "name", "__weakref__",
     )
     # Make ``ndarray + Tensor`` defer to Tensor.__radd__ instead of looping elementwise.
     __array_ufunc__ = None
@@ -47,6 +47,7 @@ class Tensor:
         self._op = None
         self._args = ()
         self._kwargs = _NO_KWARGS
+        self._inputs = ()
         self._saved = None
         self._seq = 0
         self._freed = False
@@ -55,8 +56,12 @@ class Tensor:
             self.requires_grad = True
 
     @classmethod
-    def _node(cls, data: np.ndarray, op: Any, args: tuple, kwargs: dict, saved: Any = None) -> "Tensor":
+    def _node(cls, data: np.ndarray, op: Any, args: tuple, kwargs: dict, inputs: tuple, saved: Any = None) -> "Tensor":
         """A recorded op's output (internal fast constructor, no validation).
+
+        ``_args`` are the op's arguments as given (Tensors and constants: the
+        graph); ``_inputs`` the same with each Tensor replaced by its array, as
+        the forward saw them (what the VJPs get on the ordinary backward path).
 
         ``_seq`` numbers recorded nodes in creation order. A node is always
         created after its inputs, so sorting by ``_seq`` is a topological
@@ -70,6 +75,7 @@ class Tensor:
         t._op = op
         t._args = args
         t._kwargs = kwargs
+        t._inputs = inputs
         t._saved = saved
         t._seq = _next_seq()
         t._freed = False
@@ -85,6 +91,7 @@ class Tensor:
         t._op = None
         t._args = ()
         t._kwargs = _NO_KWARGS
+        t._inputs = ()
         t._saved = None
         t._seq = 0
         t._freed = False
@@ -95,6 +102,7 @@ class Tensor:
         """Drop the links to the inputs so their arrays can be released (after backward)."""
         self._args = ()
         self._kwargs = _NO_KWARGS
+        self._inputs = ()
         self._saved = None
         self._freed = True
 
