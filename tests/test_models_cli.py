@@ -144,3 +144,26 @@ def test_module_entry_point(tmp_path):
                                env=env, cwd=tmp_path, timeout=60).stdout
     for command in ("train", "sample", "eval", "graph"):
         assert command in help_text
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "models.names", "train", "--steps", "10000000", "--hidden", "8", "--out", str(tmp_path),
+         "--no-progress", "--eval-every", "1000000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )
+    deadline = time.time() + 60
+    while "model:" not in (line := proc.stdout.readline()) and time.time() < deadline:
+        pass
+    time.sleep(1.0)  # let it train a little
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in out and "--resume" in out
+    run = Run.load(tmp_path / "checkpoint.npz")
+    assert 0 < run.step < 10_000_000 and len(run.train_losses) == run.step
+    assert run.optimizer.step_count == run.step
