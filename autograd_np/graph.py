@@ -22,6 +22,11 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
+#: The Tensor class, filled in by tensor.py once it is defined (tensor.py imports
+#: this module, so this one cannot import it back at load time; an import inside
+#: the backward functions would cost a microsecond per call).
+_Tensor: type = type(None)
+
 
 class _GradMode:
     enabled = True
@@ -53,6 +58,8 @@ def enable_grad() -> Iterator[None]:
     finally:
         _GradMode.enabled = previous
 
+
+_NO_KWARGS: dict = {}
 
 FREED_MESSAGE = (
     "backward through a graph that has already been freed: the first backward() "
@@ -96,8 +103,7 @@ def _needs_grad_order(roots: Sequence["Tensor"]) -> list["Tensor"]:
     plain traversal plus a C-level sort, and it serves several roots at once.
     Raises RuntimeError if the walk meets a node whose graph was freed by backward().
     """
-    from .tensor import Tensor
-
+    Tensor = _Tensor
     seen: dict[int, Tensor] = {}
     stack: list[Tensor] = []
     for root in roots:
@@ -159,8 +165,7 @@ def _replay(order, grads, owned, target_ids, results, create_graph, retain_graph
     place, and a leaf takes it as its ``.grad`` without a copy. Anything else
     is copied before it is written into or handed to a leaf.
     """
-    from .tensor import Tensor
-
+    Tensor = _Tensor
     pop = grads.pop
     ndarray = np.ndarray
     for node in reversed(order):
@@ -173,7 +178,10 @@ def _replay(order, grads, owned, target_ids, results, create_graph, retain_graph
         op = node._op
         if op is None:  # a leaf
             if target_ids is None:
-                _accumulate_leaf(node, g, key in owned)
+                if node.grad is None and key in owned and g.dtype == node.data.dtype and g.shape == node.data.shape:
+                    node.grad = g  # a new array nobody else holds: no copy (the common case, inline)
+                else:
+                    _accumulate_leaf(node, g, key in owned)
             continue
         args = node._args
         kwargs = node._kwargs
@@ -213,8 +221,11 @@ def _replay(order, grads, owned, target_ids, results, create_graph, retain_graph
                 grads[k] = gi
                 if is_new:
                     owned.add(k)
-        if not retain_graph:
-            node._free()
+        if not retain_graph:  # node._free(), inline
+            node._args = node._inputs = ()
+            node._kwargs = _NO_KWARGS
+            node._saved = None
+            node._freed = True
 
 
 def _accumulate(grads: dict, owned: set, key: int, g, is_new: bool, create_graph: bool) -> None:
