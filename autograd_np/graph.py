@@ -149,8 +149,10 @@ def backprop(
 
     target_ids = None if targets is None else {id(t) for t in targets}
     results: dict[int, object] = {}
-    # create_graph: the VJPs themselves must be recorded, even if called under no_grad().
-    with enable_grad() if create_graph else contextlib.nullcontext():
+    if create_graph:  # the VJPs themselves must be recorded, even if called under no_grad()
+        with enable_grad():
+            _replay(order, grads, owned, target_ids, results, create_graph, retain_graph)
+    else:
         _replay(order, grads, owned, target_ids, results, create_graph, retain_graph)
     return results
 

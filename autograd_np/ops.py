@@ -160,6 +160,8 @@ def normalize_axis(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ..
 
 def normalize_index(index: Any) -> Any:
     """Turn Tensor and list indices into arrays so the index can be stored and reused."""
+    if type(index) is np.ndarray and index.dtype.kind in "iu":  # the common case (embedding lookup) as is
+        return index
     parts = index if isinstance(index, tuple) else (index,)
     out = tuple(p for i in parts for p in _index_parts(i))
     return out[0] if len(out) == 1 else out
@@ -531,7 +533,7 @@ def reshape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
     VJP: x̄ = reshape(ȳ, x.shape)
     """
-    return np.reshape(x, shape)
+    return x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape)  # (the method is faster)
 
 
 reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=_shape(x)))
