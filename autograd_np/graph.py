@@ -204,7 +204,7 @@ def _replay(order, grads, owned, target_ids, results, create_graph, retain_graph
             if not (isinstance(arg, Tensor) and arg._requires_grad):
                 continue
             if vjp_argnum is None:
-                gi = vjps[i](g, out, *inputs, **kwargs)
+                gi = vjps[i](g, out, *inputs, **kwargs) if kwargs else vjps[i](g, out, *inputs)
             else:
                 gi = vjp_argnum(i, g, out, *inputs, **kwargs)
             if gi is None:

@@ -725,7 +725,8 @@ def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any, saved: Any = N
     targets = _array(targets)
     batch = targets.shape[0]
     if saved is not None:  # ordinary backward(), raw arrays: start from the saved softmax
-        scale = g * (1.0 / batch)
+        # (a Python float keeps saved's dtype, as a 0-d array of that dtype would, and costs less)
+        scale = float(g) / batch if np.ndim(g) == 0 and g.dtype == saved.dtype else g * (1.0 / batch)
         out = saved * scale  # a new array (the saved one stays intact for retain_graph=True)
         out[np.arange(batch), targets] -= scale
         return out

@@ -328,6 +328,23 @@ def _rss_kib() -> tuple[int, int]:
     return cur, peak
 
 
+def set_threads(n: int, use_torch: bool) -> None:
+    """Limit BLAS/OpenMP pools (threadpoolctl) and PyTorch's intra-op pool to ``n`` threads."""
+    global _THREAD_LIMIT
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        sys.exit("--threads needs threadpoolctl (pip install threadpoolctl)")
+    if use_torch:
+        import torch
+
+        torch.set_num_threads(n)
+    _THREAD_LIMIT = threadpool_limits(n)  # keep the handle alive for the whole run
+
+
+_THREAD_LIMIT = None
+
+
 def memory_child(impl_name: str, config: str, steps: int, every: int, data: str | None) -> None:
     words, _ = find_names(data)
     cfg = CONFIGS[config]
@@ -380,6 +397,8 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.1, help="seconds per implementation per repetition")
     ap.add_argument("--settle", type=float, default=0.2,
                     help="untimed seconds of steps before each timed block (lets other pools' threads go idle)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="limit NumPy's BLAS (threadpoolctl) and PyTorch (set_num_threads) to this many threads")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--memory", action="store_true", help="memory mode instead of timing")
     ap.add_argument("--memory-steps", type=int, default=20000)
@@ -393,6 +412,8 @@ def main() -> None:
         memory_child(impl, config, int(steps), int(every), data)
         return
     use_torch = not args.no_torch and torch_available()
+    if args.threads:
+        set_threads(args.threads, use_torch)
     words, source = find_names(data)
     info = machine_info(use_torch)
     print(f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, NumPy {info['numpy']}")
