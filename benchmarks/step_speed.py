@@ -349,8 +349,8 @@ def memory_child(impl_name: str, config: str, steps: int, every: int, data: str 
     words, _ = find_names(data)
     cfg = CONFIGS[config]
     X, Y, vocab = build_dataset(words, cfg["block"])
-    impls = {i.name: i for i in make_impls(cfg, X, Y, vocab, impl_name == "torch")}
-    impl = impls[impl_name]
+    cls = {"autograd_np": AutogradMLP, "handwritten": HandwrittenMLP, "torch": TorchMLP}[impl_name]
+    impl = cls(init_params(vocab, cfg["block"], cfg["emb"], cfg["hidden"]), X, Y, cfg["batch"], LR, 1)
     before = _rss_kib()
     samples = []
     for s in range(1, steps + 1):
@@ -372,7 +372,8 @@ def run_child(impl: str, config: str, steps: int, every: int, data: str | None) 
 def memory_report(data: str | None, steps: int, use_torch: bool) -> None:
     print(f"Memory, config A, autograd_np, {steps} steps (RSS sampled every {steps // 10} steps):")
     r = run_child("autograd_np", "A", steps, max(1, steps // 10), data)
-    print(f"  before first step: RSS {r['before_kib'] / 1024:.1f} MiB")
+    print(f"  before first step: RSS {r['before_kib'][0] / 1024:.1f} MiB, peak so far (data set build) "
+          f"{r['before_kib'][1] / 1024:.1f} MiB")
     for s, cur, peak in r["samples"]:
         print(f"  step {s:>6}: RSS {cur / 1024:7.1f} MiB   peak (VmHWM) {peak / 1024:7.1f} MiB")
     first, last = r["samples"][0], r["samples"][-1]
