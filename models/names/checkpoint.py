@@ -50,6 +50,9 @@ def save(path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) 
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
