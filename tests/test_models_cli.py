@@ -167,3 +167,11 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
     run = Run.load(tmp_path / "checkpoint.npz")
     assert 0 < run.step < 10_000_000 and len(run.train_losses) == run.step
     assert run.optimizer.step_count == run.step
+
+
+def test_train_large_config_tiny(tmp_path, capsys):
+    assert main(["train", "--config", "large", "--steps", "20", "--hidden", "8", "--emb", "4", "--out", str(tmp_path),
+                 "--no-progress", "--samples", "2", "--no-plot"]) == 0
+    run = Run.load(tmp_path / "checkpoint.npz")
+    assert (run.config.arch, run.config.norm, run.config.optimizer, run.config.block_size) == ("hier", "batch", "adamw", 8)
+    assert "2 sampled names:" in capsys.readouterr().out
