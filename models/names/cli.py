@@ -21,7 +21,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, DataError, build_examples, read_words, split
-from .model import CONFIGS, get_config
+from .model import CONFIGS, get_config, make_schedule
 from .train import Run
 
 CHECKPOINT = "checkpoint.npz"
@@ -133,7 +133,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"note: --steps changes the run length from {run.config.steps} to {args.steps}; "
                   "the learning-rate schedule follows the new length", file=sys.stderr)
             run.config.steps = args.steps
-            from .model import make_schedule
             run.optimizer.schedule = make_schedule(run.config)
         print(f"resuming {args.resume} at step {run.step:,} of {run.config.steps:,}")
     else:
