@@ -16,7 +16,23 @@ same shape as ``xi``). Each op below is defined as
 Every VJP is written with operators and with the ops of this file, never with
 raw NumPy calls on ``g``. So the same rule runs on plain arrays during an
 ordinary ``backward()`` (fast) and on Tensors when ``grad(..., create_graph=True)``
-asks for a differentiable gradient (grad of grad).
+asks for a differentiable gradient (grad of grad). Augmented assignment
+(``d *= g``) on an array the VJP itself created updates it in place on the
+raw path and simply records a new op on Tensors (which have no in-place
+operators), so it saves temporaries without breaking the rule (see tanh).
+
+Saved intermediates: an op declared ``@primitive("name", saves=True)`` returns
+``(y, saved)`` from its forward; the engine keeps ``saved`` on the output node
+and passes it to the VJPs as the keyword ``saved`` during an ordinary
+backward(), and ``saved=None`` under create_graph. The ``saved`` branch only
+ever sees raw arrays, so it may use NumPy directly; the ``None`` branch is the
+operator/op rule above (see cross_entropy, which keeps its softmax).
+
+Performance notes: ``apply()`` and the backward walk in ``graph.py`` run once
+per op call, so they are kept lean; a VJP's result that is a new array is
+*owned* by the engine (added into in place, handed to ``leaf.grad`` without a
+copy), so a VJP must never return an array that lives on elsewhere (a cache,
+a saved intermediate); ``g``, ``y``, an input or a view of one are recognised and copied.
 
 Broadcasting: an input that NumPy broadcast in the forward pass receives the
 incoming gradient summed back to its own shape (``sum_to``), the adjoint of
