@@ -43,9 +43,9 @@ def gradcheck(
         for k in range(flat.size):
             original = flat[k]
             flat[k] = original + eps
-            plus = scalar(*[Tensor(x.data) for x in leaves]).item()
+            plus = scalar(*[Tensor(x.data, requires_grad=True) for x in leaves]).item()
             flat[k] = original - eps
-            minus = scalar(*[Tensor(x.data) for x in leaves]).item()
+            minus = scalar(*[Tensor(x.data, requires_grad=True) for x in leaves]).item()
             flat[k] = original
             numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
         error = np.abs(got - numeric) - (atol + rtol * np.abs(numeric))

@@ -480,7 +480,7 @@ def _matmul_operands(g: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
 
 
 def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
-    if a.ndim == 2 and b.ndim == 2:  # the common case, one op: Ā = Ȳ Bᵀ
+    if a.ndim >= 2 and b.ndim == 2:  # the common case, one op: Ā = Ȳ Bᵀ (rows of any batch shape)
         return g @ b.T
     g2, a2, b2 = _matmul_operands(g, a, b)
     return reshape(sum_to(matmul(g2, _swap_last(b2)), a2.shape), shape=a.shape)
@@ -489,6 +489,9 @@ def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
 def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:
     if a.ndim == 2 and b.ndim == 2:  # B̄ = Aᵀ Ȳ
         return a.T @ g
+    if a.ndim > 2 and b.ndim == 2:  # fold the batch axes into rows: one product, not one per example
+        rows_a = reshape(a, shape=(-1, a.shape[-1]))
+        return rows_a.T @ reshape(g, shape=(-1, g.shape[-1]))
     g2, a2, b2 = _matmul_operands(g, a, b)
     return reshape(sum_to(matmul(_swap_last(a2), g2), b2.shape), shape=b.shape)
 
