@@ -41,17 +41,7 @@ class Tensor:
         array = np.array(data, dtype=dtype) if dtype is not None else np.asarray(data)
         if array.dtype == object:
             raise TypeError(f"Tensor: cannot build a tensor from {type(data).__name__} (object array)")
-        self.data = array
-        self.grad = None
-        self._requires_grad = False
-        self._op = None
-        self._args = ()
-        self._kwargs = _NO_KWARGS
-        self._inputs = ()
-        self._saved = None
-        self._seq = 0
-        self._freed = False
-        self.name = name
+        self._init_leaf(array, name)
         if requires_grad:
             self.requires_grad = True
 
@@ -85,18 +75,22 @@ class Tensor:
     @classmethod
     def _constant(cls, data: np.ndarray) -> "Tensor":
         t = object.__new__(cls)
-        t.data = data
-        t.grad = None
-        t._requires_grad = False
-        t._op = None
-        t._args = ()
-        t._kwargs = _NO_KWARGS
-        t._inputs = ()
-        t._saved = None
-        t._seq = 0
-        t._freed = False
-        t.name = None
+        t._init_leaf(data, None)
         return t
+
+    def _init_leaf(self, data: np.ndarray, name: str | None) -> None:
+        """Fields of a tensor that no op produced (a leaf or a constant)."""
+        self.data = data
+        self.grad = None
+        self._requires_grad = False
+        self._op = None
+        self._args = ()
+        self._kwargs = _NO_KWARGS
+        self._inputs = ()
+        self._saved = None
+        self._seq = 0
+        self._freed = False
+        self.name = name
 
     def _free(self) -> None:
         """Drop the links to the inputs so their arrays can be released (after backward)."""
