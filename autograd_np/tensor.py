@@ -142,6 +142,16 @@ class Tensor:
         return tuple(a for a in self._args if isinstance(a, Tensor))
 
     @property
+    def op_inputs(self) -> tuple[Any, ...]:
+        """The op's positional arguments in call order: Tensors and constants (scalars, arrays)."""
+        return self._args
+
+    @property
+    def op_params(self) -> dict[str, Any]:
+        """The op's keyword parameters (``axis``, ``shape``, ``index``, ...); ``{}`` for a leaf."""
+        return dict(self._kwargs)
+
+    @property
     def is_leaf(self) -> bool:
         return self._op is None
 

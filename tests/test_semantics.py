@@ -413,3 +413,12 @@ def test_embedding_gradient_in_float32(rows: int) -> None:
     np.add.at(expected, X, g.astype(np.float64))
     assert C.grad.dtype == np.float32
     np.testing.assert_allclose(C.grad, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_public_walk_exposes_op_arguments_and_keywords():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    y = x * 2.0
+    s = y.sum(axis=1)
+    assert y.op == "mul" and y.op_inputs[0] is x and y.op_inputs[1] == 2.0
+    assert s.op_params == {"axis": (1,), "keepdims": False}
+    assert x.op_inputs == () and x.op_params == {}

@@ -270,8 +270,8 @@ def _header(members: list[Tensor], names: dict[int, str]) -> list[str]:
 
 def _extras(t: Tensor) -> str:
     """Short text for an op's non-Tensor arguments and keyword arguments (None/False omitted)."""
-    parts = [_short(a) for a in t._args if not isinstance(a, Tensor)]
-    parts += [f"{k}={_short(v)}" for k, v in t._kwargs.items() if v is not None and v is not False]
+    parts = [_short(a) for a in t.op_inputs if not isinstance(a, Tensor)]
+    parts += [f"{k}={_short(v)}" for k, v in t.op_params.items() if v is not None and v is not False]
     text = ", ".join(parts)
     return text if len(text) <= 40 else text[:37] + "..."
 
