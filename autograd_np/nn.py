@@ -221,13 +221,7 @@ class Linear(Module):
         self.bias = Tensor(np.zeros(self.out_features, dtype=dtype), requires_grad=True) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim > 2:
-            # (B, T, C) @ W as one 2-D product: a batched matmul's weight gradient would
-            # materialise a (B, C, out) stack of per-example products before summing it.
-            lead = x.shape[:-1]
-            y = (x.reshape(-1, x.shape[-1]) @ self.weight).reshape(*lead, self.out_features)
-        else:
-            y = x @ self.weight
+        y = x @ self.weight  # any leading batch axes: matmul's VJP folds them into rows
         return y + self.bias if self.bias is not None else y
 
     def extra_repr(self) -> str:

@@ -452,6 +452,10 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     (z = W x, so Z = X Wᵀ): there the same two rules read Gᵀ X and G W.
     """
     try:
+        if type(a) is np.ndarray and a.ndim > 2 and np.ndim(b) == 2:
+            # Rows of any batch shape times one matrix: a single 2-D product, which
+            # NumPy's stacked matmul (one small product per batch entry) is slower than.
+            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
         return a @ b
     except ValueError:  # explain the common mistakes (checked only on failure: this is a hot path)
         if np.ndim(a) == 0 or np.ndim(b) == 0:
@@ -480,8 +484,10 @@ def _matmul_operands(g: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
 
 
 def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
-    if a.ndim >= 2 and b.ndim == 2:  # the common case, one op: Ā = Ȳ Bᵀ (rows of any batch shape)
+    if a.ndim == 2 and b.ndim == 2:  # the common case, one op: Ā = Ȳ Bᵀ
         return g @ b.T
+    if a.ndim > 2 and b.ndim == 2:  # rows of any batch shape: the op folds them into one product
+        return matmul(g, b.T)
     g2, a2, b2 = _matmul_operands(g, a, b)
     return reshape(sum_to(matmul(g2, _swap_last(b2)), a2.shape), shape=a.shape)
 

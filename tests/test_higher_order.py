@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 from autograd_np import Tensor, concatenate, functional as F, grad, gradcheck
 
 from helpers import check, distinct, positive, randn, second_order, seeds
-from test_ops_gradcheck import CASES, Case
+from test_ops_gradcheck import BINARY, CASES, Case, broadcast_pairs
 
 
 def test_grad_of_grad_of_tanh() -> None:
@@ -166,19 +166,12 @@ def test_every_case_is_twice_differentiable(case: Case) -> None:
     assert check(second_order(case.fn), *inputs)
 
 
-broadcast_pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
 matmul_shapes = hnp.mutually_broadcastable_shapes(signature=np.matmul.signature, max_dims=2, max_side=3)
 
 
 @given(op=st.sampled_from(["add", "sub", "mul", "div", "pow"]), pair=broadcast_pairs, seed=seeds)
 def test_second_order_with_random_broadcasting(op: str, pair, seed: int) -> None:
-    fn = {
-        "add": lambda a, b: a + b,
-        "sub": lambda a, b: a - b,
-        "mul": lambda a, b: a * b,
-        "div": lambda a, b: a / b,
-        "pow": lambda a, b: a**b,
-    }[op]
+    fn = BINARY[op]
     sa, sb = pair.input_shapes
     a = positive(seed, sa) if op == "pow" else randn(seed, sa)
     b = positive(seed + 1, sb) if op == "div" else randn(seed + 1, sb)
