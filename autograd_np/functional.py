@@ -22,6 +22,17 @@ def cross_entropy(logits: Tensor, targets: Any) -> Tensor:
     return ops.cross_entropy(logits, targets)
 
 
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight + bias`` as one op (``ops.linear``), weight of shape (in, out).
+
+    Same values and gradients as the two-op composition, one tape node instead
+    of two. Without a bias it is ``x @ weight``.
+    """
+    if bias is None:
+        return ops.matmul(x, weight)
+    return ops.linear(x, weight, bias)
+
+
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     return ops.log_softmax(x, axis=axis)
 

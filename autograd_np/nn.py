@@ -221,8 +221,7 @@ class Linear(Module):
         self.bias = Tensor(np.zeros(self.out_features, dtype=dtype), requires_grad=True) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        y = x @ self.weight  # any leading batch axes: matmul's VJP folds them into rows
-        return y + self.bias if self.bias is not None else y
+        return F.linear(x, self.weight, self.bias)  # any leading batch axes: folded into rows
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"

@@ -28,7 +28,7 @@ backward(), and ``saved=None`` under create_graph. The ``saved`` branch only
 ever sees raw arrays, so it may use NumPy directly; the ``None`` branch is the
 operator/op rule above (see cross_entropy, which keeps its softmax).
 
-Performance notes: ``apply()`` and the backward walk in ``graph.py`` run once
+Performance notes: ``Primitive.__call__`` and the backward walk in ``graph.py`` run once
 per op call, so they are kept lean; a VJP's result that is a new array is
 *owned* by the engine (added into in place, handed to ``leaf.grad`` without a
 copy), so a VJP must never return an array that lives on elsewhere (a cache,
@@ -45,6 +45,7 @@ if an input requires grad (and recording is on), records itself on the tape.
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -95,7 +96,37 @@ class Primitive:
         return self.vjps[i](g, y, *inputs, **kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return apply(self, args, kwargs)
+        """Run the op and, if any input requires grad, record it on the tape.
+
+        This runs once per op call, forward and (on raw arrays, inside the VJPs)
+        backward, so it is kept lean: one pass over the arguments, no copies.
+        """
+        has_tensor = needs_grad = False
+        arrays = []  # the arguments with each Tensor replaced by its array
+        for a in args:
+            if isinstance(a, Tensor):
+                has_tensor = True
+                if a._requires_grad:
+                    needs_grad = True
+                arrays.append(a.data)
+            else:
+                arrays.append(a)
+        if not has_tensor:
+            arrays = args
+        try:
+            out = self.forward(*arrays, **kwargs)
+        except ValueError as error:
+            raise _shape_error(self, arrays, error) from None
+        saved = None
+        if self.saves:
+            out, saved = out
+        if not has_tensor:  # raw arrays in, raw array out (the fast backward path)
+            return out
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)  # ufuncs turn 0-d arrays into NumPy scalars
+        if needs_grad and _GradMode.enabled:
+            return Tensor._node(out, self, args, kwargs or _NO_KWARGS, arrays, saved)
+        return Tensor._constant(out)
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -106,40 +137,6 @@ def primitive(name: str, saves: bool = False) -> Callable[[Callable], Primitive]
         return Primitive(name, forward, saves)
 
     return wrap
-
-
-def apply(op: Primitive, args: tuple, kwargs: dict) -> Any:
-    """Run ``op`` and, if any input requires grad, record it on the tape.
-
-    This runs once per op call, forward and (on raw arrays, inside the VJPs)
-    backward, so it is kept lean: one pass over the arguments, no copies.
-    """
-    has_tensor = needs_grad = False
-    arrays = []  # the arguments with each Tensor replaced by its array
-    for a in args:
-        if isinstance(a, Tensor):
-            has_tensor = True
-            if a._requires_grad:
-                needs_grad = True
-            arrays.append(a.data)
-        else:
-            arrays.append(a)
-    if not has_tensor:
-        arrays = args
-    try:
-        out = op.forward(*arrays, **kwargs)
-    except ValueError as error:
-        raise _shape_error(op, arrays, error) from None
-    saved = None
-    if op.saves:
-        out, saved = out
-    if not has_tensor:  # raw arrays in, raw array out (the fast backward path)
-        return out
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)  # ufuncs turn 0-d arrays into NumPy scalars
-    if needs_grad and _GradMode.enabled:
-        return Tensor._node(out, op, args, kwargs or _NO_KWARGS, arrays, saved)
-    return Tensor._constant(out)
 
 
 def _shape_error(op: Primitive, arrays: tuple, error: ValueError) -> ValueError:
@@ -505,6 +502,64 @@ def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:
 matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
 
 
+@primitive("linear")
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Y = X W + b   (a dense layer: one example per row of X, any leading batch axes)
+
+    X is (..., in), W is (in, out), b broadcasts to (..., out) (usually (out,)).
+
+    VJP, with G = Ȳ and X with their leading axes folded into rows:
+        X̄ = G Wᵀ;   W̄ = Xᵀ G;   b̄ = Σ_rows G   (sum_to b's shape)
+    These are the derivation's layer rules: it stores W transposed (z = W x,
+    so Z = X Wᵀ), where the same rules read G W and Gᵀ X, and the bias
+    gradient is the batch sum of the pre-activation gradient.
+
+    The same gradient as ``matmul`` then ``add`` (the tests check both), in one
+    tape node instead of two, with the bias added in place.
+    """
+    if np.ndim(weight) != 2 or np.ndim(x) < 1 or np.shape(x)[-1] != weight.shape[0]:
+        raise ValueError(
+            f"linear: input of shape {_shape(x)} and weight of shape {_shape(weight)} do not align "
+            "(need input (..., in) and weight (in, out))"
+        )
+    if x.ndim == 2:
+        y = x @ weight
+    else:  # fold the leading axes into rows: one 2-D product
+        y = (x.reshape(-1, x.shape[-1]) @ weight).reshape(x.shape[:-1] + weight.shape[1:])
+    if type(bias) is np.ndarray and bias.dtype == y.dtype and bias.ndim <= y.ndim:
+        try:
+            y += bias  # y is new: add in place (no second output array)
+            return y
+        except ValueError:
+            pass  # reported below
+    with_bias = y + bias
+    if with_bias.shape != y.shape:
+        raise ValueError(
+            f"linear: bias of shape {_shape(bias)} does not broadcast to the output shape {y.shape}"
+        )
+    return with_bias
+
+
+def _linear_vjp_x(g: Any, y: Any, x: Any, weight: Any, bias: Any) -> Any:
+    if g.ndim == 2:
+        return g @ weight.T  # X̄ = G Wᵀ
+    return matmul(g, weight.T)  # 1-D, or leading axes (matmul folds them into rows)
+
+
+def _linear_vjp_weight(g: Any, y: Any, x: Any, weight: Any, bias: Any) -> Any:
+    if x.ndim == 2:
+        return x.T @ g  # W̄ = Xᵀ G
+    rows_x = reshape(x, shape=(-1, x.shape[-1]))
+    return rows_x.T @ reshape(g, shape=(-1, g.shape[-1]))
+
+
+linear.defvjp(
+    _linear_vjp_x,
+    _linear_vjp_weight,
+    lambda g, y, x, weight, bias: sum_to(g, _shape(bias)),  # b̄ = Σ_rows G
+)
+
+
 # ----------------------------------------------------------------------------
 # Reductions
 # ----------------------------------------------------------------------------
@@ -614,9 +669,7 @@ def scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray
     is computed as onehot(index)ᵀ · g, one BLAS call, instead of ``np.add.at``.
     """
     if _rows_by_onehot(g, index, shape):
-        out = _scatter_rows_onehot(g, index, shape)
-        if np.isfinite(out).all():  # 0 · inf in the product would leak NaN into other rows
-            return out
+        return _scatter_rows_onehot(g, index, shape)
     out = np.zeros(shape, dtype=g.dtype)
     if _is_basic_index(index):
         out[index] = g  # basic indexing selects each element at most once
@@ -638,15 +691,19 @@ def _rows_by_onehot(g: Any, index: Any, shape: tuple[int, ...]) -> bool:
         return False
     rows, picks = shape[0], index.size
     row_size = g.size // picks if picks else 0
-    return 0 < rows * picks <= 2**24 and (rows <= 128 or rows <= 4 * row_size)
+    if not (0 < rows * picks <= 2**24 and (rows <= 128 or rows <= 4 * row_size)):
+        return False
+    # 0 · inf in the product would leak NaN into rows that were never picked. A sum
+    # is finite only if every element is (an overflow to inf merely falls back).
+    return math.isfinite(np.add.reduce(g, axis=None))
 
 
 def _scatter_rows_onehot(g: np.ndarray, index: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     picks = index.reshape(-1)
     onehot = np.zeros((shape[0], picks.size), dtype=g.dtype)
     onehot[picks, np.arange(picks.size)] = 1  # negative / out-of-range indices behave as in x[index]
-    with np.errstate(invalid="ignore"):  # non-finite g: the caller falls back to np.add.at
-        return (onehot @ g.reshape(picks.size, -1)).reshape(shape)
+    out = onehot @ g.reshape(picks.size, -1)
+    return out if out.shape == shape else out.reshape(shape)  # a new array, not a view: the engine owns it
 
 
 _BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -769,7 +826,7 @@ OPS: dict[str, Primitive] = {
     op.name: op
     for op in (
         _sum_to, broadcast_to, add, sub, mul, div, neg, pow, astype,
-        tanh, sigmoid, exp, log, relu, matmul, sum, mean, max,
+        tanh, sigmoid, exp, log, relu, matmul, linear, sum, mean, max,
         reshape, transpose, getitem, scatter_add, _concatenate, _stack,
         log_softmax, cross_entropy,
     )

@@ -53,6 +53,22 @@ def test_matmul_shape_mismatch_message() -> None:
         Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones((5, 4, 2)))  # batch axes do not broadcast
 
 
+def test_linear_shape_messages() -> None:
+    x = Tensor(np.ones((32, 30)), requires_grad=True)
+    W = Tensor(np.ones((20, 200)), requires_grad=True)
+    b = Tensor(np.ones(200), requires_grad=True)
+    expected = "linear: input of shape (32, 30) and weight of shape (20, 200) do not align"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        F.linear(x, W, b)
+    with pytest.raises(ValueError, match=re.escape("weight of shape (30,) do not align")):
+        F.linear(x, Tensor(np.ones(30)), b)
+    W = Tensor(np.ones((30, 200)), requires_grad=True)
+    with pytest.raises(ValueError, match=re.escape("linear: bias of shape (3, 32, 200) does not broadcast to the output shape (32, 200)")):
+        F.linear(x, W, Tensor(np.ones((3, 32, 200))))
+    with pytest.raises(ValueError, match=r"linear: invalid input shapes \(32, 30\) and \(30, 200\) and \(199,\)"):
+        F.linear(x, W, Tensor(np.ones(199)))
+
+
 @pytest.mark.parametrize(
     "name, fn",
     [

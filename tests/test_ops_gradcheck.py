@@ -100,6 +100,13 @@ CASES = [
     Case("matmul", "batched (2,1,3,4)@(5,4,2)", lambda a, b: a @ b, _inputs(_n(2, 1, 3, 4), _n(5, 4, 2))),
     Case("matmul", "(4,)@(2,4,3)", lambda a, b: a @ b, _inputs(_n(4), _n(2, 4, 3))),
     Case("matmul", "ndarray const @ x", lambda x: _C34 @ x, _inputs(_n(4, 2))),
+    Case("linear", "(5,4)W(4,3)+b(3,)", lambda x, w, b: F.linear(x, w, b), _inputs(_n(5, 4), _n(4, 3), _n(3))),
+    Case("linear", "batch axes (2,3,4)", lambda x, w, b: F.linear(x, w, b), _inputs(_n(2, 3, 4), _n(4, 3), _n(3))),
+    Case("linear", "1-D input", lambda x, w, b: F.linear(x, w, b), _inputs(_n(4), _n(4, 2), _n(2))),
+    Case("linear", "bias (5,1) broadcast", lambda x, w, b: F.linear(x, w, b), _inputs(_n(5, 4), _n(4, 3), _n(5, 1))),
+    Case("linear", "0-d bias", lambda x, w, b: F.linear(x, w, b), _inputs(_n(5, 4), _n(4, 3), _n())),
+    Case("linear", "constant input and bias", lambda w: ops.linear(_C34, w, np.ones(2)), _inputs(_n(4, 2))),
+    Case("linear", "repeated input x W + x", lambda x: F.linear(x, x, x[0]), _inputs(_n(3, 3))),
     # reductions
     Case("sum", "axis=None", lambda x: x.sum(), _inputs(_n(2, 3, 4))),
     Case("sum", "axis=-1 keepdims", lambda x: x.sum(axis=-1, keepdims=True), _inputs(_n(2, 3, 4))),
@@ -263,6 +270,44 @@ def test_binary_ops_with_constants(name: str, pair: Any, constant: str, seed: in
         assert check(lambda t: fn(a, t), b)
     else:
         assert check(lambda t: fn(t, b), a)
+
+
+@st.composite
+def linear_shapes(draw: Any) -> tuple[tuple[int, ...], tuple[int, int], tuple[int, ...]]:
+    """x (..., in), W (in, out) and a bias shape that broadcasts to (..., out)."""
+    lead = draw(shapes(min_dims=0, max_dims=2))
+    n_in, n_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    out_shape = lead + (n_out,)
+    bias_dims = draw(st.integers(0, len(out_shape)))
+    bias = tuple(draw(st.sampled_from([1, s])) for s in out_shape[len(out_shape) - bias_dims:])
+    return lead + (n_in,), (n_in, n_out), bias
+
+
+@given(shapes_=linear_shapes(), seed=seeds)
+def test_linear_equals_matmul_plus_bias(shapes_: tuple, seed: int) -> None:
+    """The fused op: same value and same gradients as ``x @ W + b``, and gradchecked."""
+    sx, sw, sb = shapes_
+    x, w, b = randn(seed, sx), randn(seed + 1, sw), randn(seed + 2, sb)
+    fused = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+    composed = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+    y_fused = F.linear(*fused)
+    y_composed = composed[0] @ composed[1] + composed[2]
+    assert y_fused.op == "linear" and y_fused.shape == y_composed.shape
+    np.testing.assert_allclose(y_fused.data, y_composed.data, rtol=1e-12, atol=1e-12)
+    cotangent = randn(seed + 3, y_fused.shape)
+    (y_fused * cotangent).sum().backward()
+    (y_composed * cotangent).sum().backward()
+    for f, c in zip(fused, composed):
+        np.testing.assert_allclose(f.grad, c.grad, rtol=1e-10, atol=1e-12)
+    assert check(F.linear, x, w, b)
+
+
+def test_linear_keeps_the_dtype_promotion_of_the_composition() -> None:
+    x, w = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)
+    assert F.linear(Tensor(x), Tensor(w), Tensor(np.ones(4, np.float32))).dtype == np.float32
+    assert F.linear(Tensor(x), Tensor(w), Tensor(np.ones(4))).dtype == np.float64  # as x @ W + b
+    assert F.linear(Tensor(x), Tensor(w), 0.5).dtype == np.float32  # a Python float does not promote
+    assert F.linear(Tensor(x, requires_grad=True), Tensor(w)).op == "matmul"  # no bias: plain matmul
 
 
 UNARY = {
