@@ -214,14 +214,42 @@ def _unreduce(g: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> An
 
 def _sum_to_array(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     lead = x.ndim - len(shape)
-    if lead == 1 and x.shape[1:] == shape:  # the bias of a batched layer: one plain sum
-        return x.sum(axis=0)
+    if len(shape) == 1 and lead >= 1 and x.shape[-1] == shape[0]:  # the bias of a batched layer
+        return _sum_rows(x)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1
     )
     if axes:
         x = x.sum(axis=axes, keepdims=True)
     return x.reshape(shape)
+
+
+def _sum_rows(x: np.ndarray) -> np.ndarray:
+    """x summed over every axis but the last, as one BLAS product ``1ᵀ X`` when it can.
+
+    Measured (float32, one thread): 0.5 us against 1.4 us for ``x.sum(axis=0)``
+    at (32, 200), 86 us against 144 us at (4096, 512). Exact-arithmetic equal;
+    the rounding differs only in the order of the additions.
+    """
+    if x.dtype.char not in "fd" or not x.flags.c_contiguous or x.size == 0:  # BLAS floats only
+        return x.sum(axis=tuple(range(x.ndim - 1)))
+    if x.ndim != 2:
+        x = x.reshape(-1, x.shape[-1])
+    return np.dot(_ones(x.shape[0], x.dtype), x)
+
+
+_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A cached, read-only vector of ``n`` ones (sums as matrix-vector products)."""
+    ones = _ONES.get((n, dtype))
+    if ones is None:
+        if len(_ONES) >= 64:  # many batch sizes: start over rather than grow
+            _ONES.clear()
+        ones = _ONES[(n, dtype)] = np.ones(n, dtype)
+        ones.flags.writeable = False
+    return ones
 
 
 # ----------------------------------------------------------------------------
@@ -377,11 +405,9 @@ def tanh(x: np.ndarray) -> np.ndarray:
 
 
 def _tanh_vjp(g: Any, y: Any, x: Any) -> Any:
-    d = -y  # one new array; the augmented operators below update it in place
-    d *= y  # (a Tensor has no in-place operators: under create_graph each line records an op)
-    d += 1
-    d *= g
-    return d  # ȳ ⊙ (1 - y²)
+    gy2 = g * y  # a new array; the augmented operator below updates it in place
+    gy2 *= y  # (a Tensor has no in-place operators: under create_graph it records an op)
+    return g - gy2  # ȳ ⊙ (1 - y²) = ȳ - ȳ ⊙ y², three passes over the array instead of four
 
 
 tanh.defvjp(_tanh_vjp)
@@ -463,6 +489,14 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise
 
 
+def _dot(a: Any, b: Any) -> Any:
+    """``a @ b`` for 2-D operands: ``ndarray.dot`` on raw arrays (the same BLAS
+    product with ~0.3 us less overhead per call), the matmul op when either is a Tensor."""
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return a.dot(b)
+    return a @ b  # (ndarray.dot would turn a Tensor into a plain array: no graph)
+
+
 def _swap_last(x: Any) -> Any:
     axes = list(range(x.ndim))
     axes[-1], axes[-2] = axes[-2], axes[-1]
@@ -482,7 +516,7 @@ def _matmul_operands(g: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
 
 def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
     if a.ndim == 2 and b.ndim == 2:  # the common case, one op: Ā = Ȳ Bᵀ
-        return g @ b.T
+        return _dot(g, b.T)
     if a.ndim > 2 and b.ndim == 2:  # rows of any batch shape: the op folds them into one product
         return matmul(g, b.T)
     g2, a2, b2 = _matmul_operands(g, a, b)
@@ -491,7 +525,7 @@ def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
 
 def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:
     if a.ndim == 2 and b.ndim == 2:  # B̄ = Aᵀ Ȳ
-        return a.T @ g
+        return _dot(a.T, g)
     if a.ndim > 2 and b.ndim == 2:  # fold the batch axes into rows: one product, not one per example
         rows_a = reshape(a, shape=(-1, a.shape[-1]))
         return rows_a.T @ reshape(g, shape=(-1, g.shape[-1]))
@@ -522,10 +556,11 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
             f"linear: input of shape {_shape(x)} and weight of shape {_shape(weight)} do not align "
             "(need input (..., in) and weight (in, out))"
         )
+    # ndarray.dot: the same BLAS product as @ for 2-D operands, ~0.3 us less overhead per call
     if x.ndim == 2:
-        y = x @ weight
+        y = x.dot(weight)
     else:  # fold the leading axes into rows: one 2-D product
-        y = (x.reshape(-1, x.shape[-1]) @ weight).reshape(x.shape[:-1] + weight.shape[1:])
+        y = x.reshape(-1, x.shape[-1]).dot(weight).reshape(x.shape[:-1] + weight.shape[1:])
     if type(bias) is np.ndarray and bias.dtype == y.dtype and bias.ndim <= y.ndim:
         try:
             y += bias  # y is new: add in place (no second output array)
@@ -542,13 +577,13 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 def _linear_vjp_x(g: Any, y: Any, x: Any, weight: Any, bias: Any) -> Any:
     if g.ndim == 2:
-        return g @ weight.T  # X̄ = G Wᵀ
+        return _dot(g, weight.T)  # X̄ = G Wᵀ
     return matmul(g, weight.T)  # 1-D, or leading axes (matmul folds them into rows)
 
 
 def _linear_vjp_weight(g: Any, y: Any, x: Any, weight: Any, bias: Any) -> Any:
     if x.ndim == 2:
-        return x.T @ g  # W̄ = Xᵀ G
+        return _dot(x.T, g)  # W̄ = Xᵀ G
     rows_x = reshape(x, shape=(-1, x.shape[-1]))
     return rows_x.T @ reshape(g, shape=(-1, g.shape[-1]))
 
@@ -702,7 +737,7 @@ def _scatter_rows_onehot(g: np.ndarray, index: np.ndarray, shape: tuple[int, ...
     picks = index.reshape(-1)
     onehot = np.zeros((shape[0], picks.size), dtype=g.dtype)
     onehot[picks, np.arange(picks.size)] = 1  # negative / out-of-range indices behave as in x[index]
-    out = onehot @ g.reshape(picks.size, -1)
+    out = onehot.dot(g.reshape(picks.size, -1))
     return out if out.shape == shape else out.reshape(shape)  # a new array, not a view: the engine owns it
 
 
@@ -792,13 +827,14 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
             f"cross_entropy: logits must be (B, C) and targets (B,), got shapes {logits.shape} and {np.shape(targets)}"
         )
     batch = logits.shape[0]
-    shifted = logits - logits.max(axis=1, keepdims=True)  # s = x - max x
+    shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)  # s = x - max x
     probs = np.exp(shifted)
-    total = probs.sum(axis=1)
+    # row sums as one matrix-vector product (see _sum_rows), when BLAS takes the dtype
+    total = probs.dot(_ones(probs.shape[1], probs.dtype)) if probs.dtype.char in "fd" else probs.sum(axis=1)
     # -log softmax(x)[t] = log Σ exp(s) - s[t]
     losses = np.log(total)
     losses -= shifted[np.arange(batch), targets]
-    loss = losses.sum() / batch if batch else np.mean(losses)  # (mean without np.mean's overhead)
+    loss = np.add.reduce(losses) / batch if batch else np.mean(losses)  # (mean without np.mean's overhead)
     probs /= total[:, None]
     return loss, probs
 

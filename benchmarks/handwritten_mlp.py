@@ -19,7 +19,10 @@ transposed; with the batch in the rows the rules read as below):
 
 Every intermediate lives in a buffer allocated once and reused each step, and
 the embedding gradient is a one-hot matrix product (onehotᵀ dx), several times
-faster than ``np.add.at`` for a small vocabulary. This file has no dependency on the
+faster than ``np.add.at`` for a small vocabulary. Products use ``np.dot`` (the
+same BLAS call as ``np.matmul`` for 2-D operands, less overhead), and sums over
+the batch or over a row are products with a ones vector (one BLAS call, 2-3x
+faster than ``np.sum`` along an axis at these sizes). This file has no dependency on the
 engine: it is the baseline the engine is compared with.
 """
 from __future__ import annotations
@@ -65,6 +68,7 @@ class HandwrittenMLP:
                 "dW1": np.empty_like(self.W1), "db1": np.empty_like(self.b1), "dx": np.empty((B, block * emb), f),
                 "dC": np.empty_like(self.C), "onehot": np.zeros((vocab, B * block), f),
                 "rows": np.arange(B), "cols": np.arange(B * block),
+                "ones_batch": np.ones(B, f), "ones_vocab": np.ones((vocab, 1), f),
             }
         return buf
 
@@ -75,20 +79,20 @@ class HandwrittenMLP:
         B = Xb.shape[0]
         C, W1, b1, W2, b2, lr = self.C, self.W1, self.b1, self.W2, self.b2, self.lr
         buf = self._buffers_for(B)
-        rows = buf["rows"]
+        rows, ones_batch = buf["rows"], buf["ones_batch"]
 
         # forward
         np.take(C, Xb, axis=0, out=buf["E"])
         x = buf["E"].reshape(B, -1)
-        h = np.matmul(x, W1, out=buf["h"])
+        h = np.dot(x, W1, out=buf["h"])
         h += b1
         np.tanh(h, out=h)
-        logits = np.matmul(h, W2, out=buf["logits"])
+        logits = np.dot(h, W2, out=buf["logits"])
         logits += b2
         # cross-entropy, with the softmax computed in place in `logits`
-        logits -= np.max(logits, axis=1, keepdims=True, out=buf["m"])
+        logits -= np.maximum.reduce(logits, axis=1, keepdims=True, out=buf["m"])
         np.exp(logits, out=logits)
-        total = np.sum(logits, axis=1, keepdims=True, out=buf["m"])
+        total = np.dot(logits, buf["ones_vocab"], out=buf["m"])  # row sums as one BLAS call
         logits /= total
         probs = logits
         picked = np.log(probs[rows, Yb], out=buf["lossrow"])
@@ -98,20 +102,20 @@ class HandwrittenMLP:
         G2 = probs
         G2[rows, Yb] -= 1.0
         G2 *= np.float32(1.0 / B)
-        dW2 = np.matmul(h.T, G2, out=buf["dW2"])
-        db2 = np.sum(G2, axis=0, out=buf["db2"])
-        dh = np.matmul(G2, W2.T, out=buf["dh"])
+        dW2 = np.dot(h.T, G2, out=buf["dW2"])
+        db2 = np.dot(ones_batch, G2, out=buf["db2"])  # batch sum as one BLAS call
+        dh = np.dot(G2, W2.T, out=buf["dh"])
         t = np.multiply(h, h, out=buf["t"])  # h²
         np.subtract(1.0, t, out=t)           # 1 - h²
         dh *= t                              # G1
         G1 = dh
-        dW1 = np.matmul(x.T, G1, out=buf["dW1"])
-        db1 = np.sum(G1, axis=0, out=buf["db1"])
-        dx = np.matmul(G1, W1.T, out=buf["dx"])  # (B, block*emb)
+        dW1 = np.dot(x.T, G1, out=buf["dW1"])
+        db1 = np.dot(ones_batch, G1, out=buf["db1"])
+        dx = np.dot(G1, W1.T, out=buf["dx"])  # (B, block*emb)
         flat = Xb.reshape(-1)
         onehot, cols = buf["onehot"], buf["cols"]
         onehot[flat, cols] = 1.0
-        dC = np.matmul(onehot, dx.reshape(flat.shape[0], C.shape[1]), out=buf["dC"])
+        dC = np.dot(onehot, dx.reshape(flat.shape[0], C.shape[1]), out=buf["dC"])
         onehot[flat, cols] = 0.0  # reset the buffer for the next step
 
         # SGD, in place
