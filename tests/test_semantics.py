@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import autograd_np
-from autograd_np import Tensor, enable_grad, functional as F, grad, is_grad_enabled, no_grad, topological_order
+from autograd_np import Tensor, enable_grad, functional as F, grad, is_grad_enabled, no_grad, ops, topological_order
 
 
 # ----------------------------------------------------------------------------
@@ -422,3 +422,45 @@ def test_public_walk_exposes_op_arguments_and_keywords():
     assert y.op == "mul" and y.op_inputs[0] is x and y.op_inputs[1] == 2.0
     assert s.op_params == {"axis": (1,), "keepdims": False}
     assert x.op_inputs == () and x.op_params == {}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "3-d", "empty batch"])
+def test_bias_gradient_is_the_batch_sum(dtype, layout: str) -> None:
+    """The bias VJP sums over the batch with a BLAS product ``1ᵀ G`` when it can;
+    every layout and dtype must give the plain sum, in the bias's dtype."""
+    rng = np.random.default_rng(3)
+    shapes = {"contiguous": (7, 5), "transposed": (5, 7), "3-d": (2, 3, 5), "empty batch": (0, 5)}
+    g = rng.standard_normal(shapes[layout]).astype(dtype)
+    if layout == "transposed":
+        g = g.T  # not C-contiguous: the fallback path
+    b = Tensor(np.zeros(5, dtype=dtype), requires_grad=True)
+    x = Tensor(np.zeros(g.shape[:-1] + (5,), dtype=dtype))
+    (x + b).backward(g)
+    expected = g.astype(np.float64).reshape(-1, 5).sum(axis=0)
+    assert b.grad.dtype == dtype and b.grad.shape == (5,)
+    tol = {np.float16: 1e-2, np.float32: 1e-5, np.float64: 1e-12}[dtype]
+    np.testing.assert_allclose(b.grad.astype(np.float64), expected, rtol=tol, atol=tol)
+
+
+def test_the_cached_ones_vector_is_never_handed_out_or_changed() -> None:
+    """Sums by ``1ᵀ G`` share one cached ones vector: it is read-only and never becomes a gradient."""
+    b = Tensor(np.zeros(4, dtype=np.float32), requires_grad=True)
+    for _ in range(2):
+        (Tensor(np.ones((3, 4), dtype=np.float32)) + b).backward(np.ones((3, 4), dtype=np.float32))
+    np.testing.assert_array_equal(b.grad, [6, 6, 6, 6])  # accumulated in place into the first gradient
+    ones = ops._ones(3, np.dtype(np.float32))
+    assert not ones.flags.writeable and b.grad is not ones
+    np.testing.assert_array_equal(ones, [1, 1, 1])
+
+
+def test_cross_entropy_row_sums_in_every_float_dtype() -> None:
+    rng = np.random.default_rng(5)
+    logits64 = rng.standard_normal((6, 4)) * 3
+    targets = np.array([0, 3, 1, 1, 2, 0])
+    shifted = logits64 - logits64.max(axis=1, keepdims=True)
+    expected = np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(6), targets])
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5), (np.float16, 2e-2), (np.longdouble, 1e-12)):
+        loss = F.cross_entropy(Tensor(logits64.astype(dtype)), targets)
+        assert loss.dtype == dtype
+        assert abs(float(loss.item()) - expected) <= tol * max(1.0, abs(expected))
