@@ -109,13 +109,15 @@ class Primitive:
                 if a._requires_grad:
                     needs_grad = True
                 arrays.append(a.data)
+            elif type(a) is list:  # a nested list is an array constant: convert it once (VJPs need arrays)
+                return self(*[_list_constant(self, b) if type(b) is list else b for b in args], **kwargs)
             else:
                 arrays.append(a)
         if not has_tensor:
             arrays = args
         try:
             out = self.forward(*arrays, **kwargs)
-        except ValueError as error:
+        except (ValueError, IndexError) as error:
             raise _shape_error(self, arrays, error) from None
         saved = None
         if self.saves:
@@ -139,13 +141,26 @@ def primitive(name: str, saves: bool = False) -> Callable[[Callable], Primitive]
     return wrap
 
 
-def _shape_error(op: Primitive, arrays: tuple, error: ValueError) -> ValueError:
-    """The forward's ValueError, prefixed with the op name and the input shapes unless it has them."""
+def _shape_error(op: Primitive, arrays: tuple, error: Exception) -> Exception:
+    """The forward's ValueError or IndexError, prefixed with the op name and the input
+    shapes unless it has them (same exception class, so callers can still catch it)."""
     message = str(error)
     if message.startswith(op.name + ":"):
         return error
     shapes = " and ".join(str(_shape(a)) for a in arrays)
+    if isinstance(error, IndexError) and not isinstance(error, ValueError):
+        return IndexError(f"{op.name}: input shape {shapes}: {message}")
     return ValueError(f"{op.name}: invalid input shapes {shapes}: {message}")
+
+
+def _list_constant(op: Primitive, items: list) -> np.ndarray:
+    """A (nested) list operand as an array constant; Tensors inside it would lose their gradient."""
+    def has_tensor(x: Any) -> bool:
+        return isinstance(x, Tensor) or (isinstance(x, (list, tuple)) and builtins.any(map(has_tensor, x)))
+
+    if has_tensor(items):
+        raise TypeError(f"{op.name}: a list holding Tensors is not differentiable; use autograd_np.stack(...) instead")
+    return np.asarray(items)
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -202,6 +217,7 @@ def _reduced_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tupl
     """The keepdims=True shape of a reduction over ``axis``."""
     if axis is None:
         return (1,) * len(shape)
+    axis = normalize_axis(axis, len(shape))  # an int or negative axes, when an op is called directly
     return tuple(1 if i in axis else s for i, s in enumerate(shape))
 
 

@@ -177,3 +177,19 @@ def test_gradcheck_failure_names_the_second_input() -> None:
 
 def test_gradcheck_error_is_an_assertion_error() -> None:
     assert issubclass(GradcheckError, AssertionError)
+
+
+def test_out_of_range_index_names_the_op_and_stays_an_index_error() -> None:
+    W = Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(IndexError, match=re.escape("getitem: input shape (2, 3): index 5 is out of bounds for axis 0 with size 2")):
+        W[5]
+    with pytest.raises(IndexError, match=r"^getitem: "):
+        W[np.array([0, 7])]
+
+
+def test_a_list_of_tensors_as_an_operand_is_refused() -> None:
+    a, b = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(TypeError, match=re.escape("add: a list holding Tensors is not differentiable; use autograd_np.stack")):
+        ops.add(a, [b, b])
+    with pytest.raises(TypeError, match="mul: a list holding Tensors"):
+        a * [[1.0, b, 2.0]]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import autograd_np
-from autograd_np import Tensor, enable_grad, functional as F, grad, is_grad_enabled, no_grad, ops, topological_order
+from autograd_np import Tensor, enable_grad, functional as F, grad, gradcheck, is_grad_enabled, no_grad, ops, topological_order
 
 
 # ----------------------------------------------------------------------------
@@ -464,3 +464,35 @@ def test_cross_entropy_row_sums_in_every_float_dtype() -> None:
         loss = F.cross_entropy(Tensor(logits64.astype(dtype)), targets)
         assert loss.dtype == dtype
         assert abs(float(loss.item()) - expected) <= tol * max(1.0, abs(expected))
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda W: [[1.0, 2.0]] @ W,
+        lambda W: W @ [1.0, -1.0, 0.5],
+        lambda W: [[1.0], [2.0]] * W,
+        lambda W: [3.0, 2.0, 1.0] - W,
+        lambda W: ops.linear([[1.0, 2.0]], W, [0.5, 0.5, 0.5]),
+    ],
+    ids=["list @ W", "W @ list", "list * W", "list - W", "linear(list, W, list)"],
+)
+def test_nested_list_operands_are_constants_forward_and_backward(fn) -> None:
+    """A nested list beside a Tensor is an array constant: the forward and the VJPs both work."""
+    W0 = np.arange(6.0).reshape(2, 3) / 5
+    W = Tensor(W0, requires_grad=True)
+    out = fn(W)
+    out.sum().backward()
+    assert W.grad.shape == (2, 3)
+    assert gradcheck(lambda w: fn(w), [W0])
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+@pytest.mark.parametrize("axis", [1, -1, (0, -1), (-2,)])
+def test_reduction_ops_called_directly_take_int_and_negative_axes(name: str, axis) -> None:
+    """The Tensor methods normalise axes; the ops themselves must accept NumPy's spellings too."""
+    x0 = np.random.default_rng(2).permutation(24).reshape(2, 3, 4).astype(np.float64)
+    op = getattr(ops, name)
+    out = op(Tensor(x0), axis=axis)
+    np.testing.assert_allclose(out.data, getattr(np, name)(x0, axis=axis))
+    assert gradcheck(lambda x: op(x, axis=axis, keepdims=False), [x0])
