@@ -41,8 +41,14 @@ def grad(
         g = found.get(id(t))
         if g is None:
             result.append(Tensor(np.zeros_like(t.data)))
-        elif isinstance(g, Tensor):
+            continue
+        if np.shape(g) != t.shape:  # never broadcast it silently: that would hide a wrong VJP
+            raise RuntimeError(
+                f"grad: the gradient of an input of shape {t.shape} has shape {np.shape(g)}; "
+                "a VJP returned a gradient of the wrong shape"
+            )
+        if isinstance(g, Tensor):
             result.append(g if g.dtype == t.dtype else g.astype(t.dtype))
         else:
-            result.append(Tensor(np.array(np.broadcast_to(g, t.shape), dtype=t.dtype)))
+            result.append(Tensor(np.array(g, dtype=t.dtype)))
     return result

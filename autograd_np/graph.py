@@ -262,12 +262,15 @@ def _can_add_into(target, other) -> bool:
 
 def _accumulate_leaf(leaf: "Tensor", g, owned: bool) -> None:
     data = leaf.data
+    if np.shape(g) != data.shape:  # never broadcast it silently: that would hide a wrong VJP
+        raise RuntimeError(
+            f"backward: the gradient reaching a leaf of shape {data.shape} has shape {np.shape(g)}; "
+            "a VJP returned a gradient of the wrong shape"
+        )
     if leaf.grad is None:
-        if owned and g.dtype == data.dtype and g.shape == data.shape:
+        if owned and g.dtype == data.dtype:
             leaf.grad = g  # a new array nobody else holds: no copy
-        elif np.shape(g) == data.shape:
-            leaf.grad = np.array(g, dtype=data.dtype)
         else:
-            leaf.grad = np.array(np.broadcast_to(g, data.shape), dtype=data.dtype)
+            leaf.grad = np.array(g, dtype=data.dtype)
     else:
         leaf.grad += g

@@ -193,3 +193,17 @@ def test_a_list_of_tensors_as_an_operand_is_refused() -> None:
         ops.add(a, [b, b])
     with pytest.raises(TypeError, match="mul: a list holding Tensors"):
         a * [[1.0, b, 2.0]]
+
+
+def test_a_vjp_returning_a_broadcastable_wrong_shape_is_caught() -> None:
+    """A gradient is never broadcast to its input's shape: a (1, n) gradient for an (m, n)
+    input would otherwise give every row the same, wrong, value without any error."""
+    bogus = Primitive("bogus_rowsum_vjp", lambda x: x * 2.0)
+    bogus.defvjp(lambda g, y, x: (g * 2.0).sum(axis=0, keepdims=True))  # shape (1, n): wrong
+    x = Tensor(np.ones((3, 2)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=re.escape("backward: the gradient reaching a leaf of shape (3, 2) has shape (1, 2)")):
+        bogus(x).sum().backward()
+    with pytest.raises(RuntimeError, match=re.escape("grad: the gradient of an input of shape (3, 2) has shape (1, 2)")):
+        grad(bogus(x).sum(), x)
+    with pytest.raises(RuntimeError, match=re.escape("grad: the gradient of an input of shape (3, 2) has shape (1, 2)")):
+        grad(bogus(x).sum(), x, create_graph=True)
