@@ -14,6 +14,7 @@ are the medians of the per-repetition ratios.
     functional.cross_entropy, .backward(), ``p.data -= lr * p.grad; p.grad = None``);
     ``--unfused`` adds a column with each layer as ``x @ W + b`` (matmul + add);
 (b) the same network with backprop written by hand (benchmarks/handwritten_mlp.py);
+    ``--minimal-tape`` adds benchmarks/minimal_tape.py, the barest per-op tape (a bound);
 (c) PyTorch CPU eager, when importable (never a dependency of the engine), each
     layer as ``torch.addmm(b, x, W)``, its fused x @ W + b.
 
@@ -45,6 +46,7 @@ import autograd_np  # noqa: E402
 from autograd_np import Tensor  # noqa: E402
 from autograd_np import functional as F  # noqa: E402
 from handwritten_mlp import HandwrittenMLP  # noqa: E402
+from minimal_tape import MinimalTapeMLP  # noqa: E402
 
 CONFIGS = {
     "A": dict(block=3, emb=10, hidden=200, batch=32),
@@ -199,9 +201,10 @@ def torch_available() -> bool:
     return True
 
 
-def make_impls(cfg: dict, X, Y, vocab, use_torch: bool, seed: int = 1, unfused: bool = False):
+def make_impls(cfg: dict, X, Y, vocab, use_torch: bool, seed: int = 1, unfused: bool = False, minimal: bool = False):
     params = init_params(vocab, cfg["block"], cfg["emb"], cfg["hidden"])
     classes = [AutogradMLP, HandwrittenMLP] + ([TorchMLP] if use_torch else []) + ([AutogradUnfusedMLP] if unfused else [])
+    classes += [MinimalTapeMLP] if minimal else []
     return [cls(params, X, Y, cfg["batch"], LR, seed) for cls in classes]
 
 
@@ -224,8 +227,8 @@ def check_agreement(impls, X, batch: int) -> float:
 # Timing
 # ----------------------------------------------------------------------------
 def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, use_torch: bool,
-                settle_s: float = 0.2, unfused: bool = False) -> dict:
-    impls = make_impls(cfg, X, Y, vocab, use_torch, unfused=unfused)
+                settle_s: float = 0.2, unfused: bool = False, minimal: bool = False) -> dict:
+    impls = make_impls(cfg, X, Y, vocab, use_torch, unfused=unfused, minimal=minimal)
     worst = check_agreement(impls, X, cfg["batch"])
     # Warm up and size the inner loop so one repetition of one implementation takes ~target_s.
     per = {}
@@ -267,6 +270,8 @@ def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, u
         out["ratio_torch_ag"] = float(np.median(np.array(times["torch"]) / ag))
     if "autograd_np_unfused" in times:
         out["ratio_unfused_hw"] = float(np.median(np.array(times["autograd_np_unfused"]) / hw))
+    if "minimal_tape" in times:
+        out["ratio_minimal_hw"] = float(np.median(np.array(times["minimal_tape"]) / hw))
     return out
 
 
@@ -423,6 +428,8 @@ def main() -> None:
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--unfused", action="store_true",
                     help="also time autograd_np with each layer as `x @ W + b` (matmul + add) instead of F.linear")
+    ap.add_argument("--minimal-tape", action="store_true",
+                    help="also time benchmarks/minimal_tape.py, the barest per-op tape (a lower bound for any tape)")
     ap.add_argument("--memory", action="store_true", help="memory mode instead of timing")
     ap.add_argument("--memory-steps", type=int, default=20000)
     ap.add_argument("--skip-overhead", action="store_true")
@@ -455,7 +462,7 @@ def main() -> None:
         cfg = CONFIGS[name]
         X, Y, vocab = build_dataset(words, cfg["block"])
         gc.collect()
-        results.append(time_config(name, cfg, X, Y, vocab, args.reps, args.target, use_torch, args.settle, args.unfused))
+        results.append(time_config(name, cfg, X, Y, vocab, args.reps, args.target, use_torch, args.settle, args.unfused, args.minimal_tape))
         r = results[-1]
         print(f"  config {name} done ({r['reps']} reps x {r['steps_per_rep']} steps; params agree to {r['max_param_diff']:.1e})",
               flush=True)
@@ -473,6 +480,9 @@ def main() -> None:
         if "ratio_unfused_hw" in r:
             print(f"config {r['config']}: autograd_np with `x @ W + b` layers (matmul + add, --unfused): "
                   f"{r['ms']['autograd_np_unfused']:.3f} ms, {r['ratio_unfused_hw']:.2f}x hand-written")
+        if "ratio_minimal_hw" in r:
+            print(f"config {r['config']}: the barest per-op tape (benchmarks/minimal_tape.py, --minimal-tape): "
+                  f"{r['ms']['minimal_tape']:.3f} ms, {r['ratio_minimal_hw']:.2f}x hand-written")
     print(f"\nms/step: median over {args.reps} round-robin repetitions (each: {args.settle} s untimed settling, then "
           f"~{args.target} s timed per implementation); ratios: median of per-repetition ratios.")
     overhead = None
