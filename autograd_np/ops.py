@@ -247,21 +247,23 @@ def _sum_rows(x: np.ndarray) -> np.ndarray:
     at (32, 200), 86 us against 144 us at (4096, 512). Exact-arithmetic equal;
     the rounding differs only in the order of the additions.
     """
-    if x.dtype.char not in "fd" or not x.flags.c_contiguous or x.size == 0:  # BLAS floats only
+    rows = x.size // x.shape[-1] if x.size else 0
+    if x.dtype.char not in "fd" or not x.flags.c_contiguous or not 0 < rows <= _MAX_ONES:  # BLAS floats only
         return x.sum(axis=tuple(range(x.ndim - 1)))
     if x.ndim != 2:
-        x = x.reshape(-1, x.shape[-1])
-    return np.dot(_ones(x.shape[0], x.dtype), x)
+        x = x.reshape(rows, x.shape[-1])
+    return np.dot(_ones(rows, x.dtype), x)
 
 
 _ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+_MAX_ONES = 1 << 16  # longest cached ones vector (the cache holds at most 16: 8 MiB of float64)
 
 
 def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     """A cached, read-only vector of ``n`` ones (sums as matrix-vector products)."""
     ones = _ONES.get((n, dtype))
     if ones is None:
-        if len(_ONES) >= 64:  # many batch sizes: start over rather than grow
+        if len(_ONES) >= 16:  # many batch sizes: start over rather than grow
             _ONES.clear()
         ones = _ONES[(n, dtype)] = np.ones(n, dtype)
         ones.flags.writeable = False
@@ -846,7 +848,10 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
     shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)  # s = x - max x
     probs = np.exp(shifted)
     # row sums as one matrix-vector product (see _sum_rows), when BLAS takes the dtype
-    total = probs.dot(_ones(probs.shape[1], probs.dtype)) if probs.dtype.char in "fd" else probs.sum(axis=1)
+    if probs.dtype.char in "fd" and probs.shape[1] <= _MAX_ONES:
+        total = probs.dot(_ones(probs.shape[1], probs.dtype))
+    else:
+        total = probs.sum(axis=1)
     # -log softmax(x)[t] = log Σ exp(s) - s[t]
     losses = np.log(total)
     losses -= shifted[np.arange(batch), targets]
