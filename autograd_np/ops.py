@@ -602,8 +602,8 @@ def _linear_vjp_x(g: Any, y: Any, x: Any, weight: Any, bias: Any) -> Any:
 def _linear_vjp_weight(g: Any, y: Any, x: Any, weight: Any, bias: Any) -> Any:
     if x.ndim == 2:
         return _dot(x.T, g)  # W̄ = Xᵀ G
-    rows_x = reshape(x, shape=(-1, x.shape[-1]))
-    return rows_x.T @ reshape(g, shape=(-1, g.shape[-1]))
+    rows_x = reshape(x, shape=(-1, x.shape[-1]))  # leading axes folded into rows
+    return _dot(rows_x.T, reshape(g, shape=(-1, g.shape[-1])))
 
 
 linear.defvjp(
