@@ -2,16 +2,20 @@
 
     from autograd_np import Tensor, no_grad, grad, gradcheck
 """
+from .tensor import Tensor
 from . import functional, ops
 from .autodiff import grad
-from .graph import enable_grad, is_grad_enabled, no_grad, topological_order
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .graph import topological_order
 from .gradcheck import GradcheckError, gradcheck
+from .node import GraphFreedError
 from .ops import concatenate, stack
-from .tensor import Tensor
+from .primitive import Primitive, primitive
 from . import nn, optim  # noqa: E402  (modules and optimizers, built on the above)
 
 __all__ = [
-    "Tensor", "no_grad", "enable_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError",
-    "concatenate", "stack", "topological_order", "functional", "ops", "nn", "optim",
+    "Tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "gradcheck",
+    "GradcheckError", "GraphFreedError", "Primitive", "primitive", "concatenate", "stack",
+    "topological_order", "functional", "ops", "nn", "optim",
 ]
 __version__ = "0.1.0"

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import functional as F
-from .graph import no_grad
+from .grad_mode import no_grad
 from .tensor import Tensor
 
 __all__ = [

@@ -6,12 +6,10 @@ walk lives in ``graph.py``.
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any, Sequence
 
 import numpy as np
 
-from . import graph
 
 
 class Tensor:
@@ -23,9 +21,7 @@ class Tensor:
     both may be assigned (``p.data -= lr * p.grad``; ``p.grad = None``).
     """
 
-    __slots__ = (
-        "data", "grad", "_requires_grad", "_op", "_args", "_kwargs", "_inputs", "_saved", "_seq", "_freed", "name", "__weakref__",
-    )
+    __slots__ = ("data", "grad", "_requires_grad", "_node", "name", "__weakref__")
     # Make ``ndarray + Tensor`` defer to Tensor.__radd__ instead of looping elementwise.
     __array_ufunc__ = None
 
@@ -41,64 +37,35 @@ class Tensor:
         array = np.array(data, dtype=dtype) if dtype is not None else np.asarray(data)
         if array.dtype == object:
             raise TypeError(f"Tensor: cannot build a tensor from {type(data).__name__} (object array)")
-        self._init_leaf(array, name)
+        self.data = array
+        self.grad = None
+        self._requires_grad = False
+        self._node = None
+        self.name = name
         if requires_grad:
             self.requires_grad = True
 
     @classmethod
-    def _node(cls, data: np.ndarray, op: Any, args: tuple, kwargs: dict, inputs: tuple, saved: Any = None) -> "Tensor":
-        """A recorded op's output (internal fast constructor, no validation).
-
-        ``_args`` are the op's arguments as given (Tensors and constants: the
-        graph); ``_inputs`` the same with each Tensor replaced by its array, as
-        the forward saw them (what the VJPs get on the ordinary backward path).
-
-        ``_seq`` numbers recorded nodes in creation order. A node is always
-        created after its inputs, so sorting by ``_seq`` is a topological
-        order: the backward walk uses this instead of a depth-first sort.
-        ``_saved`` holds what a ``saves=True`` op kept for its VJP.
-        """
+    def _from_node(cls, data: np.ndarray, node: Any) -> "Tensor":
+        """The output of a recorded op (made by ``primitive.py``; no validation)."""
         t = object.__new__(cls)
         t.data = data
         t.grad = None
         t._requires_grad = True
-        t._op = op
-        t._args = args
-        t._kwargs = kwargs
-        t._inputs = inputs
-        t._saved = saved
-        t._seq = _next_seq()
-        t._freed = False
+        t._node = node
         t.name = None
         return t
 
     @classmethod
     def _constant(cls, data: np.ndarray) -> "Tensor":
+        """An op's output when nothing is recorded (no input requires grad, or ``no_grad()``)."""
         t = object.__new__(cls)
-        t._init_leaf(data, None)
+        t.data = data
+        t.grad = None
+        t._requires_grad = False
+        t._node = None
+        t.name = None
         return t
-
-    def _init_leaf(self, data: np.ndarray, name: str | None) -> None:
-        """Fields of a tensor that no op produced (a leaf or a constant)."""
-        self.data = data
-        self.grad = None
-        self._requires_grad = False
-        self._op = None
-        self._args = ()
-        self._kwargs = _NO_KWARGS
-        self._inputs = ()
-        self._saved = None
-        self._seq = 0
-        self._freed = False
-        self.name = name
-
-    def _free(self) -> None:
-        """Drop the links to the inputs so their arrays can be released (after backward)."""
-        self._args = ()
-        self._kwargs = _NO_KWARGS
-        self._inputs = ()
-        self._saved = None
-        self._freed = True
 
     # ----- attributes -------------------------------------------------------
     @property
@@ -111,7 +78,7 @@ class Tensor:
             raise TypeError(
                 f"only floating-point tensors can require grad, got dtype {self.data.dtype}"
             )
-        if not value and self._op is not None:
+        if not value and self._node is not None:
             raise RuntimeError("requires_grad can only be turned off on a leaf tensor; use detach()")
         self._requires_grad = bool(value)
 
@@ -134,26 +101,31 @@ class Tensor:
     @property
     def op(self) -> str | None:
         """Name of the op that produced this tensor; ``None`` for a leaf."""
-        return None if self._op is None else self._op.name
+        return None if self._node is None else self._node.op.name
+
+    @property
+    def op_rule(self) -> str | None:
+        """The VJP rule of the op that produced this tensor, one line of ASCII; ``None`` for a leaf."""
+        return None if self._node is None else self._node.op.rule
 
     @property
     def parents(self) -> tuple["Tensor", ...]:
         """The tensors this one was computed from (``()`` for a leaf or a freed graph)."""
-        return tuple(a for a in self._args if isinstance(a, Tensor))
+        return tuple(a for a in self.op_inputs if isinstance(a, Tensor))
 
     @property
     def op_inputs(self) -> tuple[Any, ...]:
         """The op's positional arguments in call order: Tensors and constants (scalars, arrays)."""
-        return self._args
+        return () if self._node is None else self._node.args
 
     @property
     def op_params(self) -> dict[str, Any]:
         """The op's keyword parameters (``axis``, ``shape``, ``index``, ...); ``{}`` for a leaf."""
-        return dict(self._kwargs)
+        return {} if self._node is None else dict(self._node.kwargs)
 
     @property
     def is_leaf(self) -> bool:
-        return self._op is None
+        return self._node is None
 
     @property
     def T(self) -> "Tensor":
@@ -166,7 +138,7 @@ class Tensor:
         return len(self.data)
 
     def __repr__(self) -> str:
-        extra = f", op={self.op}" if self._op is not None else ""
+        extra = f", op={self.op}" if self._node is not None else ""
         extra += ", requires_grad=True" if self._requires_grad else ""
         return f"Tensor({np.array2string(self.data, threshold=20, precision=4)}, dtype={self.dtype}{extra})"
 
@@ -199,8 +171,7 @@ class Tensor:
                 "backward: this tensor does not require grad and has no graph "
                 "(did you forget requires_grad=True on a parameter, or call inside no_grad()?)"
             )
-        seed = _seed(self, grad_output)
-        graph.backprop([self], [seed], retain_graph=retain_graph)
+        graph.backprop([self], [seed_gradient(self, grad_output)], retain_graph=retain_graph)
 
     # ----- operators --------------------------------------------------------
     def __add__(self, other: Any) -> "Tensor":
@@ -243,7 +214,7 @@ class Tensor:
         return ops.neg(self)
 
     def __getitem__(self, index: Any) -> "Tensor":
-        return ops.getitem(self, index=ops.normalize_index(index))
+        return ops.getitem(self, index=normalize_index(index))
 
     # ----- methods (each one op from ops.py) ---------------------------------
     def tanh(self) -> "Tensor":
@@ -265,10 +236,10 @@ class Tensor:
         return ops.pow(self, 0.5)
 
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
-        return ops.sum(self, axis=ops.normalize_axis(axis, self.ndim), keepdims=keepdims)
+        return ops.sum(self, axis=normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
-        return ops.mean(self, axis=ops.normalize_axis(axis, self.ndim), keepdims=keepdims)
+        return ops.mean(self, axis=normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def var(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
         """Biased variance (divides by n), composed from mean and square."""
@@ -276,7 +247,7 @@ class Tensor:
         return (centered * centered).mean(axis=axis, keepdims=keepdims)
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
-        return ops.max(self, axis=ops.normalize_axis(axis, self.ndim), keepdims=keepdims)
+        return ops.max(self, axis=normalize_axis(axis, self.ndim), keepdims=keepdims)
 
     def reshape(self, *shape: Any) -> "Tensor":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -299,26 +270,20 @@ class Tensor:
         return ops.exp(ops.log_softmax(self, axis=axis))
 
 
-_NO_KWARGS: dict = {}
-_next_seq = itertools.count(1).__next__  # creation number of recorded nodes (leaves keep 0)
-
-
-def _seed(output: Tensor, grad_output: Any) -> np.ndarray:
+def seed_gradient(output: Tensor, grad_output: Any) -> np.ndarray:
+    """The gradient backward starts from: 1 for a one-element output, else ``grad_output``."""
     if grad_output is None:
         if output.data.size != 1:
             raise RuntimeError(
                 f"backward: output has shape {output.shape}; gradients can be implicitly "
                 "created only for a scalar output, pass grad_output of the same shape"
             )
-        seed = np.empty_like(output.data)
-        seed.fill(1)
-        return seed
+        return np.ones_like(output.data)
     seed = grad_output.data if isinstance(grad_output, Tensor) else np.asarray(grad_output, dtype=output.dtype)
     if seed.shape != output.shape:
         raise ValueError(f"backward: grad_output has shape {seed.shape} but the output has shape {output.shape}")
     return seed
 
 
-graph._Tensor = Tensor  # graph.py's backward walk needs the class (see graph._Tensor)
-
-from . import ops  # noqa: E402  (ops needs the Tensor class defined above)
+from . import graph, ops  # noqa: E402  (both need the Tensor class defined above)
+from .primitive import normalize_axis, normalize_index  # noqa: E402

@@ -49,7 +49,7 @@ def test_matmul_shape_mismatch_message() -> None:
         np.ones((2, 3)) @ Tensor(np.ones(2), requires_grad=True)
     with pytest.raises(ValueError, match=re.escape("matmul: shapes (3,) and ()")):
         Tensor(np.ones(3)) @ Tensor(2.0)
-    with pytest.raises(ValueError, match=re.escape("matmul: invalid input shapes (2, 3, 4) and (5, 4, 2)")):
+    with pytest.raises(ValueError, match=re.escape("matmul: input shapes (2, 3, 4) and (5, 4, 2)")):
         Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones((5, 4, 2)))  # batch axes do not broadcast
 
 
@@ -65,7 +65,7 @@ def test_linear_shape_messages() -> None:
     W = Tensor(np.ones((30, 200)), requires_grad=True)
     with pytest.raises(ValueError, match=re.escape("linear: bias of shape (3, 32, 200) does not broadcast to the output shape (32, 200)")):
         F.linear(x, W, Tensor(np.ones((3, 32, 200))))
-    with pytest.raises(ValueError, match=r"linear: invalid input shapes \(32, 30\) and \(30, 200\) and \(199,\)"):
+    with pytest.raises(ValueError, match=r"linear: input shapes \(32, 30\) and \(30, 200\) and \(199,\)"):
         F.linear(x, W, Tensor(np.ones(199)))
 
 
@@ -81,22 +81,22 @@ def test_linear_shape_messages() -> None:
 )
 def test_broadcasting_mismatch_names_the_op_and_both_shapes(name, fn) -> None:
     a = Tensor(np.ones((2, 3)), requires_grad=True)
-    expected = re.escape(f"{name}: invalid input shapes (2, 3) and (3, 2)")
+    expected = re.escape(f"{name}: input shapes (2, 3) and (3, 2)")
     with pytest.raises(ValueError, match=expected):
         fn(a, Tensor(np.ones((3, 2))))
     with pytest.raises(ValueError, match=expected):
         fn(a, np.ones((3, 2)))  # an ndarray constant on the right
-    with pytest.raises(ValueError, match=re.escape(f"{name}: invalid input shapes (3, 2) and (2, 3)")):
+    with pytest.raises(ValueError, match=re.escape(f"{name}: input shapes (3, 2) and (2, 3)")):
         fn(np.ones((3, 2)), a)  # ... and on the left (reflected operator)
 
 
 def test_other_shape_errors_name_the_op() -> None:
     x = Tensor(np.ones((2, 3)), requires_grad=True)
-    with pytest.raises(ValueError, match=re.escape("reshape: invalid input shapes (2, 3)")):
+    with pytest.raises(ValueError, match=re.escape("reshape: input shape (2, 3)")):
         x.reshape(4, 2)
-    with pytest.raises(ValueError, match=re.escape("concatenate: invalid input shapes (2, 3) and (3, 2)")):
+    with pytest.raises(ValueError, match=re.escape("concatenate: input shapes (2, 3) and (3, 2)")):
         autograd_np.concatenate([x, Tensor(np.ones((3, 2)))])
-    with pytest.raises(ValueError, match=re.escape("stack: invalid input shapes (2, 3) and (3, 2)")):
+    with pytest.raises(ValueError, match=re.escape("stack: input shapes (2, 3) and (3, 2)")):
         autograd_np.stack([x, Tensor(np.ones((3, 2)))])
     with pytest.raises(ValueError, match=re.escape("axis 2 is out of bounds for a tensor with 2 dimensions")):
         x.sum(axis=2)
@@ -201,9 +201,9 @@ def test_a_vjp_returning_a_broadcastable_wrong_shape_is_caught() -> None:
     bogus = Primitive("bogus_rowsum_vjp", lambda x: x * 2.0)
     bogus.defvjp(lambda g, y, x: (g * 2.0).sum(axis=0, keepdims=True))  # shape (1, n): wrong
     x = Tensor(np.ones((3, 2)), requires_grad=True)
-    with pytest.raises(RuntimeError, match=re.escape("backward: the gradient reaching a leaf of shape (3, 2) has shape (1, 2)")):
+    with pytest.raises(RuntimeError, match=re.escape("backward: the VJP of bogus_rowsum_vjp gave a gradient of shape (1, 2) for an input of shape (3, 2)")):
         bogus(x).sum().backward()
-    with pytest.raises(RuntimeError, match=re.escape("grad: the gradient of an input of shape (3, 2) has shape (1, 2)")):
+    with pytest.raises(RuntimeError, match=re.escape("the VJP of bogus_rowsum_vjp gave a gradient of shape (1, 2)")):
         grad(bogus(x).sum(), x)
-    with pytest.raises(RuntimeError, match=re.escape("grad: the gradient of an input of shape (3, 2) has shape (1, 2)")):
+    with pytest.raises(RuntimeError, match=re.escape("the VJP of bogus_rowsum_vjp gave a gradient of shape (1, 2)")):
         grad(bogus(x).sum(), x, create_graph=True)

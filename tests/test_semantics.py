@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import autograd_np
-from autograd_np import Tensor, enable_grad, functional as F, grad, gradcheck, is_grad_enabled, no_grad, ops, topological_order
+from autograd_np import Tensor, enable_grad, functional as F, grad, gradcheck, is_grad_enabled, no_grad, kernels, ops, topological_order
 
 
 # ----------------------------------------------------------------------------
@@ -431,7 +431,7 @@ def test_bias_gradient_is_the_batch_sum(dtype, layout: str) -> None:
     every layout and dtype must give the plain sum, in the bias's dtype."""
     rng = np.random.default_rng(3)
     shapes = {"contiguous": (7, 5), "transposed": (5, 7), "3-d": (2, 3, 5), "empty batch": (0, 5),
-              "more rows than cached": (ops._MAX_ONES + 3, 5)}
+              "more rows than cached": (kernels.MAX_CACHED_ONES + 3, 5)}
     g = rng.standard_normal(shapes[layout]).astype(dtype)
     if layout == "transposed":
         g = g.T  # not C-contiguous: the fallback path
@@ -451,12 +451,12 @@ def test_the_cached_ones_vector_is_never_handed_out_or_changed() -> None:
     for _ in range(2):
         (Tensor(np.ones((3, 4), dtype=np.float32)) + b).backward(np.ones((3, 4), dtype=np.float32))
     np.testing.assert_array_equal(b.grad, [6, 6, 6, 6])  # accumulated in place into the first gradient
-    ones = ops._ones(3, np.dtype(np.float32))
+    ones = kernels.ones(3, np.dtype(np.float32))
     assert not ones.flags.writeable and b.grad is not ones
     np.testing.assert_array_equal(ones, [1, 1, 1])
     for n in range(1, 40):  # many batch sizes: the cache stays small
-        ops._ones(n, np.dtype(np.float64))
-    assert 0 < len(ops._ONES) <= 16
+        kernels.ones(n, np.dtype(np.float64))
+    assert 0 < len(kernels.ONES_CACHE) <= 16
 
 
 def test_cross_entropy_row_sums_in_every_float_dtype() -> None:

@@ -21,7 +21,7 @@ import numpy as np
 
 import autograd_np
 from autograd_np import Tensor
-from autograd_np.graph import FREED_MESSAGE
+from autograd_np import GraphFreedError
 
 from .renderer import VizDigraph
 
@@ -143,10 +143,8 @@ def draw(
 def _walk(tensor: Tensor) -> list[Tensor]:
     try:
         return autograd_np.topological_order(tensor)
-    except RuntimeError as error:
-        if str(error) != FREED_MESSAGE:
-            raise
-        raise RuntimeError(
+    except GraphFreedError:
+        raise GraphFreedError(
             "viz.draw: the graph behind this tensor was freed by backward(), so there is "
             "nothing left to draw. Draw before calling backward(), or call "
             "backward(retain_graph=True) first."

@@ -1,0 +1,132 @@
+"""Named kernels: the speed tricks, each in one place with the math it computes.
+
+The op table (``ops.py``) states each VJP as its math; where a faster way to
+compute the same quantity on raw arrays pays for itself, the op calls one of
+these kernels instead. Every kernel computes exactly its docstring's formula
+(up to the order of floating-point additions); which ``benchmarks/step_speed.py``
+configuration it pays for, and by how much, is recorded in
+``benchmarks/README.md`` ("Named kernels"). All of them take and return plain
+NumPy arrays; none is ever differentiated.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .primitive import is_basic_index
+
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+MAX_CACHED_ONES = 1 << 16
+ONES_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of ``n`` ones, cached (at most 16 vectors of at most 65,536 entries)."""
+    key = (n, dtype)
+    vector = ONES_CACHE.get(key)
+    if vector is None:
+        if len(ONES_CACHE) >= 16:  # many batch sizes: start over rather than grow
+            ONES_CACHE.clear()
+        vector = ONES_CACHE[key] = np.ones(n, dtype)
+        vector.flags.writeable = False
+    return vector
+
+
+def sum_rows(x: np.ndarray) -> np.ndarray:
+    """Σ over every axis but the last, as the BLAS product 1ᵀ X (X = x with its leading axes as rows).
+
+    A bias gradient Σ_rows G is this. Exactly the column sums; only the order of the
+    additions differs from ``x.sum(axis=0)``. Falls back to ``sum`` off BLAS floats.
+    """
+    rows = x.size // x.shape[-1] if x.size else 0
+    if x.dtype not in _BLAS_FLOATS or not x.flags.c_contiguous or not 0 < rows <= MAX_CACHED_ONES:
+        return x.sum(axis=tuple(range(x.ndim - 1)))
+    return ones(rows, x.dtype).dot(x.reshape(rows, x.shape[-1]))
+
+
+def sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """x summed over the axes broadcasting added (leading) or stretched (size 1 in ``shape``).
+
+    The adjoint of broadcasting ``shape`` up to ``x.shape``. The bias case, (..., n) -> (n,),
+    goes to ``sum_rows``.
+    """
+    lead = x.ndim - len(shape)
+    if len(shape) == 1 and lead >= 1 and x.shape[-1] == shape[0]:
+        return sum_rows(x)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1)
+    if axes:
+        x = x.sum(axis=axes, keepdims=True)
+    return x.reshape(shape)
+
+
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Y = X W + b with X's leading axes folded into rows: one 2-D BLAS product, then b added
+    into the new product in place (no second output array)."""
+    if x.ndim == 2:
+        y = x.dot(weight)
+    else:
+        y = x.reshape(-1, x.shape[-1]).dot(weight).reshape(x.shape[:-1] + weight.shape[1:])
+    if type(bias) is np.ndarray and bias.dtype == y.dtype and bias.shape == y.shape[y.ndim - bias.ndim:]:
+        y += bias
+        return y
+    with_bias = y + bias
+    if with_bias.shape != y.shape:
+        raise ValueError(f"linear: bias of shape {np.shape(bias)} does not broadcast to the output shape {y.shape}")
+    return with_bias
+
+
+def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(L, P) with P = softmax(logits) row-wise and L = -(1/B) Σ_b log P[b, targets_b].
+
+    Computed from s = x - max x (finite for large logits): -log P[b, t] = log Σ exp(s_b) - s_b[t].
+    Row sums are the BLAS product exp(S) 1.
+    """
+    batch = logits.shape[0]
+    shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    if probs.dtype in _BLAS_FLOATS and 0 < probs.shape[1] <= MAX_CACHED_ONES:
+        total = probs.dot(ones(probs.shape[1], probs.dtype))
+    else:
+        total = probs.sum(axis=1)
+    losses = np.log(total)
+    losses -= shifted[np.arange(batch), targets]
+    loss = np.add.reduce(losses) / batch if batch else np.array(np.nan, dtype=logits.dtype)
+    probs /= total[:, None]
+    return np.asarray(loss, dtype=logits.dtype), probs
+
+
+def scatter_add(g: np.ndarray, index: object, shape: tuple[int, ...]) -> np.ndarray:
+    """zeros(shape) with g added at ``index`` (repeated positions add up).
+
+    An integer array picking rows of a small table (an embedding's gradient) is the
+    product onehot(index)ᵀ G, one BLAS call; otherwise ``np.add.at``, or plain
+    assignment for a basic index (which selects each element at most once).
+    """
+    if _rows_of_small_table(g, index, shape):
+        picks = index.reshape(-1)
+        onehot = np.zeros((shape[0], picks.size), dtype=g.dtype)
+        onehot[picks, np.arange(picks.size)] = 1  # negative indices count from the end, as in x[index]
+        return onehot.dot(g.reshape(picks.size, -1)).reshape(shape)
+    out = np.zeros(shape, dtype=g.dtype)
+    if is_basic_index(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+def _rows_of_small_table(g: np.ndarray, index: object, shape: tuple[int, ...]) -> bool:
+    """Whether the one-hot product is the faster scatter: an integer array indexing the rows of
+    a table of at most 128 rows (or at most 4 rows per float in a row), in a BLAS float dtype."""
+    if type(index) is not np.ndarray or index.dtype.kind not in "iu" or not shape:
+        return False
+    if type(g) is not np.ndarray or g.dtype not in _BLAS_FLOATS or g.shape != index.shape + tuple(shape[1:]):
+        return False
+    rows, picks = shape[0], index.size
+    row_size = g.size // picks if picks else 0
+    if not (0 < rows * picks <= 2**24 and (rows <= 128 or rows <= 4 * row_size)):
+        return False
+    # 0 · inf in the product would put NaN in rows never picked: only finite g (a sum is
+    # finite only if every element is; an overflow to inf merely falls back).
+    return math.isfinite(np.add.reduce(g, axis=None))

@@ -1,0 +1,207 @@
+"""The op machinery: ``primitive`` turns a forward function on arrays into an op.
+
+    @primitive("sin")
+    def sin(x):                                   # forward on NumPy arrays
+        return np.sin(x)
+
+    sin.defvjp(lambda g, y, x: g * cos(x),        # one VJP per input: vjp(g, y, *inputs, **kwargs)
+               rule="dx = G cos(x)")
+
+Calling an op with a Tensor argument returns a Tensor; if an input requires
+grad and recording is on (see ``grad_mode``) it also records a ``Node`` on the
+output. Called on raw arrays only, an op just runs its forward and returns an
+array: that is how the VJPs, written with operators and ops, run on plain
+arrays during ``backward()`` and on Tensors under ``create_graph=True``.
+
+This module also holds the argument plumbing every op shares: error messages
+that name the op and the shapes, and index/axis normalisation.
+"""
+from __future__ import annotations
+
+import builtins
+import functools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .grad_mode import _mode
+from .node import Node
+from .tensor import Tensor
+
+_NO_KWARGS: dict = {}
+
+#: Every op ever defined (the engine's and users'), in definition order.
+REGISTRY: list["Primitive"] = []
+
+
+class Primitive:
+    """An op: a forward function on arrays plus one VJP per input.
+
+    ``saves=True`` declares an op whose forward returns ``(y, saved)``: ``saved``
+    (raw arrays, e.g. the softmax inside a fused cross-entropy) is kept on the
+    node and handed to the VJPs as the keyword ``saved`` during an ordinary
+    ``backward()``. Under ``create_graph=True`` the VJPs get ``saved=None`` and
+    recompute with ops, so that the gradient stays differentiable.
+    """
+
+    def __init__(self, name: str, forward: Callable, saves: bool = False) -> None:
+        self.name = name
+        self.forward = forward
+        self.saves = saves
+        self.vjps: Sequence[Callable] = ()
+        self.rule = ""
+        self.__doc__ = forward.__doc__
+        self.__wrapped__ = forward
+        REGISTRY.append(self)
+
+    def defvjp(self, *vjps: Callable, rule: str = "") -> "Primitive":
+        """Register ``vjp_i(g, y, *inputs, **kwargs) -> x̄_i`` for each input i.
+
+        ``rule`` is the VJP in one short line of plain ASCII (``"dx = G (1 - y^2)"``):
+        what ``viz`` writes under the op's nodes.
+        """
+        self.vjps, self.rule = vjps, rule
+        return self
+
+    def defvjp_argnum(self, vjp: Callable, *, rule: str = "") -> "Primitive":
+        """Register one ``vjp(i, g, y, *inputs, **kwargs)`` for an op with any number of inputs."""
+        self.vjps, self.rule = _ArgnumVJPs(vjp), rule
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the forward and, if an input requires grad and recording is on, record a Node."""
+        has_tensor = needs_grad = False
+        arrays = []  # the arguments with each Tensor replaced by its array
+        for a in args:
+            if isinstance(a, Tensor):
+                has_tensor = True
+                if a._requires_grad:
+                    needs_grad = True
+                arrays.append(a.data)
+            elif type(a) is list:
+                return self(*[_list_constant(self, b) if type(b) is list else b for b in args], **kwargs)
+            else:
+                arrays.append(a)
+        if not has_tensor:
+            arrays = args
+        try:
+            out = self.forward(*arrays, **kwargs)
+        except (ValueError, IndexError, TypeError) as error:
+            raise _named_error(self, arrays, error) from None
+        saved = None
+        if self.saves:
+            out, saved = out
+        if not has_tensor:  # raw arrays in, raw array out (how VJPs run during backward)
+            return out
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)  # ufuncs turn 0-d arrays into NumPy scalars
+        if needs_grad and _mode.enabled:
+            if out.dtype.kind == "c":
+                raise TypeError(f"{self.name}: complex values are not supported (a complex input or result)")
+            return Tensor._from_node(out, Node(self, args, arrays, kwargs or _NO_KWARGS, saved))
+        return Tensor._constant(out)
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+class _ArgnumVJPs:
+    """``vjps[i]`` for a variadic op: the one VJP with the input's position bound."""
+
+    def __init__(self, vjp: Callable) -> None:
+        self.vjp = vjp
+
+    def __getitem__(self, i: int) -> Callable:
+        return functools.partial(self.vjp, i)
+
+
+def primitive(name: str, saves: bool = False) -> Callable[[Callable], Primitive]:
+    """Decorator: ``@primitive("name")`` over a forward on arrays makes it an op; then ``.defvjp(...)``."""
+    def wrap(forward: Callable) -> Primitive:
+        return Primitive(name, forward, saves)
+
+    return wrap
+
+
+def ops_defined_in(module_name: str) -> dict[str, Primitive]:
+    """The ops whose forward is defined in ``module_name``, by name (``ops.OPS``)."""
+    return {op.name: op for op in REGISTRY if op.forward.__module__ == module_name}
+
+
+# ----------------------------------------------------------------------------
+# Errors and argument plumbing
+# ----------------------------------------------------------------------------
+def _named_error(op: Primitive, arrays: Sequence[Any], error: Exception) -> Exception:
+    """The forward's error with the op name and input shapes in front, same exception class
+    (an ``AxisError`` stays catchable as ``IndexError`` and ``ValueError``)."""
+    message = str(error)
+    if message.startswith(op.name + ":"):
+        return error
+    shapes = " and ".join(str(shape_of(a)) for a in arrays)
+    text = f"{op.name}: input shape{'s' if len(arrays) > 1 else ''} {shapes}: {message}"
+    try:
+        return type(error)(text)
+    except Exception:  # an exception class whose constructor wants other arguments
+        return ValueError(text) if isinstance(error, ValueError) else error
+
+
+def _list_constant(op: Primitive, items: list) -> np.ndarray:
+    """A (nested) list operand as an array constant; Tensors inside it would lose their gradient."""
+    def has_tensor(x: Any) -> bool:
+        return isinstance(x, Tensor) or (isinstance(x, (list, tuple)) and builtins.any(map(has_tensor, x)))
+
+    if has_tensor(items):
+        raise TypeError(f"{op.name}: a list holding Tensors is not differentiable; use autograd_np.stack(...) instead")
+    return np.asarray(items)
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """The shape of a Tensor, an array or a scalar."""
+    return x.shape if isinstance(x, (Tensor, np.ndarray, np.generic)) else np.shape(x)
+
+
+def array_of(x: Any) -> Any:
+    """The raw array behind a Tensor (masks and constants in VJPs are not differentiated)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def normalize_axis(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...] | None:
+    """``None`` or a sorted tuple of non-negative axes (validated against ``ndim``)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not (-ndim <= a < ndim or (ndim == 0 and a in (0, -1))):
+            raise np.exceptions.AxisError(f"axis {a} is out of bounds for a tensor with {ndim} dimensions")
+        if ndim:  # a 0-d tensor accepts axis 0 / -1 and reduces over no axis
+            out.append(int(a) % ndim)
+    return tuple(sorted(set(out)))
+
+
+def normalize_index(index: Any) -> Any:
+    """Turn Tensor and list indices into arrays so the index can be stored and reused."""
+    if type(index) is np.ndarray and index.dtype.kind in "iu":  # the common case (embedding lookup) as is
+        return index
+    parts = index if isinstance(index, tuple) else (index,)
+    out = tuple(p for i in parts for p in _index_parts(i))
+    return out[0] if len(out) == 1 else out
+
+
+def _index_parts(i: Any) -> tuple:
+    if isinstance(i, Tensor):
+        i = i.data
+    if isinstance(i, list):
+        i = np.asarray(i)
+    if isinstance(i, np.ndarray):
+        if i.dtype.kind == "b":  # a mask is its nonzero() positions; scatter_add needs integers
+            return i.nonzero()
+        if i.dtype.kind not in "iu":
+            raise IndexError(f"getitem: index arrays must be integer or boolean, got dtype {i.dtype}")
+    return (i,)
+
+
+def is_basic_index(index: Any) -> bool:
+    """Ints, slices, None and Ellipsis only: every element is selected at most once."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
