@@ -59,6 +59,7 @@ def _reachable(roots: Sequence[Tensor], requiring_grad_only: bool) -> list[Tenso
 
 
 _creation_number = operator.attrgetter("_node.seq")
+_AS_IS = contextlib.nullcontext()
 
 
 def backprop(
@@ -83,7 +84,7 @@ def backprop(
         accumulate(grads, root, seed, None)
     wanted = None if targets is None else {id(t) for t in targets}
     found: dict[int, Any] = {}
-    with enable_grad() if create_graph else contextlib.nullcontext():
+    with enable_grad() if create_graph else _AS_IS:
         for t in reversed(order):
             g = grads.pop(id(t), None)
             if g is None:

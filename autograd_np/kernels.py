@@ -96,6 +96,16 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.n
     return np.asarray(loss, dtype=logits.dtype), probs
 
 
+def probs_minus_onehot(probs: np.ndarray, targets: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(P - onehot(targets)) · scale as a new array: P scaled, then ``scale`` subtracted at (b, targets_b).
+
+    Two passes instead of building the one-hot matrix; ``probs`` (saved for retain_graph) is untouched.
+    """
+    out = probs * scale
+    out[np.arange(len(targets)), targets] -= scale
+    return out
+
+
 def scatter_add(g: np.ndarray, index: object, shape: tuple[int, ...]) -> np.ndarray:
     """zeros(shape) with g added at ``index`` (repeated positions add up).
 

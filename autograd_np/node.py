@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-_creation_counter = itertools.count(1)
+_next_creation_number = itertools.count(1).__next__
 
 
 class GraphFreedError(RuntimeError):
@@ -42,7 +42,7 @@ class Node:
         self.inputs = inputs
         self.kwargs = kwargs
         self.saved = saved
-        self.seq = next(_creation_counter)
+        self.seq = _next_creation_number()
         self.freed = False
 
     def free(self) -> None:

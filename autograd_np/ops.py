@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import kernels
+from .tensor import Tensor
 from .primitive import Primitive, array_of, normalize_axis, normalize_index, ops_defined_in, primitive, shape_of  # noqa: F401
 
 
@@ -253,14 +254,12 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     (z = W x, so Z = X Wᵀ): there the same two rules read Gᵀ X and G W.
     Rows of any batch shape times one matrix, (..., k) @ (k, m), are one 2-D product.
     """
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        raise ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)}: matmul needs at least 1-D operands")
-    inner_b = shape_of(b)[0] if np.ndim(b) == 1 else shape_of(b)[-2]
-    if shape_of(a)[-1] != inner_b:
-        raise ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)} do not align")
-    if np.ndim(a) > 2 and np.ndim(b) == 2:
-        return unfold_rows(fold_rows(a) @ b, a.shape[:-1])
-    return a @ b
+    try:
+        if np.ndim(a) > 2 and np.ndim(b) == 2:
+            return unfold_rows(fold_rows(a) @ b, a.shape[:-1])
+        return a @ b
+    except ValueError:
+        raise matmul_shape_error(a, b) from None
 
 
 def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:  # Ā = Ȳ Bᵀ
@@ -330,7 +329,8 @@ def mean(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fa
 
     VJP: x̄ = ȳ / n broadcast back over the averaged axes
     """
-    return np.mean(x, axis=axis, keepdims=keepdims)
+    total = np.sum(x, axis=axis, keepdims=keepdims)
+    return total / reduced_count(x, total) if np.size(x) else np.mean(x, axis=axis, keepdims=keepdims)
 
 
 mean.defvjp(
@@ -364,7 +364,7 @@ def reshape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
     VJP: x̄ = reshape(ȳ, x.shape)
     """
-    return np.reshape(x, shape)
+    return np.asarray(x).reshape(shape)
 
 
 reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=shape_of(x)), rule="dx = G reshaped to x.shape")
@@ -489,10 +489,15 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
     return kernels.softmax_cross_entropy(logits, targets)
 
 
+def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any, saved: Any = None) -> Any:
+    scale = g / builtins.max(len(targets), 1)
+    if saved is not None:  # backward(): the softmax the forward saved, minus onehot, in one pass
+        return kernels.probs_minus_onehot(saved, array_of(targets), scale)
+    return (softmax_of(logits) - onehot(targets, logits.shape, logits.dtype)) * scale
+
+
 cross_entropy.defvjp(
-    lambda g, y, logits, targets, saved=None: (
-        (softmax_of(logits) if saved is None else saved) - onehot(targets, logits.shape, logits.dtype)
-    ) * (g / builtins.max(len(targets), 1)),
+    _cross_entropy_vjp,
     None,  # the targets are class indices: no gradient
     rule="dlogits = G (probs - onehot) / B",
 )
@@ -503,17 +508,17 @@ cross_entropy.defvjp(
 # ----------------------------------------------------------------------------
 def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``x`` down to ``shape``: nothing to do (and no tape entry) when it already has it."""
-    if type(x) is np.ndarray:
+    if not isinstance(x, Tensor):  # raw arrays (backward): skip the op machinery
         return x if x.shape == shape else kernels.sum_to(x, shape)
-    return x if shape_of(x) == shape else _sum_to(x, shape=shape)
+    return x if x.shape == shape else _sum_to(x, shape=shape)
 
 
 def matmul2d(a: Any, b: Any) -> Any:
     """``a @ b`` for 2-D operands: ``ndarray.dot`` (the BLAS product, without the op call) on raw
     arrays, the matmul op on Tensors."""
-    if type(a) is np.ndarray and type(b) is np.ndarray:
-        return a.dot(b)
-    return matmul(a, b)
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return matmul(a, b)
+    return a.dot(b)
 
 
 def fold_rows(x: Any) -> Any:
@@ -544,6 +549,16 @@ def _as_matrices(g: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
     return g, a, b
 
 
+def matmul_shape_error(a: Any, b: Any) -> ValueError:
+    """What is wrong with the shapes of a failed ``a @ b``, in words."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)}: matmul needs at least 1-D operands")
+    inner_b = shape_of(b)[0] if np.ndim(b) == 1 else shape_of(b)[-2]
+    if shape_of(a)[-1] != inner_b:
+        return ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)} do not align")
+    return ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)}: the batch axes do not broadcast")
+
+
 def inverse_permutation(axes: Sequence[int] | None) -> tuple[int, ...] | None:
     return None if axes is None else tuple(int(i) for i in np.argsort([a % len(axes) for a in axes]))
 
@@ -558,6 +573,8 @@ def reduced_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
 
 def unreduce(g: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
     """Broadcast a reduction's gradient back over the reduced axes."""
+    if not isinstance(g, Tensor):  # raw arrays (backward): skip the op machinery
+        return np.broadcast_to(g if keepdims else np.reshape(g, reduced_shape(x_shape, axis)), x_shape)
     if not keepdims:
         g = reshape(g, shape=reduced_shape(x_shape, axis))
     return broadcast_to(g, shape=x_shape)

@@ -278,7 +278,9 @@ def seed_gradient(output: Tensor, grad_output: Any) -> np.ndarray:
                 f"backward: output has shape {output.shape}; gradients can be implicitly "
                 "created only for a scalar output, pass grad_output of the same shape"
             )
-        return np.ones_like(output.data)
+        seed = np.empty_like(output.data)
+        seed.fill(1)
+        return seed
     seed = grad_output.data if isinstance(grad_output, Tensor) else np.asarray(grad_output, dtype=output.dtype)
     if seed.shape != output.shape:
         raise ValueError(f"backward: grad_output has shape {seed.shape} but the output has shape {output.shape}")

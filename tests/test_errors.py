@@ -49,7 +49,7 @@ def test_matmul_shape_mismatch_message() -> None:
         np.ones((2, 3)) @ Tensor(np.ones(2), requires_grad=True)
     with pytest.raises(ValueError, match=re.escape("matmul: shapes (3,) and ()")):
         Tensor(np.ones(3)) @ Tensor(2.0)
-    with pytest.raises(ValueError, match=re.escape("matmul: input shapes (2, 3, 4) and (5, 4, 2)")):
+    with pytest.raises(ValueError, match=re.escape("matmul: shapes (2, 3, 4) and (5, 4, 2): the batch axes do not broadcast")):
         Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones((5, 4, 2)))  # batch axes do not broadcast
 
 
