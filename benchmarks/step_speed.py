@@ -3,6 +3,7 @@
     python benchmarks/step_speed.py                  # table for configs A, B, C
     python benchmarks/step_speed.py --configs A --reps 41
     python benchmarks/step_speed.py --memory         # RSS over 20,000 steps (A) and peak RSS (C)
+    python benchmarks/step_speed.py --threads 1 --ref 19464cc   # this tree against autograd_np/ at a git ref
 
 One step = minibatch gather from the training set, forward, mean cross-entropy,
 backward, SGD update, float32. Implementations run in one process, round-robin
@@ -13,6 +14,11 @@ are the medians of the per-repetition ratios.
 (a) autograd_np through its public API only (Tensor, functional.linear,
     functional.cross_entropy, .backward(), ``p.data -= lr * p.grad; p.grad = None``);
     ``--unfused`` adds a column with each layer as ``x @ W + b`` (matmul + add);
+(a'') the lecture spelling, timed unless ``--no-lecture``: each layer ``x @ W + b``, loss
+    ``-(logits.log_softmax(axis=-1)[np.arange(B), Y]).mean()``; its ratio is to (a);
+(r) with ``--ref GIT_REF``: (a) and (a'') again with ``autograd_np/`` as it was at that
+    git ref, extracted to a temporary directory and imported as ``autograd_np_ref``;
+    the ratio new/ref is the median of the per-repetition ratios;
 (b) the same network with backprop written by hand (benchmarks/handwritten_mlp.py);
     ``--minimal-tape`` adds benchmarks/minimal_tape.py, the barest per-op tape (a bound);
 (c) PyTorch CPU eager, when importable (never a dependency of the engine), each
@@ -24,15 +30,21 @@ Data: names.txt from the path argument, else ../shared/data/names.txt or
 from __future__ import annotations
 
 import argparse
+import ast
+import atexit
 import gc
+import importlib
 import json
 import os
 import platform
 import random
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from types import ModuleType
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +56,10 @@ sys.path.insert(0, str(HERE))
 
 import autograd_np  # noqa: E402
 from autograd_np import Tensor  # noqa: E402
-from autograd_np import functional as F  # noqa: E402
 from handwritten_mlp import HandwrittenMLP  # noqa: E402
 from minimal_tape import MinimalTapeMLP  # noqa: E402
 
+REF_PACKAGE = "autograd_np_ref"
 CONFIGS = {
     "A": dict(block=3, emb=10, hidden=200, batch=32),
     "B": dict(block=8, emb=24, hidden=512, batch=256),
@@ -109,20 +121,24 @@ def init_params(vocab: int, block: int, emb: int, hidden: int, seed: int = 0) ->
 # The implementations: same network, same init, same kind of minibatch draw
 # ----------------------------------------------------------------------------
 class AutogradMLP:
-    """(a) autograd_np, public API only."""
+    """(a) autograd_np, public API only; ``package`` is this tree's autograd_np or the --ref copy."""
 
     name = "autograd_np"
 
-    def __init__(self, params, X, Y, batch, lr, seed):
+    def __init__(self, params, X, Y, batch, lr, seed, package: ModuleType = autograd_np, name: str | None = None):
+        self.name = name or self.name
+        self.F = package.functional
         self.C, self.W1, self.b1, self.W2, self.b2 = (
-            Tensor(params[k].copy(), requires_grad=True) for k in ("C", "W1", "b1", "W2", "b2")
+            package.Tensor(params[k].copy(), requires_grad=True) for k in ("C", "W1", "b1", "W2", "b2")
         )
         self.X, self.Y, self.batch, self.lr = X, Y, batch, lr
         self.rng = np.random.default_rng(seed)
 
-    @staticmethod
-    def layer(x, W, b):
-        return F.linear(x, W, b)  # x @ W + b as one op (what nn.Linear runs)
+    def layer(self, x, W, b):
+        return self.F.linear(x, W, b)  # x @ W + b as one op (what nn.Linear runs)
+
+    def loss(self, logits, Yb):
+        return self.F.cross_entropy(logits, Yb)
 
     def params(self):
         return {"C": self.C.data, "W1": self.W1.data, "b1": self.b1.data, "W2": self.W2.data, "b2": self.b2.data}
@@ -134,7 +150,7 @@ class AutogradMLP:
         emb = self.C[Xb]
         h = self.layer(emb.reshape(Xb.shape[0], -1), self.W1, self.b1).tanh()
         logits = self.layer(h, self.W2, self.b2)
-        loss = F.cross_entropy(logits, Yb)
+        loss = self.loss(logits, Yb)
         loss.backward()
         lr = self.lr
         for p in (self.C, self.W1, self.b1, self.W2, self.b2):
@@ -148,9 +164,66 @@ class AutogradUnfusedMLP(AutogradMLP):
 
     name = "autograd_np_unfused"
 
-    @staticmethod
-    def layer(x, W, b):
+    def layer(self, x, W, b):
         return x @ W + b
+
+
+class AutogradLectureMLP(AutogradUnfusedMLP):
+    """(a'') the lecture spelling: ``x @ W + b`` layers and the cross-entropy composed from
+    log_softmax, integer-array indexing and mean (no fused op)."""
+
+    name = "autograd_np_lecture"
+
+    def loss(self, logits, Yb):
+        return -(logits.log_softmax(axis=-1)[np.arange(Yb.shape[0]), Yb]).mean()
+
+
+# ----------------------------------------------------------------------------
+# --ref: autograd_np/ as it was at a git ref, under another package name
+# ----------------------------------------------------------------------------
+def load_ref_package(ref: str) -> tuple[ModuleType, str]:
+    """Extract ``autograd_np/`` at git ``ref`` into a temporary directory as ``autograd_np_ref``
+    and import it. Returns the module and the ref's short commit hash.
+
+    The copy must import itself only relatively (checked on its syntax tree): an absolute
+    ``import autograd_np`` in it would silently bind to this tree's package instead.
+    """
+    def git(*args: str, text: bool = True):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=text)
+
+    found = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if found.returncode != 0:
+        sys.exit(f"--ref: {ref!r} is not a commit of the repository at {ROOT}")
+    commit = found.stdout.strip()
+    files = git("ls-tree", "-r", "--name-only", commit, "autograd_np").stdout.split()
+    if "autograd_np/__init__.py" not in files:
+        sys.exit(f"--ref: commit {commit[:9]} ({ref}) has no autograd_np/__init__.py")
+    if REF_PACKAGE in sys.modules:
+        sys.exit(f"--ref: a package named {REF_PACKAGE} is already imported")
+    tmp = Path(tempfile.mkdtemp(prefix="step_speed_ref_"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    for path in files:
+        if not path.endswith(".py"):
+            continue
+        source = git("show", f"{commit}:{path}", text=False).stdout
+        absolute = [
+            node.lineno for node in ast.walk(ast.parse(source, filename=path))
+            if (isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "autograd_np")
+            or (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "autograd_np" for a in node.names))
+        ]
+        if absolute:
+            sys.exit(f"--ref: {path} at {commit[:9]} imports autograd_np absolutely (line {absolute[0]}); "
+                     "only packages with relative imports can be loaded under another name")
+        target = tmp / REF_PACKAGE / Path(path).relative_to("autograd_np")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source)
+    sys.path.insert(0, str(tmp))
+    try:
+        package = importlib.import_module(REF_PACKAGE)
+    finally:
+        sys.path.remove(str(tmp))
+    assert Path(package.__file__).is_relative_to(tmp) and package.Tensor is not autograd_np.Tensor
+    return package, git("rev-parse", "--short", commit).stdout.strip()
 
 
 class TorchMLP:
@@ -201,11 +274,18 @@ def torch_available() -> bool:
     return True
 
 
-def make_impls(cfg: dict, X, Y, vocab, use_torch: bool, seed: int = 1, unfused: bool = False, minimal: bool = False):
+def make_impls(cfg: dict, X, Y, vocab, use_torch: bool, seed: int = 1, unfused: bool = False, minimal: bool = False,
+               lecture: bool = True, ref: ModuleType | None = None):
     params = init_params(vocab, cfg["block"], cfg["emb"], cfg["hidden"])
     classes = [AutogradMLP, HandwrittenMLP] + ([TorchMLP] if use_torch else []) + ([AutogradUnfusedMLP] if unfused else [])
     classes += [MinimalTapeMLP] if minimal else []
-    return [cls(params, X, Y, cfg["batch"], LR, seed) for cls in classes]
+    classes += [AutogradLectureMLP] if lecture else []
+    impls = [cls(params, X, Y, cfg["batch"], LR, seed) for cls in classes]
+    if ref is not None:
+        impls.append(AutogradMLP(params, X, Y, cfg["batch"], LR, seed, package=ref, name="ref"))
+        if lecture:
+            impls.append(AutogradLectureMLP(params, X, Y, cfg["batch"], LR, seed, package=ref, name="ref_lecture"))
+    return impls
 
 
 def check_agreement(impls, X, batch: int) -> float:
@@ -227,8 +307,9 @@ def check_agreement(impls, X, batch: int) -> float:
 # Timing
 # ----------------------------------------------------------------------------
 def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, use_torch: bool,
-                settle_s: float = 0.2, unfused: bool = False, minimal: bool = False) -> dict:
-    impls = make_impls(cfg, X, Y, vocab, use_torch, unfused=unfused, minimal=minimal)
+                settle_s: float = 0.2, unfused: bool = False, minimal: bool = False,
+                lecture: bool = True, ref: ModuleType | None = None) -> dict:
+    impls = make_impls(cfg, X, Y, vocab, use_torch, unfused=unfused, minimal=minimal, lecture=lecture, ref=ref)
     worst = check_agreement(impls, X, cfg["batch"])
     # Warm up and size the inner loop so one repetition of one implementation takes ~target_s.
     per = {}
@@ -272,6 +353,16 @@ def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, u
         out["ratio_unfused_hw"] = float(np.median(np.array(times["autograd_np_unfused"]) / hw))
     if "minimal_tape" in times:
         out["ratio_minimal_hw"] = float(np.median(np.array(times["minimal_tape"]) / hw))
+    by_round = {}
+    if "autograd_np_lecture" in times:
+        by_round["lecture_fused"] = np.array(times["autograd_np_lecture"]) / ag
+    if "ref" in times:
+        by_round["new_ref"] = ag / np.array(times["ref"])
+    if "ref_lecture" in times:
+        by_round["ref_lecture_fused"] = np.array(times["ref_lecture"]) / np.array(times["ref"])
+    for key, ratios in by_round.items():
+        out[f"ratio_{key}"] = float(np.median(ratios))
+        out[f"ratio_{key}_spread"] = [float(np.percentile(ratios, q)) for q in (0, 25, 75, 100)]
     return out
 
 
@@ -414,6 +505,36 @@ def memory_report(data: str | None, steps: int, use_torch: bool) -> None:
 
 
 # ----------------------------------------------------------------------------
+def _spread(r: dict, key: str) -> str:
+    lo, q1, q3, hi = r[f"ratio_{key}_spread"]
+    return f"{r[f'ratio_{key}']:.3f} [{q1:.3f}-{q3:.3f}; {lo:.3f}-{hi:.3f}]"
+
+
+def print_lecture_ref_table(results: list[dict], ref_label: str | None) -> None:
+    """This tree against --ref, and the lecture spelling against the fused step of the same package."""
+    cols = ["config", "autograd_np ms", "lecture ms", "lecture / fused"]
+    if ref_label:
+        cols += ["ref ms", "new / ref", "ref lecture ms", "ref lecture / ref fused"]
+    print()
+    if ref_label:
+        print(f"ref = autograd_np/ at {ref_label}. Ratios: median of the per-repetition ratios "
+              "[25th-75th percentile; min-max]; fused = F.linear layers + F.cross_entropy.")
+    else:
+        print("Ratios: median of the per-repetition ratios [25th-75th percentile; min-max]; "
+              "fused = F.linear layers + F.cross_entropy.")
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in results:
+        ms = r["ms"]
+        row = [r["config"], f"{ms['autograd_np']:.3f}"]
+        row += [f"{ms['autograd_np_lecture']:.3f}", _spread(r, "lecture_fused")] if "autograd_np_lecture" in ms else ["n/a", "n/a"]
+        if ref_label:
+            row += [f"{ms['ref']:.3f}", _spread(r, "new_ref")]
+            row += [f"{ms['ref_lecture']:.3f}", _spread(r, "ref_lecture_fused")] if "ref_lecture" in ms else ["n/a", "n/a"]
+        print("| " + " | ".join(row) + " |")
+
+
+# ----------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", nargs="?", help="path to names.txt")
@@ -430,6 +551,10 @@ def main() -> None:
                     help="also time autograd_np with each layer as `x @ W + b` (matmul + add) instead of F.linear")
     ap.add_argument("--minimal-tape", action="store_true",
                     help="also time benchmarks/minimal_tape.py, the barest per-op tape (a lower bound for any tape)")
+    ap.add_argument("--no-lecture", action="store_true",
+                    help="skip the lecture spelling (`x @ W + b` layers, loss from log_softmax, indexing and mean)")
+    ap.add_argument("--ref", metavar="GIT_REF",
+                    help="also time autograd_np/ as it was at this git ref (imported as autograd_np_ref), same rounds")
     ap.add_argument("--memory", action="store_true", help="memory mode instead of timing")
     ap.add_argument("--memory-steps", type=int, default=20000)
     ap.add_argument("--skip-overhead", action="store_true")
@@ -441,6 +566,12 @@ def main() -> None:
         impl, config, steps, every = args.memory_child
         memory_child(impl, config, int(steps), int(every), data)
         return
+    for c in args.configs:
+        if c not in CONFIGS:
+            ap.error(f"--configs: unknown config {c!r} (known: {', '.join(CONFIGS)})")
+    if args.reps < 1:
+        ap.error(f"--reps must be at least 1, got {args.reps}")
+    ref_package, ref_commit = load_ref_package(args.ref) if args.ref else (None, None)
     use_torch = not args.no_torch and torch_available()
     if args.threads:
         set_threads(args.threads, use_torch)
@@ -453,6 +584,8 @@ def main() -> None:
     print(f"  env: " + ", ".join(f"{k}={v}" for k, v in info["env"].items()))
     print(f"  load average at start: {info['loadavg']}")
     print(f"Data: {source} ({len(words)} words)")
+    if ref_package is not None:
+        print(f"Reference: autograd_np/ at {args.ref} (commit {ref_commit}), imported as {REF_PACKAGE}")
     if args.memory:
         memory_report(data, args.memory_steps, use_torch)
         return
@@ -462,7 +595,8 @@ def main() -> None:
         cfg = CONFIGS[name]
         X, Y, vocab = build_dataset(words, cfg["block"])
         gc.collect()
-        results.append(time_config(name, cfg, X, Y, vocab, args.reps, args.target, use_torch, args.settle, args.unfused, args.minimal_tape))
+        results.append(time_config(name, cfg, X, Y, vocab, args.reps, args.target, use_torch, args.settle, args.unfused,
+                                   args.minimal_tape, lecture=not args.no_lecture, ref=ref_package))
         r = results[-1]
         print(f"  config {name} done ({r['reps']} reps x {r['steps_per_rep']} steps; params agree to {r['max_param_diff']:.1e})",
               flush=True)
@@ -483,6 +617,8 @@ def main() -> None:
         if "ratio_minimal_hw" in r:
             print(f"config {r['config']}: the barest per-op tape (benchmarks/minimal_tape.py, --minimal-tape): "
                   f"{r['ms']['minimal_tape']:.3f} ms, {r['ratio_minimal_hw']:.2f}x hand-written")
+    if any("ratio_lecture_fused" in r or "ratio_new_ref" in r for r in results):
+        print_lecture_ref_table(results, f"{args.ref} ({ref_commit})" if args.ref else None)
     print(f"\nms/step: median over {args.reps} round-robin repetitions (each: {args.settle} s untimed settling, then "
           f"~{args.target} s timed per implementation); ratios: median of per-repetition ratios.")
     overhead = None

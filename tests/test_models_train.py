@@ -6,6 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from autograd_np.functional import cross_entropy
 from models.names import CheckpointError, Config, DEFAULT_DATA, Run, get_config, read_words
 from models.names import checkpoint as ckpt
 
@@ -150,14 +151,30 @@ def test_sampling():
         run.sample(1, temperature=0)
 
 
-def test_configs_build_and_train_a_few_steps():
-    for name, extra in [("large", {"steps": 6, "hidden": [16, 16]}),
-                        ("large", {"steps": 6, "hidden": [16], "arch": "hier", "norm": "batch"}),
-                        ("default", {"steps": 6, "dtype": "float64", "norm": "layer"})]:
-        run = Run.from_words(get_config(name, **extra), WORDS)
-        run.train(progress=False)
-        assert np.isfinite(run.train_losses).all()
-        assert run.model.parameters()[0].dtype == np.dtype(run.config.dtype)
+@pytest.mark.parametrize("name, extra", [
+    ("large", {"hidden": [16, 16], "arch": "mlp"}),  # two hidden layers, each Linear -> BatchNorm -> tanh
+    ("large", {"hidden": [16], "arch": "hier", "norm": "batch"}),
+    ("default", {"dtype": "float64", "norm": "layer"}),
+], ids=["mlp-batchnorm", "hier-batchnorm", "layernorm-float64"])
+def test_configs_build_and_learn(name, extra):
+    run = Run.from_words(get_config(name, steps=40, **extra), WORDS)
+    X, Y = run.splits()["dev"]
+    X, Y = X[:2000], Y[:2000]
+    before = run.loss_on(X, Y)
+    run.train(progress=False)
+    after = run.loss_on(X, Y)
+    assert np.isfinite(run.train_losses).all()
+    assert after < before - 0.1, f"dev loss {before:.3f} -> {after:.3f} after 40 steps"
+    assert run.model.parameters()[0].dtype == np.dtype(run.config.dtype)
+    # The output layer alone can lower the loss that much; every parameter must also get a gradient.
+    params = run.model.parameters()
+    for param in params:
+        param.grad = None
+    run.model.train()
+    cross_entropy(run.model(X[:256]), Y[:256]).backward()
+    for index, param in enumerate(params):
+        assert param.grad is not None and np.isfinite(param.grad).all(), f"parameter {index} {param.shape}"
+        assert np.abs(param.grad).max() > 0, f"parameter {index} {param.shape} has an all-zero gradient"
 
 
 def test_config_validation():

@@ -5,6 +5,8 @@ import pytest
 from autograd_np import Tensor, gradcheck, nn
 from autograd_np.functional import cross_entropy
 
+from helpers import TIGHT
+
 
 def small_mlp(rng=0):
     rng = np.random.default_rng(rng)
@@ -94,7 +96,7 @@ def test_gradcheck_linear_tanh():
         lin.weight, lin.bias = w, b
         return nn.Tanh()(lin(x))
 
-    assert gradcheck(f, [rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), rng.standard_normal(3)])
+    assert gradcheck(f, [rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), rng.standard_normal(3)], **TIGHT)
 
 
 def test_gradcheck_batchnorm_training_mode():
@@ -105,7 +107,7 @@ def test_gradcheck_batchnorm_training_mode():
         bn.weight, bn.bias = gamma, beta
         return bn(x)
 
-    assert gradcheck(f, [rng.standard_normal((6, 3)), rng.standard_normal(3), rng.standard_normal(3)])
+    assert gradcheck(f, [rng.standard_normal((6, 3)), rng.standard_normal(3), rng.standard_normal(3)], **TIGHT)
 
 
 def test_gradcheck_layernorm_and_3d_batchnorm():
@@ -116,9 +118,9 @@ def test_gradcheck_layernorm_and_3d_batchnorm():
         ln.weight = gamma
         return ln(x)
 
-    assert gradcheck(f, [rng.standard_normal((3, 5)), rng.standard_normal(5)])
+    assert gradcheck(f, [rng.standard_normal((3, 5)), rng.standard_normal(5)], **TIGHT)
     bn = nn.BatchNorm1d(2, dtype=np.float64)
-    assert gradcheck(lambda x: bn(x), [rng.standard_normal((3, 4, 2))])
+    assert gradcheck(lambda x: bn(x), [rng.standard_normal((3, 4, 2))], **TIGHT)
 
 
 def test_batchnorm_statistics():

@@ -127,6 +127,8 @@ CASES = [
     Case("getitem", "slice/None/Ellipsis", lambda x: x[None, 1:, ..., ::2], _inputs(_n(3, 2, 4))),
     Case("getitem", "boolean mask", lambda x: x[_MASK], _inputs(_n(4, 2))),
     Case("getitem", "tuple of int arrays", lambda x: x[np.array([0, 1, 1]), np.array([2, 2, 0])], _inputs(_n(2, 3))),
+    Case("getitem", "tuple of int arrays, (0,2) twice",
+         lambda x: x[np.array([0, 1, 0, 1]), np.array([2, 0, 2, 2])], _inputs(_n(2, 3))),
     Case("getitem", "mask, slice and repeats", lambda x: x[_MASK, 1:][[0, 0, 2]], _inputs(_n(4, 3))),
     Case("getitem", "0-d result", lambda x: x[1, 2], _inputs(_n(2, 3))),
     Case("scatter_add", "repeated rows",

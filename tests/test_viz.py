@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import stat
@@ -158,6 +159,44 @@ def test_show_values_mean_std_and_min_max():
 
 
 # ----- gradients --------------------------------------------------------------------------------
+# Written out here, not read from viz.GRAD_BUCKETS: a moved bound or a changed colour must fail.
+LEGEND_ROWS = [
+    ("#4575b4", "(0, 1e-6)  vanishing"),
+    ("#91bfdb", "[1e-6, 1e-4)"),
+    ("#c7e9c0", "[1e-4, 1e-2)"),
+    ("#74c476", "[1e-2, 1)"),
+    ("#fee090", "[1, 1e2)"),
+    ("#fc8d59", "[1e2, 1e4)"),
+    ("#d73027", "&gt;= 1e4  exploding"),
+    ("#bdbdbd", "0  (no gradient reaches it)"),
+    ("#000000", "nan / inf"),
+]
+# (bound, colour just below it, colour at it): every bucket's upper bound is exclusive.
+BUCKET_BOUNDS = [
+    (1e-6, "#4575b4", "#91bfdb"),
+    (1e-4, "#91bfdb", "#c7e9c0"),
+    (1e-2, "#c7e9c0", "#74c476"),
+    (1.0, "#74c476", "#fee090"),
+    (1e2, "#fee090", "#fc8d59"),
+    (1e4, "#fc8d59", "#d73027"),
+]
+
+
+@pytest.mark.parametrize("bound, below, at", BUCKET_BOUNDS, ids=[f"{b:g}" for b, _, _ in BUCKET_BOUNDS])
+def test_grad_color_just_below_and_at_every_bound(bound: float, below: str, at: str):
+    assert viz.grad_color(math.nextafter(bound, 0.0)) == below
+    assert viz.grad_color(bound * (1 - 1e-9)) == below
+    assert viz.grad_color(bound) == at
+
+
+@pytest.mark.parametrize(
+    "norm, colour",
+    [(0.0, "#bdbdbd"), (5e-324, "#4575b4"), (1e300, "#d73027"), (math.inf, "#000000"), (math.nan, "#000000")],
+)
+def test_grad_color_at_the_ends(norm: float, colour: str):
+    assert viz.grad_color(norm) == colour
+
+
 def test_show_grad_norms_colours_and_legend():
     w = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
     c = Tensor(np.array([4.0, 5.0, 6.0]))
@@ -170,9 +209,8 @@ def test_show_grad_norms_colours_and_legend():
     lines = {line.split(" [")[0].strip(): line for line in g.source.splitlines() if " [label=" in line}
     assert 'fillcolor="#fee090"' in lines["n0"] or 'fillcolor="#fee090"' in lines["n1"]  # 8.77 in [1, 1e2)
     assert sum('fillcolor="#fee090"' in line for line in lines.values()) == 3  # w, mul, sum
-    legend = lines["legend"]
-    for _, colour, text in viz.GRAD_BUCKETS:
-        assert colour in legend and text.replace(">", "&gt;") in legend
+    rows = re.findall(r'<TD BGCOLOR="(#[0-9a-f]{6})" WIDTH="24"> </TD><TD ALIGN="LEFT">([^<]*)</TD>', lines["legend"])
+    assert rows == LEGEND_ROWS
     assert w.grad is None  # grad() was used, not backward()
     loss.backward()  # the graph was retained
     np.testing.assert_allclose(w.grad, c.data)
