@@ -4,6 +4,7 @@
 """
 from . import functional, ops
 from .autodiff import grad
+from .compare import compare
 from .graph import enable_grad, is_grad_enabled, no_grad, topological_order
 from .gradcheck import GradcheckError, gradcheck
 from .ops import concatenate, stack
