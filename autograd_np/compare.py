@@ -100,7 +100,7 @@ class Comparison:
     def summary(self) -> str:
         wrong = self.wrong
         if not wrong:
-            return f"all {len(self.rows)} rows match"
+            return f"all {len(self.rows)} rows match" if len(self.rows) != 1 else "the 1 row matches"
         return f"{len(wrong)} of {len(self.rows)} rows WRONG: " + ", ".join(row.name for row in wrong)
 
     def __str__(self) -> str:

@@ -60,7 +60,7 @@ def test_the_text_table_names_each_row_and_the_verdict() -> None:
         return sum(not unicodedata.combining(ch) for ch in line[: line.index(text)])
 
     assert column(lines[2], "(5, 3)") == column(lines[3], "(3,)") == column(lines[0], "shape")
-    assert str(compare({"dz": dz.data}, {"dz": dz.data})).splitlines()[-1] == "all 1 rows match"
+    assert str(compare({"dz": dz.data}, {"dz": dz.data})).splitlines()[-1] == "the 1 row matches"
 
 
 def test_html_table_for_jupyter() -> None:
