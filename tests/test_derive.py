@@ -34,7 +34,7 @@ def table_rows(out: str) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("derive")
-    assert main(["train", *TINY, "--hidden", "24", "--out", str(out / "mlp")]) == 0
+    assert main(["train", *TINY, "--hidden", "24", "--dropout", "0.1", "--out", str(out / "mlp")]) == 0
     assert main(["train", *TINY, "--arch", "hier", "--block-size", "4", "--hidden", "16",
                  "--out", str(out / "hier")]) == 0
     return {"mlp": out / "mlp" / "checkpoint.npz", "hier": out / "hier" / "checkpoint.npz"}
@@ -69,6 +69,7 @@ def test_trained_checkpoint_every_row_matches(checkpoints, dtype, capsys) -> Non
     assert main(["derive", str(checkpoints["mlp"]), "--dtype", dtype]) == 0
     out = capsys.readouterr().out
     assert "(step 30)" in out and "all 10 rows match" in out
+    assert "dropout is left out (as in evaluation)" in out
 
 
 def test_a_wrong_hand_gradient_is_a_wrong_row_and_a_failing_exit(monkeypatch, capsys) -> None:
