@@ -81,10 +81,10 @@ def forward(p: Params, X: np.ndarray, Y: np.ndarray) -> Forward:
         if i < p.n:
             x.append(np.tanh(z[i - 1]))
     logits = z[-1]
-    exps = np.exp(logits - logits.max(axis=1, keepdims=True))  # the row max cancels in the ratio
-    probs = exps / exps.sum(axis=1, keepdims=True)
-    loss = float(-np.log(probs[np.arange(B), Y]).mean())
-    return Forward(x, z, probs, loss)
+    shifted = logits - logits.max(axis=1, keepdims=True)    # the row max cancels in the softmax
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = float(-log_probs[np.arange(B), Y].mean())         # finite even where a prob underflows
+    return Forward(x, z, np.exp(log_probs), loss)
 
 
 def backward(p: Params, f: Forward, X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
@@ -107,9 +107,9 @@ def backward(p: Params, f: Forward, X: np.ndarray, Y: np.ndarray) -> dict[str, n
             G = dx * (1 - x_prev**2)                    # tanh'(z) = 1 - tanh(z)² = 1 - x²
             grads[symbol("z", i - 1)] = G
 
+    dx0 = grads[symbol("x", 0)].reshape(*X.shape, p.C.shape[1])  # one piece per character read
     dC = np.zeros_like(p.C)
-    emb = p.C.shape[1]
-    np.add.at(dC, X, dx.reshape(*X.shape, emb))       # unbuffered: repeated characters add up
+    np.add.at(dC, X, dx0)                               # unbuffered: repeated characters add up
     grads[symbol("C")] = dC
     return grads
 
