@@ -5,6 +5,7 @@
 from .tensor import Tensor
 from . import functional, ops
 from .autodiff import grad
+from .compare import Comparison, compare
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .graph import topological_order
 from .gradcheck import GradcheckError, gradcheck
@@ -15,7 +16,7 @@ from . import nn, optim  # noqa: E402  (modules and optimizers, built on the abo
 
 __all__ = [
     "Tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "gradcheck",
-    "GradcheckError", "GraphFreedError", "Primitive", "primitive", "concatenate", "stack",
+    "GradcheckError", "GraphFreedError", "compare", "Comparison", "Primitive", "primitive", "concatenate", "stack",
     "topological_order", "functional", "ops", "nn", "optim",
 ]
 __version__ = "0.1.0"

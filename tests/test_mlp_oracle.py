@@ -8,18 +8,23 @@ Network (Bengio et al. 2003, as in makemore), batch in the rows:
     logits = h W2 + b2
     L = mean cross-entropy(logits, Y)
 
-The oracle below uses nothing from the engine. It follows
-/work/shared/seed/backprop-derivation.md literally, including its weight
-convention (a layer is z = W' x + b with W' of shape (out, in), i.e. W' = Wᵀ
-of the engine's x @ W), and converts back at the end.
+The oracle is ``models/names/derivation.py``: the seed derivation
+(/work/shared/seed/backprop-derivation.md) written out in plain NumPy, in its own
+weight convention (a layer is z = W' x + b with W' of shape (out, in), i.e. W' = Wᵀ
+of the engine's x @ W). It uses nothing from the engine (checked below), and is the
+same code ``python -m models.names derive`` runs, so there is one copy of it.
 """
 from __future__ import annotations
+
+import ast
+import inspect
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from autograd_np import Tensor, functional as F, no_grad
+from autograd_np import Tensor, functional as F, nn, no_grad
+from models.names import derivation
 
 TOL = 1e-10
 
@@ -40,37 +45,22 @@ def make_problem(seed: int, vocab: int = 27, block: int = 3, emb: int = 2, hidde
 
 
 # ----------------------------------------------------------------------------
-# The oracle: plain NumPy, derivation convention
+# The oracle: models/names/derivation.py, parameters in the stored (in, out) layout
 # ----------------------------------------------------------------------------
 def oracle(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
-    C, b1, b2 = params["C"], params["b1"], params["b2"]
-    W1p, W2p = params["W1"].T, params["W2"].T  # the derivation's W⁽ⁱ⁾: (out, in)
-    B, block = X.shape
-    emb = C.shape[1]
+    n = sum(1 for k in params if k.startswith("W"))
+    p = derivation.Params.from_stored(
+        params["C"], [params[f"W{i}"] for i in range(1, n + 1)], [params[f"b{i}"] for i in range(1, n + 1)]
+    )
+    loss, grads = derivation.gradients(p, X, Y)
+    return loss, derivation.stored_gradients(grads, n)
 
-    # forward: x⁽⁰⁾ is the flattened embedding; z⁽ⁱ⁾ = W⁽ⁱ⁾ x⁽ⁱ⁻¹⁾ + b⁽ⁱ⁾ for each row
-    X0 = C[X].reshape(B, block * emb)
-    Z1 = X0 @ W1p.T + b1
-    X1 = np.tanh(Z1)
-    Z2 = X1 @ W2p.T + b2
-    shifted = Z2 - Z2.max(axis=1, keepdims=True)
-    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-    loss = -np.log(probs[np.arange(B), Y]).mean()
 
-    # backward
-    onehot = np.zeros_like(probs)
-    onehot[np.arange(B), Y] = 1.0
-    G2 = (probs - onehot) / B  # J(L)(z⁽ⁿ⁾) = x⁽ⁿ⁾ - y_onehot, averaged over the batch
-    dW2p = G2.T @ X1  # J(L)(W) = Gᵀ X⁽ⁱ⁻¹⁾
-    db2 = G2.sum(axis=0)  # J(L)(b): sum over the batch
-    dX1 = G2 @ W2p  # J(L)(X⁽ⁱ⁻¹⁾) = G W
-    G1 = dX1 * (1.0 - X1**2)  # σ'(z) = 1 - tanh²(z)
-    dW1p = G1.T @ X0
-    db1 = G1.sum(axis=0)
-    dX0 = G1 @ W1p
-    dC = np.zeros_like(C)
-    np.add.at(dC, X, dX0.reshape(B, block, emb))  # update the embedding rows, repeats accumulate
-    return loss, {"C": dC, "W1": dW1p.T, "b1": db1, "W2": dW2p.T, "b2": db2}
+def test_the_oracle_uses_nothing_from_the_engine() -> None:
+    tree = ast.parse(inspect.getsource(derivation))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported == {"__future__", "dataclasses", "numpy"}
 
 
 # ----------------------------------------------------------------------------
@@ -87,7 +77,36 @@ def engine_loss(p: dict[str, Tensor], X: np.ndarray, Y: np.ndarray, loss: str = 
     return -logits.log_softmax(axis=-1)[np.arange(B), Y].mean()
 
 
+def production_model(params: dict[str, np.ndarray]) -> nn.Sequential:
+    """The names model's own layers (what ``models/names/model.py`` builds), holding ``params``."""
+    n = sum(1 for k in params if k.startswith("W"))
+    embedding = nn.Embedding(*params["C"].shape, dtype=np.float64)
+    embedding.weight.data[...] = params["C"]
+    layers: list[nn.Module] = [embedding, nn.Flatten()]
+    for i in range(1, n + 1):
+        linear = nn.Linear(*params[f"W{i}"].shape, dtype=np.float64)
+        linear.weight.data[...] = params[f"W{i}"]
+        linear.bias.data[...] = params[f"b{i}"]
+        layers += [linear, nn.Tanh()] if i < n else [linear]
+    return nn.Sequential(*layers)
+
+
 def engine_gradients(params, X, Y, loss="fused"):
+    """The loss and parameter gradients by the engine: ``loss`` picks the path through it.
+
+    fused / composed: the network written with ``@``, ``+``, ``tanh`` and either
+    ``F.cross_entropy`` or log_softmax + indexing + mean; modules: the production path,
+    ``nn.Embedding -> nn.Flatten -> nn.Linear -> nn.Tanh -> ... -> nn.Linear`` and ``F.cross_entropy``.
+    """
+    if loss == "modules":
+        model = production_model(params)
+        out = F.cross_entropy(model(X), Y)
+        out.backward()
+        linears = [layer for layer in model if isinstance(layer, nn.Linear)]
+        grads = {"C": model[0].weight.grad}
+        for i, linear in enumerate(linears, start=1):
+            grads[f"W{i}"], grads[f"b{i}"] = linear.weight.grad, linear.bias.grad
+        return out.item(), grads
     p = {k: Tensor(v.copy(), requires_grad=True) for k, v in params.items()}
     out = engine_loss(p, X, Y, loss)
     out.backward()
@@ -102,7 +121,7 @@ def assert_same(got: dict, expected: dict) -> None:
 
 
 @pytest.mark.parametrize("vocab", [27, 300])  # a small and a large embedding table
-@pytest.mark.parametrize("loss", ["fused", "composed"])
+@pytest.mark.parametrize("loss", ["fused", "composed", "modules"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_engine_matches_handwritten_backprop(seed: int, loss: str, vocab: int) -> None:
     params, X, Y = make_problem(seed, vocab=vocab)
@@ -121,13 +140,48 @@ def test_engine_matches_handwritten_backprop(seed: int, loss: str, vocab: int) -
     hidden=st.integers(1, 6),
     batch=st.integers(1, 9),
     seed=st.integers(0, 2**16),
+    path=st.sampled_from(["fused", "modules"]),
 )
-def test_engine_matches_handwritten_backprop_any_size(vocab, block, emb, hidden, batch, seed) -> None:
+def test_engine_matches_handwritten_backprop_any_size(vocab, block, emb, hidden, batch, seed, path) -> None:
     params, X, Y = make_problem(seed, vocab, block, emb, hidden, batch)
     expected_loss, expected = oracle(params, X, Y)
-    got_loss, got = engine_gradients(params, X, Y)
+    got_loss, got = engine_gradients(params, X, Y, path)
     assert abs(got_loss - expected_loss) < TOL
     assert_same(got, expected)
+
+
+@pytest.mark.parametrize("widths", [[16, 12], [9, 7, 5]])
+def test_deeper_production_model_matches_the_derivation_layer_by_layer(widths: list[int]) -> None:
+    """Several hidden layers through nn.Linear/nn.Tanh: every z⁽ⁱ⁾, x⁽ⁱ⁾, W⁽ⁱ⁾, b⁽ⁱ⁾ and C, by symbol."""
+    from models.names.derive import engine_gradients as engine_by_symbol
+
+    rng = np.random.default_rng(5)
+    vocab, block, emb, batch = 27, 3, 4, 32
+    sizes = [block * emb, *widths, vocab]
+    params = {"C": rng.standard_normal((vocab, emb))}
+    for i in range(1, len(sizes)):
+        params[f"W{i}"] = rng.standard_normal((sizes[i - 1], sizes[i])) * sizes[i - 1] ** -0.5
+        params[f"b{i}"] = rng.standard_normal(sizes[i]) * 0.1
+    X = rng.integers(0, vocab, size=(batch, block))
+    Y = rng.integers(0, vocab, size=batch)
+
+    expected_loss, expected = oracle(params, X, Y)
+    got_loss, got = engine_gradients(params, X, Y, "modules")
+    assert abs(got_loss - expected_loss) < TOL
+    assert_same(got, expected)
+
+    model = production_model(params)
+    linears = [layer for layer in model if isinstance(layer, nn.Linear)]
+    loss, engine = engine_by_symbol(model[0], linears, X, Y)
+    n = len(linears)
+    p = derivation.Params.from_stored(params["C"], [params[f"W{i}"] for i in range(1, n + 1)],
+                                      [params[f"b{i}"] for i in range(1, n + 1)])
+    _, by_hand = derivation.gradients(p, X, Y)
+    assert list(engine) == list(by_hand)  # the same quantities, in the derivation's order
+    assert len(by_hand) == 4 * n + 1      # z, W, b, x for every layer, then C
+    for name, hand in by_hand.items():
+        value = engine[name].grad if isinstance(engine[name], Tensor) else engine[name]
+        np.testing.assert_allclose(value, hand, rtol=TOL, atol=TOL, err_msg=name)
 
 
 def test_sgd_training_steps_follow_the_oracle() -> None:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m models.names {train,sample,eval,graph}``.
+"""Command line: ``python -m models.names {train,sample,eval,graph,derive}``.
 
     python -m models.names train                       # bundled data, default config, ~1 min
     python -m models.names train --config large --out runs/large
@@ -7,6 +7,7 @@
     python -m models.names sample runs/names/checkpoint.npz -n 10 --temperature 0.8 --exclude-train
     python -m models.names eval runs/names/checkpoint.npz [--input FILE] [--split dev]
     python -m models.names graph [runs/names/checkpoint.npz] --out graph.svg
+    python -m models.names derive [runs/names/checkpoint.npz] [--dtype float32]
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from . import checkpoint as ckpt
+from .derive import add_parser as add_derive_parser, cmd_derive
 from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, DataError, build_examples, read_words, split
 from .model import CONFIGS, get_config, make_schedule
 from .train import Run
@@ -93,13 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=Path("runs/names/graph.svg"), help="file type by suffix: svg, png, pdf, dot")
     r.add_argument("--show-grad", action="store_true", help="colour nodes by gradient norm")
     r.add_argument("--show-values", action="store_true", help="print mean/std of every tensor")
+    add_derive_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "graph": cmd_graph}[args.command](args)
+        return {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "graph": cmd_graph,
+                "derive": cmd_derive}[args.command](args)
     except (DataError, ckpt.CheckpointError, ValueError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
