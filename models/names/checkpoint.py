@@ -289,8 +289,9 @@ class Archive:
                 raise self.error(f"member overlaps {b.filename[:-4]!r}", a.filename[:-4])
         declared = sum(i.file_size for i in infos)
         if declared > MAX_EXPANSION * self.size + MAX_META_BYTES:
-            raise self.error(f"members declare {declared:,} bytes in total, out of proportion to the "
-                             f"{self.size:,}-byte file")
+            largest = max(infos, key=lambda i: i.file_size)
+            raise self.error(f"declares {largest.file_size:,} bytes; the members declare {declared:,} bytes in "
+                             f"total, out of proportion to the {self.size:,}-byte file", largest.filename[:-4])
         return members
 
     # -- .npy headers and data --
