@@ -30,7 +30,7 @@ from .layout import parameter_count
 from .model import CONFIGS, get_config, make_schedule
 from .rundir import CHECKPOINT, RUNS_ROOT, RunDirError, RunLock, check_out_dir, check_writable, latest_checkpoint, new_run_dir
 from .schema import DEFAULT_MAX_PARAMETERS
-from .train import Run
+from .train import Run, stop_on_signals
 
 # train options that define the model/optimisation (ignored, with an error, when resuming)
 _CONFIG_FLAGS = {
@@ -227,10 +227,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.force:
             for stale in ("metrics.json", "loss.png"):
                 (out / stale).unlink(missing_ok=True)
-        print(f"run directory: {out}")
-        run.train(until=args.stop_at, progress=not args.no_progress, checkpoint_path=checkpoint,
-                  checkpoint_every=args.checkpoint_every, stop_on_divergence=args.stop_on_divergence)
-        run.save(checkpoint)
+        with stop_on_signals() as stop:  # from here on, SIGINT/SIGTERM end with a saved checkpoint
+            print(f"run directory: {out}", flush=True)
+            run.train(until=args.stop_at, progress=not args.no_progress, checkpoint_path=checkpoint,
+                      checkpoint_every=args.checkpoint_every, stop_on_divergence=args.stop_on_divergence, stop=stop)
+            run.save(checkpoint)
+        if stop and not run.interrupted:  # the signal came during the final save
+            run.stopped_by = stop[0]
         if run.interrupted or run.step < run.config.steps:
             why = "interrupted" if run.interrupted else "stopped"
             print(f"{why} at step {run.step:,} of {run.config.steps:,}; checkpoint: {checkpoint}\n"
@@ -399,5 +402,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
         viz.render(loss, out, params=run.model, show_grad=args.show_grad, show_values=args.show_values)
     except (viz.RendererNotFoundError, viz.RenderError) as error:
         raise ValueError(f"graph: {error} (a .dot output needs no renderer)") from None
-    print(f"graph of one batch of {args.batch_size} (loss {loss.item():.4f}): {out}")
+    source = args.checkpoint if args.checkpoint is not None else f"an untrained {args.config} model"
+    print(f"graph of one batch of {args.batch_size} from {source} (loss {loss.item():.4f}): {out}")
     return 0

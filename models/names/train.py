@@ -7,6 +7,7 @@ loading it again gives bit-identical continued training.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import signal
@@ -14,7 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -37,6 +38,28 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if 
 
 class DivergedError(FloatingPointError):
     """Training diverged; the message names the step and what happened to the checkpoint."""
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[list[int]]:
+    """While active (main thread only), SIGINT and SIGTERM are appended to the yielded list instead of
+    ending the process, so training can stop after the current step and save; a second signal raises
+    KeyboardInterrupt at once."""
+    stop: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop:
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Run:
@@ -153,6 +176,7 @@ class Run:
         checkpoint_path: str | Path | None = None,
         checkpoint_every: int = 0,
         stop_on_divergence: bool = False,
+        stop: list[int] | None = None,
     ) -> None:
         """Train up to step ``until`` (default: ``config.steps``).
 
@@ -160,7 +184,8 @@ class Run:
         (skipped when the dev split is empty); a tqdm bar shows the running
         (exponential moving average) training loss. SIGINT (Ctrl-C) and SIGTERM
         stop after the current step (``self.stopped_by`` holds the signal number;
-        a second signal aborts at once). A non-finite loss raises ``DivergedError``;
+        a second signal aborts at once); pass ``stop`` from an enclosing
+        ``stop_on_signals()`` to catch signals that arrive outside this call. A non-finite loss raises ``DivergedError``;
         a mean training loss above ``DIVERGENCE_FACTOR`` x its starting value at
         ``DIVERGENCE_EVALS`` evaluations in a row warns, or raises with
         ``stop_on_divergence``.
@@ -181,16 +206,8 @@ class Run:
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, desc="train", unit="step",
                    mininterval=0.5, smoothing=0.05, dynamic_ncols=True)
         self.model.train()
-        stop: list[int] = []
-
-        def on_signal(signum: int, frame: Any) -> None:
-            if stop:
-                raise KeyboardInterrupt
-            stop.append(signum)
-
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+        own_signals = stop_on_signals() if stop is None else contextlib.nullcontext(stop)
+        stop = own_signals.__enter__()
         self.stopped_by = None
         t0 = time.perf_counter()
         try:
@@ -240,8 +257,7 @@ class Run:
             self.train_seconds += time.perf_counter() - t0
             self._append_losses(losses, start_step)
             bar.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            own_signals.__exit__(None, None, None)
         self.stopped_by = stop[0] if stop else None
 
     @property
