@@ -2,21 +2,24 @@
 temporary files, signals, kill -9 during checkpoint writes, save errors, divergence."""
 from __future__ import annotations
 
+import atexit
 import errno
 import json
 import os
 import random
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from models.names import Run, get_config
+from models.names import DEFAULT_DATA, Run, get_config
 from models.names import checkpoint as ckpt
 from models.names.cli import main
 from models.names.data import Words
@@ -25,8 +28,14 @@ from models.names.train import DivergedError
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-TINY = ["--steps", "30", "--hidden", "8", "--eval-every", "10", "--no-progress", "--no-plot", "--samples", "0"]
 WORDS = Words(["anna", "bob", "clara", "dave", "emma", "fred", "gina", "hugo", "ida", "jon"] * 3, list(range(1, 31)), "t")
+# a small data file keeps the final evaluation of every run short
+WORDS_DIR = tempfile.mkdtemp(prefix="names-words-")
+atexit.register(shutil.rmtree, WORDS_DIR, ignore_errors=True)
+WORDS_FILE = Path(WORDS_DIR) / "words.txt"
+WORDS_FILE.write_text("\n".join(DEFAULT_DATA.read_text().split()[:400]) + "\n")
+TINY = ["--input", str(WORDS_FILE), "--steps", "30", "--hidden", "8", "--eval-every", "10", "--no-progress",
+        "--no-plot", "--samples", "0"]
 
 
 def _step(path: Path) -> int:
@@ -248,7 +257,7 @@ def test_sigterm_and_sigint_save_a_resumable_checkpoint(tmp_path, sig, code):
 def test_kill_9_during_checkpoint_writes_never_loses_the_previous_checkpoint(tmp_path):
     """Saving after every step, so most kills land inside a save. Each time the checkpoint on disk loads,
     and resuming from it to the end gives exactly the parameters of an uninterrupted run."""
-    common = ["--steps", "3000", "--hidden", "8", "--eval-every", "500", "--no-progress", "--no-plot",
+    common = ["--input", str(WORDS_FILE), "--steps", "3000", "--hidden", "8", "--eval-every", "500", "--no-progress", "--no-plot",
               "--samples", "0", "--dropout", "0.1"]
     reference = tmp_path / "reference"
     assert main(["train", *common, "--out", str(reference)]) == 0
@@ -298,7 +307,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp
     out = tmp_path / "run"
     assert main(["train", *TINY, "--out", str(out), "--stop-at", "10"]) == 0
     capsys.readouterr()
-    assert main(["train", "--out", str(out), "--force", "--steps", "200", "--hidden", "8", "--lr", "1e30",
+    assert main(["train", "--input", str(WORDS_FILE), "--out", str(out), "--force", "--steps", "200", "--hidden", "8", "--lr", "1e30",
                  "--checkpoint-every", "1", "--no-progress", "--no-plot"]) == 1
     err = capsys.readouterr().err
     assert "error: training diverged at step" in err and "keeps the last good checkpoint" in err
@@ -306,7 +315,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp
 
 
 def test_a_finite_blow_up_warns_and_stop_on_divergence_makes_it_an_error(tmp_path, capsys):
-    blow_up = ["--steps", "60", "--hidden", "16", "--lr", "100", "--schedule", "constant", "--eval-every", "5",
+    blow_up = ["--input", str(WORDS_FILE), "--steps", "60", "--hidden", "16", "--lr", "100", "--schedule", "constant", "--eval-every", "5",
                "--no-progress", "--no-plot", "--samples", "0"]
     assert main(["train", *blow_up, "--out", str(tmp_path / "a")]) == 0
     assert "warning: step 15: the mean training loss" in capsys.readouterr().err
