@@ -2,6 +2,9 @@
 
 File format: UTF-8 text, one word per line.
 
+- ``read_words`` reads only a regular file of at most ``max_bytes`` (default
+  1 GiB, ``--max-bytes``): a FIFO, device or directory is refused before any
+  read (a FIFO with no writer would block, ``/dev/zero`` never ends).
 - Blank lines (empty or whitespace only) are skipped; line numbers in error
   messages still count them. Leading/trailing whitespace (including ``\\r``
   of Windows line ends) is stripped; a UTF-8 byte-order mark is ignored.

@@ -140,7 +140,7 @@ class Run:
 
     def check_finite(self, checkpoint_path: str | Path | None = None) -> None:
         """``DivergedError`` naming the step and the first parameter or optimizer buffer with NaN or infinity."""
-        named = [(f"parameter {k}", v) for k, v in self.model.state_dict().items()]
+        named = [(f"model state {k}", v) for k, v in self.model.state_dict().items()]
         named += [(f"optimizer state {k}", v) for k, v in self.optimizer.state_dict().items()]
         for name, value in named:
             if value.dtype.kind == "f" and not np.isfinite(value).all():
@@ -190,6 +190,9 @@ class Run:
         ``DIVERGENCE_EVALS`` evaluations in a row warns, or raises with
         ``stop_on_divergence``.
         """
+        if stop is None:
+            with stop_on_signals() as own:
+                return self.train(until, progress, on_eval, checkpoint_path, checkpoint_every, stop_on_divergence, own)
         from tqdm.auto import tqdm
 
         cfg = self.config
@@ -206,8 +209,6 @@ class Run:
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, desc="train", unit="step",
                    mininterval=0.5, smoothing=0.05, dynamic_ncols=True)
         self.model.train()
-        own_signals = stop_on_signals() if stop is None else contextlib.nullcontext(stop)
-        stop = own_signals.__enter__()
         self.stopped_by = None
         t0 = time.perf_counter()
         try:
@@ -257,7 +258,6 @@ class Run:
             self.train_seconds += time.perf_counter() - t0
             self._append_losses(losses, start_step)
             bar.close()
-            own_signals.__exit__(None, None, None)
         self.stopped_by = stop[0] if stop else None
 
     @property
