@@ -165,6 +165,23 @@ def test_a_stale_lock_is_detected_and_taken_over(tmp_path, capsys):
     assert not (out / ".lock").exists()
 
 
+def test_lock_without_flock(tmp_path, monkeypatch):
+    """Where fcntl is missing, the lock is an exclusive-create file checked for a live pid."""
+    from models.names import rundir
+
+    monkeypatch.setattr(rundir, "fcntl", None)
+    with RunLock(tmp_path):
+        with pytest.raises(RunDirError, match=f"in use by process {os.getpid()}"):
+            RunLock(tmp_path).acquire()
+    assert not (tmp_path / ".lock").exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".lock").write_text(f"{dead.pid}\n")
+    with RunLock(tmp_path) as lock:
+        assert lock.stale_pid == dead.pid
+        assert (tmp_path / ".lock").read_text().split("\n")[0] == str(os.getpid())
+
+
 def test_lock_in_process(tmp_path):
     with RunLock(tmp_path) as lock:
         assert lock.stale_pid is None
@@ -297,7 +314,7 @@ def test_a_non_finite_model_is_never_saved(tmp_path):
     path = run.save(tmp_path / "checkpoint.npz")
     before = path.read_bytes()
     run.model.parameters()[1].data[0] = np.inf  # what a learning-rate spike at a checkpoint step does
-    with pytest.raises(DivergedError, match=rf"step 10: parameter layers\.2\.weight is not finite.*{path.name} keeps"):
+    with pytest.raises(DivergedError, match=rf"step 10: model state layers\.2\.weight is not finite.*{path.name} keeps"):
         run.save(path)
     assert path.read_bytes() == before
 
