@@ -13,7 +13,7 @@
    computed without building the model): unknown members and missing ones are
    refused, and the config may ask for at most ``max_parameters`` parameters;
 4. every member's ``.npy`` header against its expected shape and dtype;
-5. only then the data: float arrays must be finite, counters consistent, and
+5. only then the data (the stored words at most the data-file limit of 1 GiB): float arrays must be finite, counters consistent, and
    the stored words must pass the data-file checks and fit the vocabulary.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import Archive, CheckpointError, Header
-from .data import DEFAULT_MAX_LEN, END, DataError, Vocab, parse_words
+from .data import DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, END, DataError, Vocab, parse_words
 from .layout import OPTIMIZERS, model_layout, optimizer_layout, parameter_count
 from .model import Config
 
@@ -203,6 +203,11 @@ def load(path: str | Path, max_parameters: int = DEFAULT_MAX_PARAMETERS) -> Chec
             headers[key] = header
         if headers["history/dev_step"].shape != headers["history/dev_loss"].shape:
             raise archive.error("dev_step and dev_loss differ in length", "history/dev_loss")
+        if headers["history/dev_step"].shape[0] > step:
+            raise archive.error(f"more evaluations than steps ({step:,})", "history/dev_step")
+        if headers["data/words"].nbytes > DEFAULT_MAX_BYTES:
+            raise archive.error(f"{headers['data/words'].nbytes:,} bytes of words, more than the data-file limit "
+                                f"of {DEFAULT_MAX_BYTES:,}", "data/words")
         arrays = {key: archive.read(key, header) for key, header in headers.items()}
         for key, array in arrays.items():
             if array.dtype.kind == "f" and not np.isfinite(array).all():

@@ -87,7 +87,7 @@ class Run:
             "default": Path(data.source).resolve() == DEFAULT_DATA,
             "n_words": len(data.words),
             "sha256_words": hashlib.sha256(raw).hexdigest(),
-            "max_len": max(max_len, max(len(w) for w in data.words)),
+            "max_len": max(max_len, max((len(w) for w in data.words), default=0)),
         }
         return cls(config, data.words, data_info=info)
 
