@@ -170,6 +170,10 @@ def build_catalogue(good: Path, d: Path) -> dict[str, tuple[Path, str, str | Non
     case("dev_history_longer_than_run", {**g, "history/dev_step": npy_bytes(np.arange(1, 11)),
                                           "history/dev_loss": npy_bytes(np.ones(10))}, "more evaluations", "history/dev_step")
     # meta fields
+    bad_text = bytearray(npy_bytes(np.array("x" * 8)))
+    bad_text[-4:] = b"\xff\xff\xff\xff"
+    case("meta_beyond_unicode", {**g, "meta": bytes(bad_text)}, "beyond Unicode", "meta")
+    case("npy_header_short", {**g, weight: b"\x93NUMPY\x01\x00\x00\x00" + g[weight][10:]}, "malformed .npy header", weight)
     case("hidden_20000x20000", _edit_meta(g, **{"config.hidden": [20000, 20000]}), "parameters, more than the cap", "meta")
     case("json_nested_100k", _with_meta(g, '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"), "nested", "meta")
     case("step_1e400", _with_meta(g, json.dumps(_meta(g)).replace('"step": 5', '"step": 1e400')), "step must be an integer", "meta")
@@ -241,7 +245,8 @@ CASE_NAMES = [
     "extra_member_bomb", "meta_bomb", "meta_too_large", "npy_header_1e12", "npy_header_huge", "declared_size_lie",
     "deflate_ratio_lie", "too_many_members", "duplicate_member", "unknown_member", "not_npy_member",
     "missing_member", "pickled_member", "pickled_meta", "wrong_shape", "wrong_dtype", "nan_weights",
-    "inf_optimizer_state", "dev_history_longer_than_run", "hidden_20000x20000", "json_nested_100k", "step_1e400", "step_negative",
+    "inf_optimizer_state", "dev_history_longer_than_run", "meta_beyond_unicode",
+    "npy_header_short", "hidden_20000x20000", "json_nested_100k", "step_1e400", "step_negative",
     "meta_nan_constant", "vocab_not_string", "vocab_whitespace", "config_lr_string", "config_lr_negative",
     "config_unknown_key", "config_arch_unknown", "rng_state_garbage", "data_info_wrong_type",
     "meta_unknown_field", "meta_not_object", "word_outside_vocab", "words_not_utf8", "words_tampered",

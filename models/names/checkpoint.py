@@ -54,6 +54,8 @@ MAX_JSON_DEPTH = 16
 MAX_EXPANSION = 32
 #: deflate cannot expand by more than about 1032:1; a larger declared ratio is a lie
 MAX_DEFLATE_RATIO = 1100
+#: array data is read in pieces of this size (a single read would briefly hold a second copy)
+READ_CHUNK = 16 << 20
 
 
 class CheckpointError(ValueError):
@@ -314,7 +316,7 @@ class Archive:
                     raise self.error(f"unknown .npy format version {major}", key)
                 if length > MAX_HEADER_BYTES:
                     raise self.error(f".npy header of {length:,} bytes (at most {MAX_HEADER_BYTES:,} accepted)", key)
-                text = (prefix[start:] + member.read(length - (len(prefix) - start)))
+                text = prefix[start:start + length] + member.read(max(0, length - (len(prefix) - start)))
         except CheckpointError:
             raise
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as error:
@@ -360,7 +362,7 @@ class Archive:
                     raise EOFError("truncated")
                 view, filled = memoryview(buffer), 0
                 while filled < header.nbytes:
-                    n = member.readinto(view[filled:])
+                    n = member.readinto(view[filled:filled + READ_CHUNK])
                     if not n:
                         raise EOFError(f"member data ends after {filled:,} of {header.nbytes:,} bytes")
                     filled += n
@@ -380,10 +382,11 @@ class Archive:
             raise self.error(f"expected a 0-d text array, found {header.dtype.str} {header.shape}", "meta")
         if header.nbytes > MAX_META_BYTES:
             raise self.error(f"{header.nbytes:,} bytes (at most {MAX_META_BYTES:,} accepted)", "meta")
-        try:
-            text = str(self.read("meta", header)[()])
-        except UnicodeError:
-            raise self.error("not valid text", "meta") from None
+        array = self.read("meta", header)
+        codes = np.frombuffer(array.tobytes(), dtype=np.dtype("u4").newbyteorder(array.dtype.byteorder))
+        if (codes >= 0x110000).any():  # NumPy cannot make a str of these
+            raise self.error("not valid text (a character code beyond Unicode)", "meta")
+        text = str(array[()])
         depth = json_depth(text)
         if depth > MAX_JSON_DEPTH:
             raise self.error(f"JSON nested {depth} levels deep (at most {MAX_JSON_DEPTH})", "meta")
