@@ -72,7 +72,9 @@ def test_sample(trained, capsys):
     assert not set(names) & words
     assert main(["sample", str(trained / "checkpoint.npz"), "-n", "12", "--seed", "3", "--exclude-train"]) == 0
     assert capsys.readouterr().out.split() == names
-    assert main(["sample", str(trained / "checkpoint.npz"), "--temperature", "0"]) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", str(trained / "checkpoint.npz"), "--temperature", "0"])
+    assert exit_info.value.code == 2
 
 
 def test_eval(trained, tmp_path, capsys):
@@ -117,7 +119,7 @@ def test_truncated_checkpoint_cli_error(trained, tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes((trained / "checkpoint.npz").read_bytes()[:500])
     assert main(["sample", str(bad)]) == 1
-    assert f"error: {bad}: cannot read checkpoint" in capsys.readouterr().err
+    assert f"error: {bad}: not a names checkpoint (no zip directory" in capsys.readouterr().err
 
 
 def test_graph(trained, tmp_path, capsys):
@@ -126,7 +128,7 @@ def test_graph(trained, tmp_path, capsys):
     source = out.read_text()
     assert "layers.0.weight" in source and "cross_entropy" in source and "tanh" in source
     svg = tmp_path / "g.svg"
-    assert main(["graph", "--out", str(svg), "--batch-size", "2"]) == 0
+    assert main(["graph", "--config", "default", "--out", str(svg), "--batch-size", "2"]) == 0
     assert "<svg" in svg.read_text()
 
 

@@ -9,6 +9,7 @@ import pytest
 from autograd_np.functional import cross_entropy
 from models.names import CheckpointError, Config, DEFAULT_DATA, Run, get_config, read_words
 from models.names import checkpoint as ckpt
+from models.names import schema
 
 WORDS = read_words(DEFAULT_DATA)
 
@@ -104,7 +105,7 @@ def test_truncated_checkpoint(tmp_path):
 def test_foreign_files(tmp_path):
     text = tmp_path / "names.txt"
     text.write_text("emma\n")
-    with pytest.raises(CheckpointError, match=r"names\.txt: cannot read checkpoint"):
+    with pytest.raises(CheckpointError, match=r"names\.txt: not a names checkpoint"):
         Run.load(text)
     other = tmp_path / "other.npz"
     np.savez(other, weights=np.ones(3))
@@ -129,10 +130,12 @@ def test_foreign_files(tmp_path):
 def test_checkpoint_with_missing_array(tmp_path):
     run = Run.from_words(tiny(), WORDS)
     path = run.save(tmp_path / "c.npz")
-    meta, arrays = ckpt.load(path)
+    checked = schema.load(path)
+    arrays = {**checked.arrays, "data/words": ckpt.words_to_array(checked.words)}
     del arrays["model/layers.2.weight"]
-    broken = ckpt.save(tmp_path / "broken.npz", {k: v for k, v in meta.items() if k not in ("format", "version")}, arrays)
-    with pytest.raises(CheckpointError, match=r"broken\.npz: inconsistent checkpoint"):
+    meta = {k: v for k, v in checked.meta.items() if k not in ("format", "version")}
+    broken = ckpt.save(tmp_path / "broken.npz", meta, arrays)
+    with pytest.raises(CheckpointError, match=r"broken\.npz: entry 'model/layers.2.weight': missing"):
         Run.load(broken)
     assert zipfile.is_zipfile(broken)
 

@@ -14,13 +14,13 @@ import os
 # to use both cores of an otherwise idle machine.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from .checkpoint import CheckpointError  # noqa: E402
+from .checkpoint import CheckpointError, CheckpointWriteError  # noqa: E402
 from .data import DEFAULT_DATA, DataError, Vocab, Words, build_examples, parse_words, read_words, split  # noqa: E402
 from .model import CONFIGS, Config, build_model, get_config, make_optimizer, make_schedule  # noqa: E402
-from .train import Run  # noqa: E402
+from .train import DivergedError, Run  # noqa: E402
 
 __all__ = [
-    "CheckpointError", "DEFAULT_DATA", "DataError", "Vocab", "Words", "build_examples", "parse_words",
-    "read_words", "split", "CONFIGS", "Config", "build_model", "get_config", "make_optimizer",
+    "CheckpointError", "CheckpointWriteError", "DivergedError", "DEFAULT_DATA", "DataError", "Vocab", "Words",
+    "build_examples", "parse_words", "read_words", "split", "CONFIGS", "Config", "build_model", "get_config", "make_optimizer",
     "make_schedule", "Run",
 ]

@@ -1,32 +1,38 @@
 """Command line: ``python -m models.names {train,sample,eval,graph,derive}``.
 
-    python -m models.names train                       # bundled data, default config, ~1 min
+    python -m models.names train                       # bundled data, default config -> runs/names/N
     python -m models.names train --config large --out runs/large
     python -m models.names train --input my_words.txt --steps 20000
-    python -m models.names train --resume runs/names/checkpoint.npz
-    python -m models.names sample runs/names/checkpoint.npz -n 10 --temperature 0.8 --exclude-train
-    python -m models.names eval runs/names/checkpoint.npz [--input FILE] [--split dev]
-    python -m models.names graph [runs/names/checkpoint.npz] --out graph.svg
-    python -m models.names derive [runs/names/checkpoint.npz] [--dtype float32]
+    python -m models.names train --resume runs/names/1/checkpoint.npz
+    python -m models.names sample [CKPT] -n 10 --temperature 0.8 --exclude-train
+    python -m models.names eval [CKPT] [--input FILE] [--split dev]
+    python -m models.names graph [CKPT] --out graph.svg
+    python -m models.names derive [CKPT] [--dtype float32]
+
+A command without CKPT uses the newest run under runs/names (see rundir.py).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import secrets
+import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from . import checkpoint as ckpt
 from .derive import add_parser as add_derive_parser, cmd_derive
-from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, DataError, build_examples, read_words, split
+from .data import DEFAULT_DATA, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, DataError, Vocab, build_examples, read_words, split
+from .layout import parameter_count
 from .model import CONFIGS, get_config, make_schedule
-from .train import Run
-
-CHECKPOINT = "checkpoint.npz"
+from .rundir import CHECKPOINT, RUNS_ROOT, RunDirError, RunLock, check_out_dir, check_writable, latest_checkpoint, new_run_dir
+from .schema import DEFAULT_MAX_PARAMETERS
+from .train import Run, stop_on_signals
 
 # train options that define the model/optimisation (ignored, with an error, when resuming)
 _CONFIG_FLAGS = {
@@ -34,6 +40,40 @@ _CONFIG_FLAGS = {
     "batch_size": int, "optimizer": str, "lr": float, "momentum": float, "weight_decay": float,
     "schedule": str, "warmup": float, "final_lr": float, "seed": int, "dtype": str, "eval_every": int,
 }
+SPLITS = ("train", "dev", "test")
+
+
+# ----- argument types: bad values are usage errors (exit code 2) naming the flag ------------------------
+def _integer(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+    return parse
+
+
+def _number(check: Callable[[float], bool], expected: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or not check(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number {expected}, got {text}")
+        return value
+    return parse
+
+
+POSITIVE = _integer(1)
+NON_NEGATIVE = _integer(0)
+POSITIVE_NUMBER = _number(lambda v: v > 0, "> 0")
+NON_NEGATIVE_NUMBER = _number(lambda v: v >= 0, ">= 0")
+FRACTION = _number(lambda v: 0 <= v < 1, "in [0, 1)")
+TEMPERATURE = _number(lambda v: 0.01 <= v <= 100, "in [0.01, 100]")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,69 +82,104 @@ def _parser() -> argparse.ArgumentParser:
         description="Character-level MLP that learns to make up names (autograd_np).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-
-    t = sub.add_parser("train", help="train a model (default: bundled names, default config)")
-    t.add_argument("--input", type=Path, help=f"one word per line, UTF-8 (default: bundled {DEFAULT_DATA.name})")
-    t.add_argument("--config", default="default", choices=sorted(CONFIGS), help="named configuration (default: default)")
-    t.add_argument("--steps", type=int, help="total optimisation steps (default: from the config)")
-    t.add_argument("--out", type=Path, default=Path("runs/names"), help="output directory (default: runs/names)")
-    t.add_argument("--resume", type=Path, metavar="CKPT", help="continue a run from its checkpoint")
-    t.add_argument("--stop-at", type=int, metavar="STEP", help="stop at this step (checkpoint saved; resume later)")
-    t.add_argument("--checkpoint-every", type=int, default=20_000, metavar="N", help="also save every N steps (0: only at the end)")
-    t.add_argument("--samples", type=int, default=20, help="names to print at the end (default 20)")
-    t.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN, help=f"longest accepted word (default {DEFAULT_MAX_LEN})")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.add_argument("--no-plot", action="store_true", help="skip the loss-curve PNG")
-    g = t.add_argument_group("model and optimisation (override the config)")
-    g.add_argument("--block-size", type=int)
-    g.add_argument("--emb", type=int, help="embedding size")
-    g.add_argument("--hidden", help="hidden widths, comma separated, e.g. 200 or 512,512")
-    g.add_argument("--arch", choices=["mlp", "hier"])
-    g.add_argument("--norm", choices=["none", "batch", "layer"])
-    g.add_argument("--dropout", type=float)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
-    g.add_argument("--lr", type=float, help="(peak) learning rate")
-    g.add_argument("--momentum", type=float)
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--schedule", choices=["step", "cosine", "constant"])
-    g.add_argument("--warmup", type=float, help="cosine: fraction of the steps spent warming up, e.g. 0.02")
-    g.add_argument("--final-lr", type=float)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--dtype", choices=["float32", "float64"])
-    g.add_argument("--eval-every", type=int)
-
-    s = sub.add_parser("sample", help="print names sampled from a checkpoint")
-    s.add_argument("checkpoint", type=Path)
-    s.add_argument("-n", "--num", type=int, default=20, help="how many names (default 20)")
-    s.add_argument("--temperature", type=float, default=1.0, help="<1: safer, >1: wilder (default 1.0)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--exclude-train", action="store_true", help="only names that are not in the training data file")
-
-    e = sub.add_parser("eval", help="losses of a checkpoint on a data file's standard split")
-    e.add_argument("checkpoint", type=Path)
-    e.add_argument("--input", type=Path, help="data file (default: the words stored in the checkpoint)")
-    e.add_argument("--split", default="all", choices=["train", "dev", "test", "all", "whole"],
-                   help="all: train, dev and test; whole: every word of the file, unsplit")
-    e.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN)
-
-    r = sub.add_parser("graph", help="render the computation graph of one training batch")
-    r.add_argument("checkpoint", type=Path, nargs="?", help="(default: an untrained model of --config)")
-    r.add_argument("--config", default="default", choices=sorted(CONFIGS))
-    r.add_argument("--batch-size", type=int, default=4)
-    r.add_argument("--out", type=Path, default=Path("runs/names/graph.svg"), help="file type by suffix: svg, png, pdf, dot")
-    r.add_argument("--show-grad", action="store_true", help="colour nodes by gradient norm")
-    r.add_argument("--show-values", action="store_true", help="print mean/std of every tensor")
+    _add_train(sub)
+    _add_sample(sub)
+    _add_eval(sub)
+    _add_graph(sub)
     add_derive_parser(sub)
     return parser
 
 
+def _add_max_params(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-params", type=POSITIVE, default=DEFAULT_MAX_PARAMETERS, metavar="N",
+                   help=f"refuse configs with more parameters (default {DEFAULT_MAX_PARAMETERS:,}); "
+                        "raise only for files you trust")
+
+
+def _add_checkpoint(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path, nargs="?", help=f"(default: the newest run under {RUNS_ROOT})")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train a model (default: bundled names, default config)")
+    t.add_argument("--input", type=Path, help=f"one word per line, UTF-8 (default: bundled {DEFAULT_DATA.name})")
+    t.add_argument("--config", default="default", choices=sorted(CONFIGS), help="named configuration (default: default)")
+    t.add_argument("--steps", type=POSITIVE, help="total optimisation steps (default: from the config)")
+    t.add_argument("--out", type=Path, help=f"run directory (default: a new numbered one, {RUNS_ROOT}/N; "
+                   "with --resume, the checkpoint's own directory)")
+    t.add_argument("--resume", type=Path, metavar="CKPT", help="continue a run from its checkpoint")
+    t.add_argument("--force", action="store_true", help="replace the checkpoint an existing --out holds")
+    t.add_argument("--stop-at", type=POSITIVE, metavar="STEP", help="stop at this step (checkpoint saved; resume later)")
+    t.add_argument("--stop-on-divergence", action="store_true",
+                   help="stop with an error when the loss stays above 10x its starting value")
+    t.add_argument("--checkpoint-every", type=NON_NEGATIVE, default=20_000, metavar="N",
+                   help="also save every N steps (0: only at the end)")
+    t.add_argument("--samples", type=NON_NEGATIVE, default=20, help="names to print at the end (default 20)")
+    t.add_argument("--max-len", type=POSITIVE, default=DEFAULT_MAX_LEN, help=f"longest accepted word (default {DEFAULT_MAX_LEN})")
+    t.add_argument("--max-bytes", type=POSITIVE, default=DEFAULT_MAX_BYTES,
+                   help=f"largest accepted --input file (default {DEFAULT_MAX_BYTES:,} bytes)")
+    _add_max_params(t)
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-plot", action="store_true", help="skip the loss-curve PNG")
+    g = t.add_argument_group("model and optimisation (override the config)")
+    g.add_argument("--block-size", type=POSITIVE)
+    g.add_argument("--emb", type=POSITIVE, help="embedding size")
+    g.add_argument("--hidden", help="hidden widths, comma separated, e.g. 200 or 512,512")
+    g.add_argument("--arch", choices=["mlp", "hier"])
+    g.add_argument("--norm", choices=["none", "batch", "layer"])
+    g.add_argument("--dropout", type=FRACTION)
+    g.add_argument("--batch-size", type=POSITIVE)
+    g.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    g.add_argument("--lr", type=POSITIVE_NUMBER, help="(peak) learning rate")
+    g.add_argument("--momentum", type=FRACTION)
+    g.add_argument("--weight-decay", type=NON_NEGATIVE_NUMBER)
+    g.add_argument("--schedule", choices=["step", "cosine", "constant"])
+    g.add_argument("--warmup", type=FRACTION, help="cosine: fraction of the steps spent warming up, e.g. 0.02")
+    g.add_argument("--final-lr", type=NON_NEGATIVE_NUMBER)
+    g.add_argument("--seed", type=NON_NEGATIVE)
+    g.add_argument("--dtype", choices=["float32", "float64"])
+    g.add_argument("--eval-every", type=POSITIVE)
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("sample", help="print names sampled from a checkpoint")
+    _add_checkpoint(s)
+    s.add_argument("-n", "--num", type=POSITIVE, default=20, help="how many names (default 20)")
+    s.add_argument("--temperature", type=TEMPERATURE, default=1.0, help="<1: safer, >1: wilder (default 1.0)")
+    s.add_argument("--seed", type=NON_NEGATIVE, help="repeat a draw (default: fresh names, seed printed)")
+    s.add_argument("--exclude-train", action="store_true", help="only names that are not in the training data file")
+    _add_max_params(s)
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("eval", help="losses of a checkpoint on a data file's standard split")
+    _add_checkpoint(e)
+    e.add_argument("--input", type=Path, help="data file (default: the words stored in the checkpoint)")
+    e.add_argument("--split", default="all", choices=["train", "dev", "test", "all", "whole"],
+                   help="all: train, dev and test; whole: every word of the file, unsplit")
+    e.add_argument("--max-len", type=POSITIVE, default=DEFAULT_MAX_LEN)
+    e.add_argument("--max-bytes", type=POSITIVE, default=DEFAULT_MAX_BYTES)
+    _add_max_params(e)
+
+
+def _add_graph(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("graph", help="render the computation graph of one training batch")
+    r.add_argument("checkpoint", type=Path, nargs="?",
+                   help=f"(default: the newest run under {RUNS_ROOT}; with --config, an untrained model)")
+    r.add_argument("--config", choices=sorted(CONFIGS), help="draw an untrained model of this config")
+    r.add_argument("--batch-size", type=POSITIVE, default=4)
+    r.add_argument("--out", type=Path, help="file type by suffix: svg, png, pdf, dot (default: graph.svg in the run directory)")
+    r.add_argument("--show-grad", action="store_true", help="colour nodes by gradient norm")
+    r.add_argument("--show-values", action="store_true", help="print mean/std of every tensor")
+    _add_max_params(r)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "graph": cmd_graph, "derive": cmd_derive}
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "graph": cmd_graph,
-                "derive": cmd_derive}[args.command](args)
-    except (DataError, ckpt.CheckpointError, ValueError, FloatingPointError) as error:
+        return commands[args.command](args)
+    except (DataError, ckpt.CheckpointError, ValueError, FloatingPointError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
@@ -124,63 +199,143 @@ def _overrides(args: argparse.Namespace) -> dict:
     return values
 
 
+def _checkpoint_arg(args: argparse.Namespace) -> Path:
+    return args.checkpoint if args.checkpoint is not None else latest_checkpoint()
+
+
+def _split_sizes(words: list[str]) -> dict[str, int]:
+    return {name: len(part) for name, part in zip(SPLITS, split(words))}
+
+
+def _warn_empty_splits(sizes: dict[str, int]) -> None:
+    for name in ("dev", "test"):
+        if sizes[name] == 0:
+            print(f"warning: the {name} split is empty ({sum(sizes.values())} words; the 80/10/10 split leaves "
+                  f"none for {name}): no {name} loss is reported", file=sys.stderr)
+
+
+# ----- train --------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    overrides = _overrides(args)
-    if args.resume:
-        if overrides or args.input or args.config != "default":
-            raise ValueError("--resume continues the checkpoint's own data and config; only --steps, --stop-at, "
-                             "--out and output options may be given")
-        run = Run.load(args.resume)
-        if args.steps is not None and args.steps != run.config.steps:
-            if args.steps < run.step:
-                raise ValueError(f"--steps {args.steps} is below the checkpoint's step {run.step}")
-            print(f"note: --steps changes the run length from {run.config.steps} to {args.steps}; "
-                  "the learning-rate schedule follows the new length", file=sys.stderr)
-            run.config.steps = args.steps
-            run.optimizer.schedule = make_schedule(run.config)
-        print(f"resuming {args.resume} at step {run.step:,} of {run.config.steps:,}")
-    else:
-        data = read_words(args.input or DEFAULT_DATA, max_len=args.max_len)
-        config = get_config(args.config, steps=args.steps, **overrides)
-        run = Run.from_words(config, data)
-        n_train, n_dev, n_test = (len(p) for p in split(data.words))
-        print(f"data: {data.source} ({len(data.words):,} words; split {n_train:,}/{n_dev:,}/{n_test:,}; "
-              f"vocabulary {len(run.vocab)}: {run.vocab.chars!r})")
+    if args.out is not None:  # fail before reading any data; checked again under the lock
+        check_out_dir(args.out, args.out / CHECKPOINT, resume=args.resume, force=args.force)
+    run = _resume_run(args) if args.resume else _new_run(args)
+    _warn_empty_splits(_split_sizes(run.words))
     print(f"model: {run.describe()}")
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / CHECKPOINT
-    run.train(until=args.stop_at, progress=not args.no_progress, checkpoint_path=path,
-              checkpoint_every=args.checkpoint_every)
-    run.save(path)
-    if run.interrupted or run.step < run.config.steps:
-        why = "interrupted" if run.interrupted else "stopped"
-        print(f"{why} at step {run.step:,} of {run.config.steps:,}; checkpoint: {path}\n"
-              f"continue with: python -m models.names train --resume {path}")
-        return 130 if run.interrupted else 0
+    out, checkpoint = _train_paths(args)
+    with RunLock(out) as lock:
+        if lock.stale_pid is not None:
+            print(f"note: took over the stale lock of process {lock.stale_pid} (no longer running)", file=sys.stderr)
+        check_out_dir(out, checkpoint, resume=args.resume, force=args.force)
+        check_writable(out, checkpoint)
+        if args.force:
+            for stale in ("metrics.json", "loss.png"):
+                (out / stale).unlink(missing_ok=True)
+        with stop_on_signals() as stop:  # from here on, SIGINT/SIGTERM end with a saved checkpoint
+            print(f"run directory: {out}", flush=True)
+            run.train(until=args.stop_at, progress=not args.no_progress, checkpoint_path=checkpoint,
+                      checkpoint_every=args.checkpoint_every, stop_on_divergence=args.stop_on_divergence, stop=stop)
+            run.save(checkpoint)
+        if stop and not run.interrupted:  # the signal came during the final save
+            run.stopped_by = stop[0]
+        if run.interrupted or run.step < run.config.steps:
+            why = "interrupted" if run.interrupted else "stopped"
+            print(f"{why} at step {run.step:,} of {run.config.steps:,}; checkpoint: {checkpoint}\n"
+                  f"continue with: {_resume_command(args, checkpoint)}")
+            return 128 + run.stopped_by if run.interrupted else 0
+        _finish(args, run, out, checkpoint)
+    return 0
+
+
+def _new_run(args: argparse.Namespace) -> Run:
+    data = read_words(args.input or DEFAULT_DATA, max_len=args.max_len, max_bytes=args.max_bytes)
+    config = get_config(args.config, steps=args.steps, **_overrides(args))
+    vocab = Vocab.from_words(data.words)
+    count = parameter_count(config, len(vocab))
+    if count > args.max_params:
+        raise ValueError(f"the model would have {count:,} parameters, more than --max-params {args.max_params:,}")
+    run = Run.from_words(config, data, max_len=args.max_len)
+    sizes = _split_sizes(data.words)
+    print(f"data: {data.source} ({len(data.words):,} words; split {sizes['train']:,}/{sizes['dev']:,}/"
+          f"{sizes['test']:,}; vocabulary {len(run.vocab)}: {run.vocab.chars!r})")
+    return run
+
+
+def _resume_run(args: argparse.Namespace) -> Run:
+    if _overrides(args) or args.input or args.config != "default":
+        raise ValueError("--resume continues the checkpoint's own data and config; only --steps, --stop-at, "
+                         "--out and output options may be given")
+    run = Run.load(args.resume, max_parameters=args.max_params)
+    if args.steps is not None and args.steps != run.config.steps:
+        if args.steps < run.step:
+            raise ValueError(f"--steps {args.steps} is below the checkpoint's step {run.step}")
+        print(f"note: --steps changes the run length from {run.config.steps} to {args.steps}; "
+              "the learning-rate schedule follows the new length", file=sys.stderr)
+        run.config.steps = args.steps
+        run.optimizer.schedule = make_schedule(run.config)
+    print(f"resuming {args.resume} at step {run.step:,} of {run.config.steps:,}")
+    return run
+
+
+def _train_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(run directory, checkpoint path): --out; else next to --resume's checkpoint; else a new numbered run."""
+    if args.out is not None:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunDirError(f"cannot create --out {args.out}: {error.strerror or error}") from None
+        return args.out, args.out / CHECKPOINT
+    if args.resume is not None:
+        return args.resume.parent, args.resume
+    out = new_run_dir()
+    return out, out / CHECKPOINT
+
+
+def _resume_command(args: argparse.Namespace, checkpoint: Path) -> str:
+    """The exact command that continues this run."""
+    words = ["python", "-m", "models.names", "train", "--resume", str(checkpoint)]
+    if args.max_params != DEFAULT_MAX_PARAMETERS:
+        words += ["--max-params", str(args.max_params)]
+    if args.stop_on_divergence:
+        words.append("--stop-on-divergence")
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _finish(args: argparse.Namespace, run: Run, out: Path, checkpoint: Path) -> None:
+    """Final evaluation, loss curve, metrics.json (null for an empty split) and sampled names."""
     t0 = time.perf_counter()
-    losses = {name: run.evaluate(name) for name in ("train", "dev", "test")}
+    losses = {name: _loss_or_none(run.evaluate(name)) for name in SPLITS}
     eval_seconds = time.perf_counter() - t0
     print(f"done: {run.step:,} steps in {run.train_seconds:.1f} s of training (+{eval_seconds:.1f} s final evaluation)")
-    print("loss: " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+    print("loss: " + "  ".join(f"{k} {_format_loss(v)}" for k, v in losses.items()))
     if not args.no_plot:
         print(f"loss curve: {run.plot(out / 'loss.png')}")
-    print(f"checkpoint: {path}")
+    print(f"checkpoint: {checkpoint}")
     (out / "metrics.json").write_text(json.dumps({
         **losses, "steps": run.step, "train_seconds": run.train_seconds, "eval_seconds": eval_seconds,
         "config": run.config.to_dict(), "data": run.data_info,
-    }, indent=2) + "\n")
+    }, indent=2, allow_nan=False) + "\n")
     if args.samples > 0:
         print(f"{args.samples} sampled names:")
         for name in run.sample(args.samples, seed=run.config.seed):
             print(f"  {name}")
-    return 0
 
 
+def _loss_or_none(loss: float) -> float | None:
+    return None if math.isnan(loss) else loss
+
+
+def _format_loss(loss: float | None) -> str:
+    return "n/a (empty split)" if loss is None else f"{loss:.4f}"
+
+
+# ----- sample, eval, graph ------------------------------------------------------------------------------
 def cmd_sample(args: argparse.Namespace) -> int:
-    run = Run.load(args.checkpoint)
+    path = _checkpoint_arg(args)
+    run = Run.load(path, max_parameters=args.max_params)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    print(f"{path}: seed {seed} (--seed {seed} draws these names again)", file=sys.stderr)
     exclude = set(run.words) if args.exclude_train else None
-    names = run.sample(args.num, temperature=args.temperature, seed=args.seed, exclude=exclude)
+    names = run.sample(args.num, temperature=args.temperature, seed=seed, exclude=exclude)
     for name in names:
         print(name)
     if len(names) < args.num:
@@ -189,24 +344,43 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    run = Run.load(args.checkpoint)
+    path = _checkpoint_arg(args)
+    run = Run.load(path, max_parameters=args.max_params)
     if args.input:
-        data = read_words(args.input, max_len=args.max_len)
+        data = read_words(args.input, max_len=args.max_len, max_bytes=args.max_bytes)
         run.vocab.check(data)
         words, source = data.words, str(args.input)
     else:
         words, source = run.words, f"{run.data_info.get('source', '?')} (words stored in the checkpoint)"
-    print(f"checkpoint: {args.checkpoint} (step {run.step:,}); data: {source}, {len(words):,} words")
+    print(f"checkpoint: {path} (step {run.step:,}); data: {source}, {len(words):,} words")
     if args.split == "whole":
         parts = {"whole": words}
     else:
-        parts = dict(zip(("train", "dev", "test"), split(words)))
+        parts = dict(zip(SPLITS, split(words)))
         if args.split != "all":
             parts = {args.split: parts[args.split]}
     for name, ws in parts.items():
+        if not ws:
+            print(f"warning: the {name} split is empty ({len(words)} words)", file=sys.stderr)
+            print(f"{name:>5}: n/a (empty split)")
+            continue
         X, Y = build_examples(ws, run.vocab, run.config.block_size)
         print(f"{name:>5}: loss {run.loss_on(X, Y):.4f}  ({len(ws):,} words, {len(X):,} examples)")
     return 0
+
+
+def _graph_run(args: argparse.Namespace) -> tuple[Run, Path]:
+    """The run to draw and the default output directory."""
+    if args.checkpoint is None and args.config is None:
+        try:
+            args.checkpoint = latest_checkpoint()
+        except RunDirError:
+            print(f"note: no run under {RUNS_ROOT}; drawing an untrained default model", file=sys.stderr)
+            args.config = "default"
+    if args.checkpoint is not None:
+        return Run.load(args.checkpoint, max_parameters=args.max_params), args.checkpoint.parent
+    config = get_config(args.config, steps=1)
+    return Run.from_words(config, read_words(DEFAULT_DATA)), RUNS_ROOT
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -216,19 +390,21 @@ def cmd_graph(args: argparse.Namespace) -> int:
         raise ValueError(f"graph: the viz package is not available ({error})") from None
     from autograd_np.functional import cross_entropy
 
-    if args.checkpoint:
-        run = Run.load(args.checkpoint)
-    else:
-        config = get_config(args.config, steps=1)
-        run = Run.from_words(config, read_words(DEFAULT_DATA))
+    if args.checkpoint is not None and args.config is not None:
+        raise ValueError("graph: give a checkpoint or --config (an untrained model), not both")
+    run, directory = _graph_run(args)
+    out = args.out if args.out is not None else directory / "graph.svg"
     X, Y = run.splits()["train"]
+    if len(X) == 0:
+        raise ValueError("graph: the run's train split is empty")
     ix = np.random.default_rng(0).integers(0, len(X), args.batch_size)
     run.model.train()
     loss = cross_entropy(run.model(X[ix]), Y[ix])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        viz.render(loss, args.out, params=run.model, show_grad=args.show_grad, show_values=args.show_values)
+        viz.render(loss, out, params=run.model, show_grad=args.show_grad, show_values=args.show_values)
     except (viz.RendererNotFoundError, viz.RenderError) as error:
         raise ValueError(f"graph: {error} (a .dot output needs no renderer)") from None
-    print(f"graph of one batch of {args.batch_size} (loss {loss.item():.4f}): {args.out}")
+    source = args.checkpoint if args.checkpoint is not None else f"an untrained {args.config} model"
+    print(f"graph of one batch of {args.batch_size} from {source} (loss {loss.item():.4f}): {out}")
     return 0

@@ -2,6 +2,9 @@
 
 File format: UTF-8 text, one word per line.
 
+- ``read_words`` reads only a regular file of at most ``max_bytes`` (default
+  1 GiB, ``--max-bytes``): a FIFO, device or directory is refused before any
+  read (a FIFO with no writer would block, ``/dev/zero`` never ends).
 - Blank lines (empty or whitespace only) are skipped; line numbers in error
   messages still count them. Leading/trailing whitespace (including ``\\r``
   of Windows line ends) is stripped; a UTF-8 byte-order mark is ignored.
@@ -18,7 +21,9 @@ File format: UTF-8 text, one word per line.
 """
 from __future__ import annotations
 
+import os
 import random
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -28,6 +33,8 @@ import numpy as np
 #: The bundled default data set (see models/data/README.md).
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "names.txt"
 DEFAULT_MAX_LEN = 64
+#: largest data file read (``--max-bytes``): generous, but a wrong path such as /dev/zero fails at once
+DEFAULT_MAX_BYTES = 1 << 30
 END = "."
 
 
@@ -44,14 +51,41 @@ class Words:
     source: str
 
 
-def read_words(path: str | Path, max_len: int = DEFAULT_MAX_LEN) -> Words:
-    """Parse a one-word-per-line file (see the module docstring for the rules)."""
+def read_words(path: str | Path, max_len: int = DEFAULT_MAX_LEN, max_bytes: int = DEFAULT_MAX_BYTES) -> Words:
+    """Parse a one-word-per-line file (see the module docstring for the rules).
+
+    The file must be a regular file of at most ``max_bytes`` bytes: a FIFO,
+    device or directory is refused before anything is read from it.
+    """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO with no writer returns at once instead of hanging
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as error:
         raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise DataError(f"{path}: not a regular file ({_file_kind(st.st_mode)}); expected a text file of words")
+    with os.fdopen(fd, "rb") as f:
+        if st.st_size > max_bytes:
+            raise DataError(f"{path}: the file is {st.st_size:,} bytes, more than the limit of {max_bytes:,} "
+                            "(raise it with --max-bytes if this is intended)")
+        try:
+            raw = f.read(max_bytes + 1)
+        except OSError as error:
+            raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from None
+    if len(raw) > max_bytes:
+        raise DataError(f"{path}: the file grew past the limit of {max_bytes:,} bytes while being read")
     return parse_words(raw, str(path), max_len)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO/pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 def parse_words(raw: bytes, source: str = "<data>", max_len: int = DEFAULT_MAX_LEN) -> Words:

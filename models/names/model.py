@@ -6,6 +6,7 @@ every layer comes from the engine's op table.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,17 @@ import numpy as np
 from autograd_np import nn, optim
 
 TANH_GAIN = 5.0 / 3.0
+
+
+_NUMBER_RANGES = (
+    ("lr", lambda v: v > 0, "> 0"),
+    ("final_lr", lambda v: v >= 0, ">= 0"),
+    ("weight_decay", lambda v: v >= 0, ">= 0"),
+    ("momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("decay_at", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("decay", lambda v: v > 0, "> 0"),
+    ("output_scale", lambda v: v > 0, "> 0"),
+)
 
 
 @dataclass
@@ -70,6 +82,12 @@ class Config:
             raise ValueError(f"config: dtype must be float32 or float64, got {self.dtype!r}")
         if self.eval_every < 1:
             raise ValueError("config: eval_every must be >= 1")
+        for name, in_range, expected in _NUMBER_RANGES:
+            value = getattr(self, name)
+            if not math.isfinite(value) or not in_range(value):
+                raise ValueError(f"config: {name} must be a finite number {expected}, got {value}")
+        if self.seed < 0:
+            raise ValueError("config: seed must be >= 0")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,13 +7,15 @@ loading it again gives bit-identical continued training.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -21,10 +23,43 @@ import autograd_np as ag
 from autograd_np.functional import cross_entropy, softmax
 
 from . import checkpoint as ckpt
-from .data import DEFAULT_DATA, Vocab, Words, build_examples, split
+from . import schema
+from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, Vocab, Words, build_examples, split
 from .model import Config, build_model, make_optimizer
 
 EVAL_CHUNK = 8192
+#: a training loss above DIVERGENCE_FACTOR x its starting value at DIVERGENCE_EVALS evaluations in a row
+#: is divergence: a warning, or an error with ``stop_on_divergence``
+DIVERGENCE_FACTOR = 10.0
+DIVERGENCE_EVALS = 3
+#: signals that stop training after the current step and save a resumable checkpoint
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+
+
+class DivergedError(FloatingPointError):
+    """Training diverged; the message names the step and what happened to the checkpoint."""
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[list[int]]:
+    """While active (main thread only), SIGINT and SIGTERM are appended to the yielded list instead of
+    ending the process, so training can stop after the current step and save; a second signal raises
+    KeyboardInterrupt at once."""
+    stop: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop:
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Run:
@@ -45,38 +80,46 @@ class Run:
 
     # ----- construction ------------------------------------------------------
     @classmethod
-    def from_words(cls, config: Config, data: Words) -> "Run":
+    def from_words(cls, config: Config, data: Words, max_len: int = DEFAULT_MAX_LEN) -> "Run":
         raw = "\n".join(data.words).encode("utf-8")
         info = {
             "source": str(data.source),
             "default": Path(data.source).resolve() == DEFAULT_DATA,
             "n_words": len(data.words),
             "sha256_words": hashlib.sha256(raw).hexdigest(),
+            "max_len": max(max_len, max((len(w) for w in data.words), default=0)),
         }
         return cls(config, data.words, data_info=info)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Run":
-        meta, arrays = ckpt.load(path)
+    def load(cls, path: str | Path, max_parameters: int = schema.DEFAULT_MAX_PARAMETERS) -> "Run":
+        """Load a checkpoint, validated before anything large is allocated (see ``schema.load``).
+
+        Temporary files left next to it by interrupted saves of dead processes are removed first.
+        """
+        ckpt.remove_stale_temps(path)
+        checked = schema.load(path, max_parameters)
+        arrays = checked.arrays
         try:
-            config = Config.from_dict(meta["config"])
-            vocab = Vocab(meta["vocab"])
-            run = cls(config, ckpt.array_to_words(arrays["data/words"]), vocab, meta.get("data"))
+            run = cls(checked.config, checked.words, checked.vocab, checked.meta["data"])
             run.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
             run.optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
-            run.rng.bit_generator.state = meta["rng_state"]
-            run.step = int(meta["step"])
-            run.train_losses = np.asarray(arrays["history/train_loss"], dtype=np.float32).copy()
-            run.dev_steps = [int(s) for s in arrays["history/dev_step"]]
-            run.dev_losses = [float(v) for v in arrays["history/dev_loss"]]
-            run.train_seconds = float(meta.get("train_seconds", 0.0))
+            run.rng.bit_generator.state = checked.meta["rng_state"]
         except (KeyError, ValueError, TypeError) as error:
             raise ckpt.CheckpointError(f"{path}: inconsistent checkpoint ({type(error).__name__}: {error})") from None
-        if run.step != run.optimizer.step_count or len(run.train_losses) != run.step:
-            raise ckpt.CheckpointError(f"{path}: inconsistent checkpoint (step counters disagree)")
+        run.step = checked.meta["step"]
+        run.train_losses = np.array(arrays["history/train_loss"], dtype=np.float32)
+        run.dev_steps = [int(s) for s in arrays["history/dev_step"]]
+        run.dev_losses = [float(v) for v in arrays["history/dev_loss"]]
+        run.train_seconds = float(checked.meta["train_seconds"])
         return run
 
     def save(self, path: str | Path) -> Path:
+        """Write a checkpoint atomically; refuses (``DivergedError``) a model or optimizer state that is
+        not finite, so the last good checkpoint at ``path`` stays. ``ckpt.CheckpointWriteError`` if the
+        file system refuses (the previous file stays too)."""
+        path = Path(path)
+        self.check_finite(path)
         meta = {
             "vocab": self.vocab.chars,
             "config": self.config.to_dict(),
@@ -94,6 +137,15 @@ class Run:
         arrays["history/dev_loss"] = np.asarray(self.dev_losses, dtype=np.float64)
         arrays["data/words"] = ckpt.words_to_array(self.words)
         return ckpt.save(path, meta, arrays)
+
+    def check_finite(self, checkpoint_path: str | Path | None = None) -> None:
+        """``DivergedError`` naming the step and the first parameter or optimizer buffer with NaN or infinity."""
+        named = [(f"model state {k}", v) for k, v in self.model.state_dict().items()]
+        named += [(f"optimizer state {k}", v) for k, v in self.optimizer.state_dict().items()]
+        for name, value in named:
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                raise DivergedError(f"training diverged at or before step {self.step}: {name} is not finite "
+                                    f"(lower the learning rate); {_kept(checkpoint_path)}")
 
     # ----- data --------------------------------------------------------------
     def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -123,12 +175,24 @@ class Run:
         on_eval: Callable[[int, float], None] | None = None,
         checkpoint_path: str | Path | None = None,
         checkpoint_every: int = 0,
+        stop_on_divergence: bool = False,
+        stop: list[int] | None = None,
     ) -> None:
         """Train up to step ``until`` (default: ``config.steps``).
 
-        Dev loss is evaluated every ``eval_every`` steps and at ``config.steps``;
-        a tqdm bar shows the running (exponential moving average) training loss.
+        Dev loss is evaluated every ``eval_every`` steps and at ``config.steps``
+        (skipped when the dev split is empty); a tqdm bar shows the running
+        (exponential moving average) training loss. SIGINT (Ctrl-C) and SIGTERM
+        stop after the current step (``self.stopped_by`` holds the signal number;
+        a second signal aborts at once); pass ``stop`` from an enclosing
+        ``stop_on_signals()`` to catch signals that arrive outside this call. A non-finite loss raises ``DivergedError``;
+        a mean training loss above ``DIVERGENCE_FACTOR`` x its starting value at
+        ``DIVERGENCE_EVALS`` evaluations in a row warns, or raises with
+        ``stop_on_divergence``.
         """
+        if stop is None:
+            with stop_on_signals() as own:
+                return self.train(until, progress, on_eval, checkpoint_path, checkpoint_every, stop_on_divergence, own)
         from tqdm.auto import tqdm
 
         cfg = self.config
@@ -136,35 +200,46 @@ class Run:
         X, Y = self.splits()["train"]
         if len(X) == 0:
             raise ValueError("no training examples: the train split is empty (need at least 2 words)")
+        has_dev = len(self.splits()["dev"][0]) > 0
         losses = np.zeros(max(until - self.step, 0), dtype=np.float32)
         start_step = self.step
+        start_loss = float(self.train_losses[0]) if len(self.train_losses) else None
+        window_sum, window_n, high_evals, warned = 0.0, 0, 0, False
         ema = None
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, desc="train", unit="step",
                    mininterval=0.5, smoothing=0.05, dynamic_ncols=True)
         self.model.train()
-        # Ctrl-C stops cleanly after the current step (a second Ctrl-C aborts at once).
-        stop: list[int] = []
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            if stop:
-                raise KeyboardInterrupt
-            stop.append(signum)
-
-        previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
-        self.interrupted = False
+        self.stopped_by = None
         t0 = time.perf_counter()
         try:
             while self.step < until and not stop:
                 loss = self.train_step(X, Y)
                 losses[self.step - 1 - start_step] = loss
                 if not math.isfinite(loss):
-                    raise FloatingPointError(f"training diverged at step {self.step}: loss {loss} (lower the learning rate)")
+                    raise DivergedError(f"training diverged at step {self.step}: loss {loss} (lower the learning "
+                                        f"rate); {_kept(checkpoint_path)}")
+                start_loss = loss if start_loss is None else start_loss
+                window_sum, window_n = window_sum + loss, window_n + 1
                 ema = loss if ema is None else 0.99 * ema + 0.01 * loss
                 if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                     self.train_seconds += time.perf_counter() - t0
-                    dev = self._record_dev()
-                    if on_eval:
-                        on_eval(self.step, dev)
+                    mean = window_sum / window_n
+                    window_sum, window_n = 0.0, 0
+                    high_evals = high_evals + 1 if mean > DIVERGENCE_FACTOR * start_loss else 0
+                    if high_evals >= DIVERGENCE_EVALS:
+                        what = (f"the mean training loss ({mean:.4g}) has been above {DIVERGENCE_FACTOR:g}x its "
+                                f"starting value ({start_loss:.4g}) at {high_evals} evaluations in a row")
+                        if stop_on_divergence:
+                            raise DivergedError(f"training diverged at step {self.step}: {what}; stopped "
+                                                f"(--stop-on-divergence); {_kept(checkpoint_path)}")
+                        if not warned:
+                            tqdm.write(f"warning: step {self.step}: {what}: training is diverging (lower the "
+                                       "learning rate; --stop-on-divergence makes this an error)", file=sys.stderr)
+                            warned = True
+                    if has_dev:
+                        dev = self._record_dev()
+                        if on_eval:
+                            on_eval(self.step, dev)
                     self.model.train()
                     t0 = time.perf_counter()
                 if self.step % 200 == 0 or self.step == until:
@@ -183,9 +258,12 @@ class Run:
             self.train_seconds += time.perf_counter() - t0
             self._append_losses(losses, start_step)
             bar.close()
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
-        self.interrupted = bool(stop)
+        self.stopped_by = stop[0] if stop else None
+
+    @property
+    def interrupted(self) -> bool:
+        """The last ``train`` call was stopped by a signal."""
+        return getattr(self, "stopped_by", None) is not None
 
     def _append_losses(self, losses: np.ndarray, start_step: int) -> None:
         done = self.step - start_step
@@ -211,6 +289,7 @@ class Run:
         return total / len(X)
 
     def evaluate(self, name: str) -> float:
+        """Mean loss on a split of this run's words; NaN if the split is empty."""
         return self.loss_on(*self.splits()[name])
 
     def sample(
@@ -302,3 +381,8 @@ class Run:
             f"batch {c.batch_size}, {c.steps:,} steps, seed {c.seed}, {c.dtype}"
         )
 
+
+def _kept(checkpoint_path: str | Path | None) -> str:
+    if checkpoint_path is not None and Path(checkpoint_path).exists():
+        return f"not saved: {checkpoint_path} keeps the last good checkpoint"
+    return "not saved (no earlier checkpoint exists)"
