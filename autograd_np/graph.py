@@ -23,7 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .grad_mode import enable_grad
-from .node import GraphFreedError
+from .anomaly import _anomaly, check_backward
+from .node import GraphFreedError, Node
 from .tensor import Tensor
 
 
@@ -74,21 +75,23 @@ def backprop(
 
     Without ``targets`` (``backward()``) each leaf's gradient is added into its
     ``.grad``. With ``targets`` (``grad()``) the gradient of each target is
-    returned, keyed by ``id(target)``, and no ``.grad`` is touched. With
+    returned, keyed by ``id(target)``, and no leaf's ``.grad`` is touched. With
     ``create_graph`` the VJPs run on Tensors and are recorded: the gradients
     are differentiable.
     """
     order = _reachable(roots, requiring_grad_only=True)
     grads: dict[int, Any] = {}
     for root, seed in zip(roots, seeds):
-        accumulate(grads, root, seed, None)
+        accumulate(grads, root, seed, None, 0)
     wanted = None if targets is None else {id(t) for t in targets}
     found: dict[int, Any] = {}
     with enable_grad() if create_graph else _AS_IS:
-        for t in reversed(order):
+        for t in reversed(order):  # outputs before inputs: each gradient is complete when popped
             g = grads.pop(id(t), None)
             if g is None:
                 continue
+            if t._hooks is not None:
+                g = run_hooks(t, g)
             node = t._node
             if wanted is not None:
                 if id(t) in wanted:
@@ -97,20 +100,25 @@ def backprop(
                 accumulate_into_leaf(t, g)
             if node is None:
                 continue
+            if t._changed_at > node.seq:
+                raise changed_error(node, "its output", t)
             op = node.op
             if create_graph:  # the rules run on Tensors (and recompute instead of using saved arrays)
                 out, inputs, kwargs = t, node.args, {**node.kwargs, "saved": None} if op.saves else node.kwargs
             else:
-                out, inputs, kwargs = t.data, node.inputs, {**node.kwargs, "saved": node.saved} if op.saves else node.kwargs
+                out, inputs, kwargs = t._data, node.inputs, {**node.kwargs, "saved": node.saved} if op.saves else node.kwargs
             for i, arg in enumerate(node.args):
-                if isinstance(arg, Tensor) and arg._requires_grad:
-                    accumulate(grads, arg, op.vjps[i](g, out, *inputs, **kwargs), op)
+                if isinstance(arg, Tensor):
+                    if arg._changed_at > node.seq:
+                        raise changed_error(node, f"its input {i}", arg)
+                    if arg._requires_grad:
+                        accumulate(grads, arg, op.vjps[i](g, out, *inputs, **kwargs), node, i)
             if not retain_graph:
                 node.free()
     return found
 
 
-def accumulate(grads: dict[int, Any], t: Tensor, g: Any, op: Any) -> None:
+def accumulate(grads: dict[int, Any], t: Tensor, g: Any, node: Node | None, position: int) -> None:
     """``grads[t] += g``, checking that ``g`` has t's shape (a wrong VJP is an error, never broadcast).
 
     The sum is computed in place when the walk's array is private: nothing but ``grads``
@@ -118,11 +126,13 @@ def accumulate(grads: dict[int, Any], t: Tensor, g: Any, op: Any) -> None:
     """
     if g is None:
         return
-    if g.shape != t.data.shape:
+    if g.shape != t._data.shape:
         raise RuntimeError(
-            f"backward: the VJP of {op.name if op else 'the seed'} gave a gradient of shape {g.shape} "
-            f"for an input of shape {t.data.shape}"
+            f"backward: the VJP of {node.op.name if node else 'the seed'} gave a gradient of shape {g.shape} "
+            f"for an input of shape {t._data.shape}"
         )
+    if _anomaly.enabled and node is not None:
+        check_backward(node.op.name, position, g, getattr(node, "site", None))
     key = id(t)
     previous = grads.get(key)
     if previous is None:
@@ -136,10 +146,29 @@ def accumulate(grads: dict[int, Any], t: Tensor, g: Any, op: Any) -> None:
 def accumulate_into_leaf(leaf: Tensor, g: Any) -> None:
     """``leaf.grad += g``; the first gradient is taken without a copy when the walk's array is
     private and already of the leaf's dtype."""
-    if leaf.grad is None:
-        leaf.grad = g if _is_private(g, other_holders=1) and g.dtype == leaf.data.dtype else np.array(g, dtype=leaf.data.dtype)
+    if leaf._grad is None:
+        leaf._grad = g if _is_private(g, other_holders=1) and g.dtype == leaf._data.dtype else np.array(g, dtype=leaf._data.dtype)
     else:
-        leaf.grad += g
+        leaf._grad += g
+
+
+def run_hooks(t: Tensor, g: Any) -> Any:
+    """``t``'s hooks on its complete gradient; keep it in ``t.grad`` if ``retain_grad()`` asked (an op's output)."""
+    g = t._hooks.apply(g)
+    if t._hooks.retain and t._node is not None:
+        kept = g._data if isinstance(g, Tensor) else g
+        t._grad = np.array(kept, dtype=t._data.dtype) if t._grad is None else t._grad + kept
+    return g
+
+
+def changed_error(node: Node, which: str, t: Tensor) -> RuntimeError:
+    """A node whose output or input changed in place after it was recorded: its VJP would read the
+    new values and return a wrong gradient."""
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an in-place operation: "
+        f"{which} [{node.op.name}, shape {t._data.shape}] was changed (through .data or an in-place operator) "
+        f"after {node.op.name} recorded it. Compute the forward pass again after the change, or change a copy."
+    )
 
 
 def _is_private(array: Any, other_holders: int) -> bool:

@@ -7,9 +7,13 @@ any result computed with recording off) holds ``None``. The backward walk in
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Callable
 
-_next_creation_number = itertools.count(1).__next__
+import numpy as np
+
+#: One clock for node creation and in-place changes: a tensor changed after a node was
+#: recorded has ``_changed_at > node.seq``.
+next_stamp = itertools.count(1).__next__
 
 
 class GraphFreedError(RuntimeError):
@@ -42,7 +46,7 @@ class Node:
         self.inputs = inputs
         self.kwargs = kwargs
         self.saved = saved
-        self.seq = _next_creation_number()
+        self.seq = next_stamp()
         self.freed = False
 
     def free(self) -> None:
@@ -50,3 +54,54 @@ class Node:
         self.args = self.inputs = ()
         self.saved = None
         self.freed = True
+
+
+class TracedNode(Node):
+    """A Node made in anomaly mode: it also remembers where the user's code called the op."""
+
+    __slots__ = ("site",)
+
+    def __init__(self, op: Any, args: tuple, inputs: Any, kwargs: dict, saved: Any, site: str) -> None:
+        super().__init__(op, args, inputs, kwargs, saved)
+        self.site = site
+
+
+class GradHooks:
+    """What to do with a tensor's gradient once it is complete: hooks, and whether to keep it."""
+
+    __slots__ = ("hooks", "retain")
+
+    def __init__(self) -> None:
+        self.hooks: dict[int, Callable] = {}
+        self.retain = False
+
+    def add(self, fn: Callable) -> "HookHandle":
+        key = next_stamp()
+        self.hooks[key] = fn
+        return HookHandle(self.hooks, key)
+
+    def apply(self, g: Any) -> Any:
+        """Run every hook in order; a hook's non-None result replaces the gradient."""
+        for fn in list(self.hooks.values()):
+            replaced = fn(g)
+            if replaced is not None:
+                replaced = getattr(replaced, "_data", replaced)
+                if np.shape(replaced) != np.shape(g):
+                    raise RuntimeError(
+                        f"hook {getattr(fn, '__name__', fn)!r} returned a gradient of shape {np.shape(replaced)} "
+                        f"for a gradient of shape {np.shape(g)}"
+                    )
+                g = replaced
+        return g
+
+
+class HookHandle:
+    """Returned by ``Tensor.register_hook``: ``handle.remove()`` unregisters the hook."""
+
+    __slots__ = ("_hooks", "_key")
+
+    def __init__(self, hooks: dict, key: int) -> None:
+        self._hooks, self._key = hooks, key
+
+    def remove(self) -> None:
+        self._hooks.pop(self._key, None)

@@ -24,8 +24,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .anomaly import _anomaly, check_forward, user_call_site
 from .grad_mode import _mode
-from .node import Node
+from .node import Node, TracedNode
 from .tensor import Tensor
 
 _NO_KWARGS: dict = {}
@@ -77,7 +78,7 @@ class Primitive:
                 has_tensor = True
                 if a._requires_grad:
                     needs_grad = True
-                arrays.append(a.data)
+                arrays.append(a._data)
             elif type(a) is list:
                 return self(*[_list_constant(self, b) if type(b) is list else b for b in args], **kwargs)
             else:
@@ -95,9 +96,13 @@ class Primitive:
             return out
         if type(out) is not np.ndarray:
             out = np.asarray(out)  # ufuncs turn 0-d arrays into NumPy scalars
+        if out.dtype.kind == "c":
+            raise TypeError(f"{self.name}: complex values are not supported (a complex input or result)")
+        if _anomaly.enabled:
+            check_forward(self.name, arrays, out)
         if needs_grad and _mode.enabled:
-            if out.dtype.kind == "c":
-                raise TypeError(f"{self.name}: complex values are not supported (a complex input or result)")
+            if _anomaly.enabled:
+                return Tensor._from_node(out, TracedNode(self, args, arrays, kwargs or _NO_KWARGS, saved, user_call_site()))
             return Tensor._from_node(out, Node(self, args, arrays, kwargs or _NO_KWARGS, saved))
         return Tensor._constant(out)
 
@@ -162,7 +167,7 @@ def shape_of(x: Any) -> tuple[int, ...]:
 
 def array_of(x: Any) -> Any:
     """The raw array behind a Tensor (masks and constants in VJPs are not differentiated)."""
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def normalize_axis(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...] | None:
@@ -192,7 +197,7 @@ def normalize_index(index: Any) -> Any:
 
 def _index_parts(i: Any) -> tuple:
     if isinstance(i, Tensor):
-        i = i.data
+        i = i._data
     if isinstance(i, list):
         i = np.asarray(i)
     if isinstance(i, np.ndarray):

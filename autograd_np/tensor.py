@@ -6,7 +6,7 @@ walk lives in ``graph.py``.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -18,10 +18,12 @@ class Tensor:
     ``Tensor(data, requires_grad=False, dtype=None, name=None)`` accepts an
     ndarray, a (nested) list or a Python scalar; 0-d tensors work like the
     values of a scalar engine. ``data`` and ``grad`` are plain NumPy arrays and
-    both may be assigned (``p.data -= lr * p.grad``; ``p.grad = None``).
+    both may be assigned (``p.data -= lr * p.grad``; ``p.grad = None``); the
+    assignments are checked, and an in-place change is remembered so that a
+    graph that saved the old values refuses to backpropagate through them.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "name", "__weakref__")
+    __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_changed_at", "_hooks", "name", "__weakref__")
     # Make ``ndarray + Tensor`` defer to Tensor.__radd__ instead of looping elementwise.
     __array_ufunc__ = None
 
@@ -33,14 +35,15 @@ class Tensor:
         name: str | None = None,
     ) -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         array = np.array(data, dtype=dtype) if dtype is not None else np.asarray(data)
-        if array.dtype == object:
-            raise TypeError(f"Tensor: cannot build a tensor from {type(data).__name__} (object array)")
-        self.data = array
-        self.grad = None
+        _check_array(array, "Tensor")
+        self._data = array
+        self._grad = None
         self._requires_grad = False
         self._node = None
+        self._changed_at = 0
+        self._hooks = None
         self.name = name
         if requires_grad:
             self.requires_grad = True
@@ -49,10 +52,12 @@ class Tensor:
     def _from_node(cls, data: np.ndarray, node: Any) -> "Tensor":
         """The output of a recorded op (made by ``primitive.py``; no validation)."""
         t = object.__new__(cls)
-        t.data = data
-        t.grad = None
+        t._data = data
+        t._grad = None
         t._requires_grad = True
         t._node = node
+        t._changed_at = 0
+        t._hooks = None
         t.name = None
         return t
 
@@ -60,12 +65,42 @@ class Tensor:
     def _constant(cls, data: np.ndarray) -> "Tensor":
         """An op's output when nothing is recorded (no input requires grad, or ``no_grad()``)."""
         t = object.__new__(cls)
-        t.data = data
-        t.grad = None
+        t._data = data
+        t._grad = None
         t._requires_grad = False
         t._node = None
+        t._changed_at = 0
+        t._hooks = None
         t.name = None
         return t
+
+    # ----- data and grad: checked assignment ------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The values. An op's output is read-only here: its graph still needs it for backward."""
+        return self._data if self._node is None else _read_only(self._data)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if value is self._data:  # ``t.data op= ...``: the array was changed in place
+            self._changed_at = next_stamp()
+            return
+        array = np.asarray(value)
+        _check_array(array, ".data")
+        if self._requires_grad and array.dtype.kind != "f":
+            raise TypeError(f".data: this tensor requires grad, so it needs a floating-point array, got dtype {array.dtype}")
+        if self._node is not None:  # the op's VJP may read its output: new values would give a wrong gradient
+            self._changed_at = next_stamp()
+        self._data = array
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """The gradient accumulated by ``backward()`` (same shape and dtype as ``data``), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        self._grad = None if value is None else _checked_grad(self, value)
 
     # ----- attributes -------------------------------------------------------
     @property
@@ -74,29 +109,34 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if value and not np.issubdtype(self.data.dtype, np.floating):
+        if value and not np.issubdtype(self._data.dtype, np.floating):
             raise TypeError(
-                f"only floating-point tensors can require grad, got dtype {self.data.dtype}"
+                f"only floating-point tensors can require grad, got dtype {self._data.dtype}"
             )
         if not value and self._node is not None:
             raise RuntimeError("requires_grad can only be turned off on a leaf tensor; use detach()")
         self._requires_grad = bool(value)
 
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place and return this tensor (PyTorch's spelling)."""
+        self.requires_grad = requires_grad
+        return self
+
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def op(self) -> str | None:
@@ -132,25 +172,27 @@ class Tensor:
         return ops.transpose(self)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        array = self.data
+        return array if dtype is None else array.astype(dtype)
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
 
     def __repr__(self) -> str:
         extra = f", op={self.op}" if self._node is not None else ""
         extra += ", requires_grad=True" if self._requires_grad else ""
-        return f"Tensor({np.array2string(self.data, threshold=20, precision=4)}, dtype={self.dtype}{extra})"
+        return f"Tensor({np.array2string(self._data, threshold=20, precision=4)}, dtype={self.dtype}{extra})"
 
     # ----- conversion --------------------------------------------------------
     def item(self) -> float:
-        return self.data.item()
+        return self._data.item()
 
     def numpy(self) -> np.ndarray:
+        """The array (``.data``): an op's output is read-only."""
         return self.data
 
     def detach(self) -> "Tensor":
-        """A new leaf sharing this tensor's data, outside any graph."""
+        """A new leaf sharing this tensor's data, outside any graph (read-only if an op made it)."""
         return Tensor._constant(self.data)
 
     def zero_grad(self) -> None:
@@ -172,6 +214,60 @@ class Tensor:
                 "(did you forget requires_grad=True on a parameter, or call inside no_grad()?)"
             )
         graph.backprop([self], [seed_gradient(self, grad_output)], retain_graph=retain_graph)
+
+    # ----- hooks and retained gradients ------------------------------------------
+    def retain_grad(self) -> None:
+        """Keep this tensor's gradient in ``.grad`` after ``backward()`` (and ``grad()``), even if an op made it."""
+        self._grad_hooks().retain = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._hooks is not None and self._hooks.retain
+
+    def register_hook(self, fn: Callable[[np.ndarray], Any]) -> "HookHandle":
+        """Call ``fn(grad)`` when this tensor's gradient is complete; if it returns an array,
+        that replaces the gradient. Returns a handle whose ``.remove()`` unregisters it."""
+        if not self._requires_grad:
+            raise RuntimeError("register_hook: this tensor does not require grad, so no gradient will reach it")
+        return self._grad_hooks().add(fn)
+
+    def _grad_hooks(self) -> GradHooks:
+        if self._hooks is None:
+            self._hooks = GradHooks()
+        return self._hooks
+
+    # ----- in-place operators (PyTorch's rules) -------------------------------------
+    def __iadd__(self, other: Any) -> "Tensor":
+        return self._in_place(ops.add, other, "+=")
+
+    def __isub__(self, other: Any) -> "Tensor":
+        return self._in_place(ops.sub, other, "-=")
+
+    def __imul__(self, other: Any) -> "Tensor":
+        return self._in_place(ops.mul, other, "*=")
+
+    def __itruediv__(self, other: Any) -> "Tensor":
+        return self._in_place(ops.div, other, "/=")
+
+    def _in_place(self, op: Any, other: Any, symbol: str) -> "Tensor":
+        """``self op= other``: in place under ``no_grad()`` (the tensor stays the same leaf); a leaf
+        that requires grad refuses it otherwise; any other tensor becomes the recorded result."""
+        recording = is_grad_enabled() and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))
+        if not recording:
+            value = op(self._data, other._data if isinstance(other, Tensor) else other)
+            np.copyto(self._data, value, casting="same_kind")
+            self._changed_at = next_stamp()
+            return self
+        if self._node is None and self._requires_grad:
+            raise RuntimeError(
+                f"a leaf Tensor that requires grad is being used in an in-place operation ({symbol}); "
+                "update parameters inside `with no_grad():`, or use the out-of-place form"
+            )
+        before = Tensor._from_node(self._data, self._node) if self._node is not None else Tensor._constant(self._data)
+        self._changed_at = next_stamp()  # nodes recorded before now that took `self` must not backpropagate
+        result = op(before, other)
+        self._data, self._node, self._requires_grad = result._data, result._node, result._requires_grad
+        return self
 
     # ----- operators --------------------------------------------------------
     def __add__(self, other: Any) -> "Tensor":
@@ -270,22 +366,51 @@ class Tensor:
         return ops.exp(ops.log_softmax(self, axis=axis))
 
 
+def _check_array(array: np.ndarray, where: str) -> None:
+    if array.dtype == object:
+        raise TypeError(f"{where}: cannot hold Python objects (object array); give numbers")
+    if array.dtype.kind == "c":
+        raise TypeError(f"{where}: complex values are not supported")
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _checked_grad(t: Tensor, value: Any) -> np.ndarray:
+    """``value`` as a gradient for ``t``: an array of t's exact shape, in t's float dtype."""
+    if isinstance(value, Tensor):
+        if value._requires_grad:
+            raise TypeError(".grad: assign an array or a Tensor that does not require grad (use .detach())")
+        value = value._data
+    array = np.asarray(value)
+    if array.shape != t._data.shape:
+        raise ValueError(f".grad: a gradient of shape {array.shape} for a tensor of shape {t._data.shape}")
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f".grad: needs a real numeric array, got dtype {array.dtype}")
+    return array if array.dtype == t._data.dtype else array.astype(t._data.dtype)
+
+
 def seed_gradient(output: Tensor, grad_output: Any) -> np.ndarray:
     """The gradient backward starts from: 1 for a one-element output, else ``grad_output``."""
     if grad_output is None:
-        if output.data.size != 1:
+        if output._data.size != 1:
             raise RuntimeError(
                 f"backward: output has shape {output.shape}; gradients can be implicitly "
                 "created only for a scalar output, pass grad_output of the same shape"
             )
-        seed = np.empty_like(output.data)
+        seed = np.empty_like(output._data)
         seed.fill(1)
         return seed
-    seed = grad_output.data if isinstance(grad_output, Tensor) else np.asarray(grad_output, dtype=output.dtype)
+    seed = grad_output._data if isinstance(grad_output, Tensor) else np.asarray(grad_output, dtype=output.dtype)
     if seed.shape != output.shape:
         raise ValueError(f"backward: grad_output has shape {seed.shape} but the output has shape {output.shape}")
     return seed
 
 
 from . import graph, ops  # noqa: E402  (both need the Tensor class defined above)
+from .grad_mode import is_grad_enabled  # noqa: E402
+from .node import GradHooks, HookHandle, next_stamp  # noqa: E402
 from .primitive import normalize_axis, normalize_index  # noqa: E402

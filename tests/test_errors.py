@@ -147,7 +147,7 @@ def test_requires_grad_cannot_be_switched_off_inside_a_graph() -> None:
 
 
 def test_object_arrays_are_rejected() -> None:
-    with pytest.raises(TypeError, match=r"Tensor: cannot build a tensor from list \(object array\)"):
+    with pytest.raises(TypeError, match=r"Tensor: cannot hold Python objects \(object array\)"):
         Tensor([{}, 1])
 
 

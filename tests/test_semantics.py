@@ -149,7 +149,8 @@ def test_intermediate_and_constant_tensors_get_no_grad() -> None:
 def test_conversions_item_numpy_detach() -> None:
     x = Tensor(np.array([[1.5, 2.0]]), requires_grad=True)
     y = x * 2
-    assert isinstance(y.numpy(), np.ndarray) and y.numpy() is y.data
+    assert isinstance(y.numpy(), np.ndarray) and np.shares_memory(y.numpy(), y.data)
+    assert not y.data.flags.writeable and x.data.flags.writeable  # an op's output is read-only, a leaf's is not
     assert y.sum().item() == 7.0 and isinstance(y.sum().item(), float)
     d = y.detach()
     assert not d.requires_grad and d.is_leaf and d.op is None and d.parents == ()
