@@ -20,7 +20,8 @@ from viz.draw import ascii_rule
 renderer_module = sys.modules["viz.renderer"]
 SVG = "{http://www.w3.org/2000/svg}"
 
-NODE_LINE = re.compile(r"^\t(n\d+) \[label=(.*?) (?:fillcolor|fontcolor|penwidth|shape|style)=", re.M)
+NODE_LINE = re.compile(r"^\t(n\d+) \[label=(.*?) (?:fillcolor|fontcolor|margin|penwidth|shape|style)=", re.M)
+GAP = '<FONT POINT-SIZE="4"> </FONT>'  # the thin blank line between a label and its rules
 FONT = re.compile(r'^<FONT POINT-SIZE="(\d+)"(?: COLOR="(#[0-9a-f]{6})")?>(.*)</FONT>$')
 
 
@@ -30,10 +31,14 @@ def parse_label(label: str) -> tuple[list[str], list[str]]:
         return label[1:-1].split("\\n"), []
     assert label.startswith("<") and label.endswith(">"), label
     main, small = [], []
-    for part in label[1:-1].split("<BR/>"):
+    parts = label[1:-1].split("<BR/>")
+    if GAP in parts:
+        assert parts.count(GAP) == 1 and FONT.match(parts[parts.index(GAP) + 1]), label
+        parts.remove(GAP)
+    for part in parts:
         font = FONT.match(part)
         if font:
-            assert font.group(1) == "8"
+            assert font.group(1) == "9"
             small.append(html.unescape(font.group(3)))
         else:
             assert not small, f"a normal line after the rules in {label}"
@@ -102,8 +107,8 @@ def test_rule_text_is_grey_on_light_fills_and_keeps_white_text_on_dark_ones():
     w = Tensor(np.ones(4), requires_grad=True)
     g = viz.draw((w.tanh() * 1e-8).sum(), show_rule=True, show_grad=True)  # |grad| of tanh: 2e-8, dark blue
     lines = {line.split(" [")[0].strip(): line for line in g.source.splitlines() if " [label=" in line}
-    assert "fontcolor=white" in lines["n1"] and '<FONT POINT-SIZE="8">dx = G (1 - y^2)</FONT>' in lines["n1"]
-    assert "fontcolor" not in lines["n2"] and '<FONT POINT-SIZE="8" COLOR="#444444">da = G b, db = G a</FONT>' in lines["n2"]
+    assert "fontcolor=white" in lines["n1"] and '<FONT POINT-SIZE="9">dx = G (1 - y^2)</FONT>' in lines["n1"]
+    assert "fontcolor" not in lines["n2"] and '<FONT POINT-SIZE="9" COLOR="#333333">da = G b, db = G a</FONT>' in lines["n2"]
 
 
 @pytest.mark.parametrize(
@@ -146,7 +151,7 @@ def test_rules_render_to_svg_under_their_op_names(kind, tmp_path, monkeypatch):
             assert all(size == "10.00" for _, size in texts)
             continue
         assert texts[0] == (t.op, "10.00")
-        assert texts[-1] == (t.op_rule, "8.00")  # the last line, in the small font
+        assert texts[-1] == (t.op_rule, "9.00")  # the last line, in the small font
         rule_y = float(list(nodes[f"n{i}"].iter(f"{SVG}text"))[-1].get("y"))
         box_ys = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", _outline(nodes[f"n{i}"]))[1::2]]
         assert min(box_ys) < rule_y <= max(box_ys)  # inside the node's box
