@@ -121,6 +121,7 @@ def test_rule_text_is_grey_on_light_fills_and_keeps_white_text_on_dark_ones():
         ("dx = G\n  scatter-added\tover é", "dx = G scatter-added over e"),
         ("dx = G ⟂", "dx = G ?"),
     ],
+    ids=["ascii-unchanged", "transpose", "math-and-greek", "superscripts", "whitespace-and-accents", "unknown"],
 )
 def test_rules_are_spelled_in_ascii(rule: str, expected: str):
     assert ascii_rule(rule) == expected
