@@ -24,6 +24,7 @@ from .renderer import (
     RenderError,
     VizDigraph,
     find_renderer,
+    find_renderers,
     format_for,
     write_source,
 )
@@ -45,6 +46,6 @@ def render(graph: Tensor | graphviz.Digraph, path: str | os.PathLike, **draw_kwa
 
 
 __all__ = [
-    "draw", "render", "find_renderer", "format_for", "grad_color", "GRAD_BUCKETS",
+    "draw", "render", "find_renderer", "find_renderers", "format_for", "grad_color", "GRAD_BUCKETS",
     "VizDigraph", "Renderer", "GraphTooLargeError", "RendererNotFoundError", "RenderError",
 ]

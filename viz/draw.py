@@ -11,10 +11,14 @@ Nodes and edges
   count equals the number of distinct input->op dependencies.
 - Non-Tensor arguments (Python scalars, arrays) and keyword arguments are not nodes;
   short ones are written in the op's label (``pow`` / ``2``, ``sum`` / ``axis=(1,)``).
+- With ``show_rule`` an op node's label is HTML-like, so that its VJP rule
+  (``tensor.op_rule``) can sit under the rest in a smaller font.
 """
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -40,6 +44,10 @@ NONFINITE_GRAD_COLOR = "#000000"  # nan or inf
 _DARK_FILLS = {GRAD_BUCKETS[0][1], GRAD_BUCKETS[-1][1], NONFINITE_GRAD_COLOR}
 
 OP_FILL = "#f2f2f2"
+RULE_FONT_SIZE = "9"
+RULE_COLOR = "#333333"  # on light fills; dark fills keep the node's white text
+RULE_GAP = '<FONT POINT-SIZE="4"> </FONT>'  # a thin blank line between the label and its rules
+RULE_NODE_MARGIN = "0.11,0.08"  # Graphviz's default is 0.11,0.055: a little more room below the rules
 PARAM_FILL = "#cfe2f3"
 CONST_COLOR = "#888888"
 RANKDIRS = ("TB", "LR", "BT", "RL")
@@ -59,6 +67,7 @@ def draw(
     rankdir: str = "TB",
     max_nodes: int | None = 500,
     collapse_chains: bool = False,
+    show_rule: bool = False,
     graph_attr: Mapping[str, str] | None = None,
 ) -> VizDigraph:
     """The computation graph that produced ``tensor``, as a ``graphviz.Digraph`` subclass.
@@ -82,6 +91,11 @@ def draw(
         collapse_chains: merge each op with the single-input ops that follow it while the
             intermediate results have no other use (``add -> tanh -> mul``) into one node
             labelled with the ops; its shape, values and gradient are the last op's.
+        show_rule: write each op's VJP rule (``tensor.op_rule``, such as
+            ``dx = G (1 - y^2)``) under its node's label, in a smaller font; a collapsed
+            chain lists ``op: rule`` once per distinct op. Rules are written in ASCII
+            (other characters are spelled out: ``ᵀ`` as ``^T``, ``∂`` as ``d``), so that
+            both renderers can measure them. An op defined without a rule shows none.
         graph_attr: extra Graphviz graph attributes (``{"label": "my model"}``, ``size``...).
     Raises:
         RuntimeError: if ``backward()`` already freed the graph.
@@ -107,6 +121,7 @@ def draw(
     g.attr("node", fontname="Helvetica", fontsize="10")
     g.attr("edge", fontname="Helvetica", fontsize="9")
     for i, members in enumerate(groups):
+        rules = _rules(members) if show_rule else []
         last = members[-1]
         lines = _header(members, names)
         lines.append(_shape_text(last.shape))
@@ -123,7 +138,12 @@ def draw(
             fill = attrs["fillcolor"] = grad_color(norm)  # op and param nodes are filled
             if fill in _DARK_FILLS:
                 attrs["fontcolor"] = "white"
-        g.node(f"n{i}", label="\\n".join(_escape(line) for line in lines), **attrs)
+        if rules:
+            label = _html_label(lines, rules, dark=attrs.get("fontcolor") == "white")
+            attrs["margin"] = RULE_NODE_MARGIN
+        else:
+            label = "\\n".join(_escape(line) for line in lines)
+        g.node(f"n{i}", label=label, **attrs)
 
     counts: dict[tuple[int, int], int] = {}
     for t in order:
@@ -264,6 +284,68 @@ def _header(members: list[Tensor], names: dict[int, str]) -> list[str]:
     if len(ops) > 4:
         ops = ops[:2] + ["..."] + ops[-1:]
     return [" -> ".join(ops), f"({len(members)} ops)"]
+
+
+def _rules(members: list[Tensor]) -> list[str]:
+    """The rule lines of an op node: the rule, or ``op: rule`` per distinct op of a chain."""
+    rules = {t.op: ascii_rule(t.op_rule) for t in members if t.op is not None and t.op_rule}
+    rules = {op: rule for op, rule in rules.items() if rule}
+    if len(members) == 1:
+        return list(rules.values())
+    return [f"{op}: {rule}" for op, rule in rules.items()]
+
+
+def _html_label(lines: list[str], rules: list[str], dark: bool) -> str:
+    """An HTML-like label: ``lines`` as usual, then ``rules`` in a smaller font."""
+    color = "" if dark else f' COLOR="{RULE_COLOR}"'
+    small = "".join(
+        f'<BR/><FONT POINT-SIZE="{RULE_FONT_SIZE}"{color}>{_html(rule)}</FONT>' for rule in rules
+    )
+    return "<" + "<BR/>".join(_html(line) for line in lines) + "<BR/>" + RULE_GAP + small + ">"
+
+
+#: spellings of non-ASCII characters that turn up in written-out VJP rules
+_ASCII_SPELLINGS = {
+    "∂": "d", "∇": "grad ", "·": " ", "⋅": " ", "×": " x ", "⊙": " * ", "−": "-", "–": "-",
+    "Σ": "sum ", "∑": "sum ", "√": "sqrt", "≈": "~", "≤": "<=", "≥": ">=", "≠": "!=",
+    "→": "->", "←": "<-", "∈": " in ", "…": "...", "′": "'", "ᵀ": "^T",
+}
+_SUPERSCRIPTS = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6", "⁷": "7",
+                 "⁸": "8", "⁹": "9", "⁻": "-", "⁺": "+", "⁽": "(", "⁾": ")", "ⁿ": "n", "ⁱ": "i"}
+_SUPERSCRIPT_RUN = re.compile(f"[{''.join(_SUPERSCRIPTS)}]+")
+
+
+def ascii_rule(rule: str) -> str:
+    """``rule`` on one line of printable ASCII: ``x⁻¹ Wᵀ · ∂L`` -> ``x^(-1) W^T   dL``.
+
+    Superscript runs become ``^x`` or ``^(xy)``, common math signs get their ASCII
+    spelling, Greek letters their names, accented letters lose the accent, and what is
+    left becomes ``?``. Line breaks and tabs become spaces.
+    """
+    def superscript(match: re.Match) -> str:
+        text = "".join(_SUPERSCRIPTS[c] for c in match.group())
+        return f"^{text}" if len(text) == 1 else f"^({text})"
+
+    text = _SUPERSCRIPT_RUN.sub(superscript, rule)
+    out = []
+    for char in text:
+        if char.isascii():
+            out.append(char if char.isprintable() else " ")
+        elif char in _ASCII_SPELLINGS:
+            out.append(_ASCII_SPELLINGS[char])
+        elif unicodedata.name(char, "").startswith("GREEK "):
+            out.append(_greek_name(char))
+        else:
+            plain = "".join(c for c in unicodedata.normalize("NFKD", char) if c.isascii() and c.isprintable())
+            out.append(plain or "?")
+    return " ".join("".join(out).split())
+
+
+def _greek_name(char: str) -> str:
+    """``σ`` -> ``sigma``, ``Δ`` -> ``Delta`` (from the Unicode name)."""
+    name = unicodedata.name(char)
+    letter = name.split(" LETTER ")[-1].split()[0].lower() if " LETTER " in name else "?"
+    return letter.capitalize() if " CAPITAL " in name else letter
 
 
 def _extras(t: Tensor) -> str:

@@ -63,18 +63,27 @@ def _script_dirs() -> list[str]:
     return [d for d in dict.fromkeys(dirs) if d]
 
 
-def find_renderer() -> Renderer:
-    """The renderer ``render`` will use: system ``dot`` first, then ``graphviz-pure``."""
+def find_renderers() -> list[Renderer]:
+    """Every renderer that can be found, in the order ``find_renderer`` prefers them."""
+    found = []
     dot = shutil.which("dot")
     if dot:
-        return Renderer(dot, "dot")
+        found.append(Renderer(dot, "dot"))
     pure = shutil.which("graphviz-pure")
     for directory in _script_dirs():
         if pure:
             break
         pure = shutil.which("graphviz-pure", path=directory)
     if pure:
-        return Renderer(pure, "graphviz-pure")
+        found.append(Renderer(pure, "graphviz-pure"))
+    return found
+
+
+def find_renderer() -> Renderer:
+    """The renderer ``render`` will use: system ``dot`` first, then ``graphviz-pure``."""
+    found = find_renderers()
+    if found:
+        return found[0]
     raise RendererNotFoundError(
         "no Graphviz renderer found: `dot` is not on PATH and the `graphviz-pure` command "
         f"is not installed; {INSTALL_HINT}. (Saving to a .dot file needs no renderer.)"

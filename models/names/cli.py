@@ -171,6 +171,7 @@ def _add_graph(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", type=Path, help="file type by suffix: svg, png, pdf, dot (default: graph.svg in the run directory)")
     r.add_argument("--show-grad", action="store_true", help="colour nodes by gradient norm")
     r.add_argument("--show-values", action="store_true", help="print mean/std of every tensor")
+    r.add_argument("--show-rule", action="store_true", help="write each op's VJP rule under it")
     _add_max_params(r)
 
 
@@ -402,7 +403,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     loss = cross_entropy(run.model(X[ix]), Y[ix])
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        viz.render(loss, out, params=run.model, show_grad=args.show_grad, show_values=args.show_values)
+        viz.render(loss, out, params=run.model, show_grad=args.show_grad, show_values=args.show_values,
+                   show_rule=args.show_rule)
     except (viz.RendererNotFoundError, viz.RenderError) as error:
         raise ValueError(f"graph: {error} (a .dot output needs no renderer)") from None
     source = args.checkpoint if args.checkpoint is not None else f"an untrained {args.config} model"
