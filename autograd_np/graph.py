@@ -147,7 +147,8 @@ def accumulate_into_leaf(leaf: Tensor, g: Any) -> None:
     """``leaf.grad += g``; the first gradient is taken without a copy when the walk's array is
     private and already of the leaf's dtype."""
     if leaf._grad is None:
-        leaf._grad = g if _is_private(g, other_holders=1) and g.dtype == leaf._data.dtype else np.array(g, dtype=leaf._data.dtype)
+        private = type(g) is np.ndarray and g.base is None and sys.getrefcount(g) <= _REFS_SEEN_BY_CALLEE
+        leaf._grad = g if private and g.dtype == leaf._data.dtype else np.array(g, dtype=leaf._data.dtype)
     else:
         leaf._grad += g
 

@@ -65,7 +65,7 @@ def broadcast_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(x, shape)
 
 
-broadcast_to.defvjp(lambda g, y, x, shape: sum_to(g, shape_of(x)), rule="dx = G summed to x.shape")
+broadcast_to.defvjp(lambda g, y, x, shape: sum_to(g, x.shape), rule="dx = G summed to x.shape")
 
 
 # ----------------------------------------------------------------------------
@@ -82,8 +82,8 @@ def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 add.defvjp(
-    lambda g, y, a, b: sum_to(g, shape_of(a)),
-    lambda g, y, a, b: sum_to(g, shape_of(b)),
+    lambda g, y, a, b: sum_to(g, a.shape),
+    lambda g, y, a, b: sum_to(g, b.shape),
     rule="da = G, db = G (summed to shape)",
 )
 
@@ -98,8 +98,8 @@ def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 sub.defvjp(
-    lambda g, y, a, b: sum_to(g, shape_of(a)),
-    lambda g, y, a, b: -sum_to(g, shape_of(b)),
+    lambda g, y, a, b: sum_to(g, a.shape),
+    lambda g, y, a, b: -sum_to(g, b.shape),
     rule="da = G, db = -G (summed to shape)",
 )
 
@@ -114,8 +114,8 @@ def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 mul.defvjp(
-    lambda g, y, a, b: sum_to(g * b, shape_of(a)),
-    lambda g, y, a, b: sum_to(g * a, shape_of(b)),
+    lambda g, y, a, b: sum_to(g * b, a.shape),
+    lambda g, y, a, b: sum_to(g * a, b.shape),
     rule="da = G b, db = G a",
 )
 
@@ -130,8 +130,8 @@ def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 div.defvjp(
-    lambda g, y, a, b: sum_to(g / b, shape_of(a)),
-    lambda g, y, a, b: sum_to(-g * y / b, shape_of(b)),
+    lambda g, y, a, b: sum_to(g / b, a.shape),
+    lambda g, y, a, b: sum_to(-g * y / b, b.shape),
     rule="da = G / b, db = -G y / b",
 )
 
@@ -159,8 +159,8 @@ def pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's nam
 
 
 pow.defvjp(
-    lambda g, y, a, b: sum_to(g * b * a ** (b - 1), shape_of(a)),
-    lambda g, y, a, b: sum_to(g * y * log(a), shape_of(b)),
+    lambda g, y, a, b: sum_to(g * b * a ** (b - 1), a.shape),
+    lambda g, y, a, b: sum_to(g * y * log(a), b.shape),
     rule="da = G b a^(b-1), db = G y ln(a)",
 )
 
@@ -271,7 +271,7 @@ def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:  # Ā = Ȳ Bᵀ
 
 def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:  # B̄ = Aᵀ Ȳ
     if b.ndim == 2 and a.ndim >= 2:
-        return matmul2d(fold_rows(a).T, fold_rows(g))
+        return rows_transposed_times(a, g)
     g, a2, b2 = _as_matrices(g, a, b)
     return reshape(sum_to(matmul(swap_last(a2), g), b2.shape), shape=b.shape)
 
@@ -292,7 +292,7 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     gradient is the batch sum of the pre-activation gradient.
     The same gradients as ``matmul`` then ``add``, in one tape node instead of two.
     """
-    if np.ndim(weight) != 2 or np.ndim(x) < 1 or np.shape(x)[-1] != weight.shape[0]:
+    if not dense_shapes_align(x, weight):
         raise ValueError(
             f"linear: input of shape {shape_of(x)} and weight of shape {shape_of(weight)} do not align "
             "(need input (..., in) and weight (in, out))"
@@ -302,8 +302,8 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 linear.defvjp(
     lambda g, y, x, weight, bias: matmul2d(g, weight.T) if g.ndim == 2 else matmul(g, weight.T),
-    lambda g, y, x, weight, bias: matmul2d(fold_rows(x).T, fold_rows(g)),
-    lambda g, y, x, weight, bias: sum_to(g, shape_of(bias)),
+    lambda g, y, x, weight, bias: rows_transposed_times(x, g),
+    lambda g, y, x, weight, bias: sum_to(g, bias.shape),
     rule="dX = G W^T, dW = X^T G, db = sum_rows G",
 )
 
@@ -367,7 +367,7 @@ def reshape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.asarray(x).reshape(shape)
 
 
-reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=shape_of(x)), rule="dx = G reshaped to x.shape")
+reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=x.shape), rule="dx = G reshaped to x.shape")
 
 
 @primitive("transpose")
@@ -394,7 +394,7 @@ def getitem(x: np.ndarray, index: Any) -> np.ndarray:
     return x[index]
 
 
-getitem.defvjp(lambda g, y, x, index: scatter_add(g, index=index, shape=shape_of(x)), rule="dx = scatter-add of G")
+getitem.defvjp(lambda g, y, x, index: scatter_add(g, index=index, shape=x.shape), rule="dx = scatter-add of G")
 
 
 @primitive("scatter_add")
@@ -519,6 +519,22 @@ def matmul2d(a: Any, b: Any) -> Any:
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return matmul(a, b)
     return a.dot(b)
+
+
+def dense_shapes_align(x: Any, weight: Any) -> bool:
+    """Whether X (..., in) and W (in, out) fit a dense layer."""
+    x_shape, w_shape = shape_of(x), shape_of(weight)
+    return len(w_shape) == 2 and len(x_shape) >= 1 and x_shape[-1] == w_shape[0]
+
+
+def rows_transposed_times(x: Any, g: Any) -> Any:
+    """Xᵀ G with the leading axes of X (..., n) and G (..., m) folded into rows: a dense layer's
+    weight gradient, summed over every example."""
+    if isinstance(x, Tensor) or isinstance(g, Tensor):
+        return matmul(fold_rows(x).T, fold_rows(g))
+    if x.ndim == 2:
+        return x.T.dot(g)
+    return x.reshape(-1, x.shape[-1]).T.dot(g.reshape(-1, g.shape[-1]))
 
 
 def fold_rows(x: Any) -> Any:
