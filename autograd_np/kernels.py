@@ -96,6 +96,13 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.n
     return np.asarray(loss, dtype=logits.dtype), probs
 
 
+def one_minus_square(y: np.ndarray) -> np.ndarray:
+    """1 - y² computed into one new array (y² in place, then 1 - it in place)."""
+    out = np.multiply(y, y, out=np.empty_like(y))
+    np.subtract(1, out, out=out)
+    return out
+
+
 def probs_minus_onehot(probs: np.ndarray, targets: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(P - onehot(targets)) · scale as a new array: P scaled, then ``scale`` subtracted at (b, targets_b).
 

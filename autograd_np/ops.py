@@ -12,7 +12,7 @@ each input ``xi``, its *vector-Jacobian product* (VJP): given ``g = ∂L/∂y``
         '''y = tanh(x)   VJP: x̄ = ȳ ⊙ (1 - y²)'''
         return np.tanh(x)
 
-    tanh.defvjp(lambda g, y, x: g * (1 - y * y), rule="dx = G (1 - y^2)")
+    tanh.defvjp(lambda g, y, x: g * one_minus_square(y), rule="dx = G (1 - y^2)")
 
 ``defvjp`` takes one VJP per input, ``vjp(g, y, *inputs, **kwargs)``, and a one-line
 ASCII ``rule`` (what ``viz.draw(..., show_rule=True)`` writes on the op's nodes).
@@ -189,7 +189,7 @@ def tanh(x: np.ndarray) -> np.ndarray:
     return np.tanh(x)
 
 
-tanh.defvjp(lambda g, y, x: g * (1 - y * y), rule="dx = G (1 - y^2)")
+tanh.defvjp(lambda g, y, x: g * one_minus_square(y), rule="dx = G (1 - y^2)")
 
 
 @primitive("sigmoid")
@@ -519,6 +519,11 @@ def matmul2d(a: Any, b: Any) -> Any:
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return matmul(a, b)
     return a.dot(b)
+
+
+def one_minus_square(y: Any) -> Any:
+    """1 - y², for tanh's VJP: one new array on raw arrays (``kernels``), ops on Tensors."""
+    return 1 - y * y if isinstance(y, Tensor) else kernels.one_minus_square(y)
 
 
 def dense_shapes_align(x: Any, weight: Any) -> bool:

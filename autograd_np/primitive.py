@@ -30,6 +30,7 @@ from .node import Node, TracedNode
 from .tensor import Tensor
 
 _NO_KWARGS: dict = {}
+_REAL = np.dtype(np.float64)
 
 #: Every op ever defined (the engine's and users'), in definition order.
 REGISTRY: list["Primitive"] = []
@@ -82,6 +83,8 @@ class Primitive:
             elif type(a) is list:
                 return self(*[_list_constant(self, b) if type(b) is list else b for b in args], **kwargs)
             else:
+                if isinstance(a, complex) or getattr(a, "dtype", _REAL).kind == "c":
+                    raise TypeError(f"{self.name}: complex values are not supported")
                 arrays.append(a)
         if not has_tensor:
             arrays = args
@@ -96,15 +99,18 @@ class Primitive:
             return out
         if type(out) is not np.ndarray:
             out = np.asarray(out)  # ufuncs turn 0-d arrays into NumPy scalars
-        if out.dtype.kind == "c":
-            raise TypeError(f"{self.name}: complex values are not supported (a complex input or result)")
         if _anomaly.enabled:
-            check_forward(self.name, arrays, out)
+            return self._traced(args, arrays, kwargs, out, saved, needs_grad and _mode.enabled)
         if needs_grad and _mode.enabled:
-            if _anomaly.enabled:
-                return Tensor._from_node(out, TracedNode(self, args, arrays, kwargs or _NO_KWARGS, saved, user_call_site()))
             return Tensor._from_node(out, Node(self, args, arrays, kwargs or _NO_KWARGS, saved))
         return Tensor._constant(out)
+
+    def _traced(self, args: tuple, arrays: list, kwargs: dict, out: np.ndarray, saved: Any, record: bool) -> Tensor:
+        """Anomaly mode: check the output, and remember the user's call site on the node."""
+        check_forward(self.name, arrays, out)
+        if not record:
+            return Tensor._constant(out)
+        return Tensor._from_node(out, TracedNode(self, args, arrays, kwargs or _NO_KWARGS, saved, user_call_site()))
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
