@@ -16,7 +16,7 @@ import numpy as np
 
 from .primitive import is_basic_index
 
-_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_BLAS_FLOATS = "fd"  # dtype.char of float32 and float64
 MAX_CACHED_ONES = 1 << 16
 ONES_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
 
@@ -40,7 +40,7 @@ def sum_rows(x: np.ndarray) -> np.ndarray:
     additions differs from ``x.sum(axis=0)``. Falls back to ``sum`` off BLAS floats.
     """
     rows = x.size // x.shape[-1] if x.size else 0
-    if x.dtype not in _BLAS_FLOATS or not x.flags.c_contiguous or not 0 < rows <= MAX_CACHED_ONES:
+    if x.dtype.char not in _BLAS_FLOATS or not x.flags.c_contiguous or not 0 < rows <= MAX_CACHED_ONES:
         return x.sum(axis=tuple(range(x.ndim - 1)))
     return ones(rows, x.dtype).dot(x.reshape(rows, x.shape[-1]))
 
@@ -85,7 +85,7 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.n
     batch = logits.shape[0]
     shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
     probs = np.exp(shifted)
-    if probs.dtype in _BLAS_FLOATS and 0 < probs.shape[1] <= MAX_CACHED_ONES:
+    if probs.dtype.char in _BLAS_FLOATS and 0 < probs.shape[1] <= MAX_CACHED_ONES:
         total = probs.dot(ones(probs.shape[1], probs.dtype))
     else:
         total = probs.sum(axis=1)
@@ -93,7 +93,7 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.n
     losses -= shifted[np.arange(batch), targets]
     loss = np.add.reduce(losses) / batch if batch else np.array(np.nan, dtype=logits.dtype)
     probs /= total[:, None]
-    return np.asarray(loss, dtype=logits.dtype), probs
+    return loss, probs
 
 
 def one_minus_square(y: np.ndarray) -> np.ndarray:
@@ -138,7 +138,7 @@ def _rows_of_small_table(g: np.ndarray, index: object, shape: tuple[int, ...]) -
     a table of at most 128 rows (or at most 4 rows per float in a row), in a BLAS float dtype."""
     if type(index) is not np.ndarray or index.dtype.kind not in "iu" or not shape:
         return False
-    if type(g) is not np.ndarray or g.dtype not in _BLAS_FLOATS or g.shape != index.shape + tuple(shape[1:]):
+    if type(g) is not np.ndarray or g.dtype.char not in _BLAS_FLOATS or g.shape != index.shape + tuple(shape[1:]):
         return False
     rows, picks = shape[0], index.size
     row_size = g.size // picks if picks else 0

@@ -255,7 +255,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Rows of any batch shape times one matrix, (..., k) @ (k, m), are one 2-D product.
     """
     try:
-        if np.ndim(a) > 2 and np.ndim(b) == 2:
+        if getattr(a, "ndim", 0) > 2 and getattr(b, "ndim", 0) == 2:
             return unfold_rows(fold_rows(a) @ b, a.shape[:-1])
         return a @ b
     except ValueError:
@@ -317,7 +317,7 @@ def sum(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
 
     VJP: x̄ = ȳ broadcast back over the summed axes
     """
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
 
 sum.defvjp(lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims), rule="dx = G broadcast")
@@ -329,7 +329,7 @@ def mean(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fa
 
     VJP: x̄ = ȳ / n broadcast back over the averaged axes
     """
-    total = np.sum(x, axis=axis, keepdims=keepdims)
+    total = np.add.reduce(x, axis=axis, keepdims=keepdims)
     return total / reduced_count(x, total) if np.size(x) else np.mean(x, axis=axis, keepdims=keepdims)
 
 
@@ -346,7 +346,7 @@ def max(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
     VJP: x̄ = ȳ ⊙ [x = y] / (number of ties): ȳ goes to the arg-max, and tied
     maxima share it equally (a valid subgradient).
     """
-    return np.max(x, axis=axis, keepdims=keepdims)
+    return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
 
 
 max.defvjp(
@@ -364,7 +364,7 @@ def reshape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
     VJP: x̄ = reshape(ȳ, x.shape)
     """
-    return np.asarray(x).reshape(shape)
+    return x.reshape(shape) if isinstance(x, (np.ndarray, np.generic)) else np.reshape(x, shape)
 
 
 reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=x.shape), rule="dx = G reshaped to x.shape")
@@ -461,8 +461,8 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
     VJP: x̄ = ȳ - softmax(x) ⊙ Σ ȳ   (softmax(x) = exp(y); the sum is over ``axis``)
     """
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
 
 
 log_softmax.defvjp(
@@ -528,8 +528,11 @@ def one_minus_square(y: Any) -> Any:
 
 def dense_shapes_align(x: Any, weight: Any) -> bool:
     """Whether X (..., in) and W (in, out) fit a dense layer."""
-    x_shape, w_shape = shape_of(x), shape_of(weight)
-    return len(w_shape) == 2 and len(x_shape) >= 1 and x_shape[-1] == w_shape[0]
+    try:
+        return weight.ndim == 2 and x.shape[-1] == weight.shape[0]
+    except (AttributeError, IndexError):  # a scalar or a list
+        x_shape, w_shape = shape_of(x), shape_of(weight)
+        return len(w_shape) == 2 and len(x_shape) >= 1 and x_shape[-1] == w_shape[0]
 
 
 def rows_transposed_times(x: Any, g: Any) -> Any:

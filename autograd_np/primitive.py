@@ -30,7 +30,6 @@ from .node import Node, TracedNode
 from .tensor import Tensor
 
 _NO_KWARGS: dict = {}
-_REAL = np.dtype(np.float64)
 
 #: Every op ever defined (the engine's and users'), in definition order.
 REGISTRY: list["Primitive"] = []
@@ -83,8 +82,6 @@ class Primitive:
             elif type(a) is list:
                 return self(*[_list_constant(self, b) if type(b) is list else b for b in args], **kwargs)
             else:
-                if isinstance(a, complex) or getattr(a, "dtype", _REAL).kind == "c":
-                    raise TypeError(f"{self.name}: complex values are not supported")
                 arrays.append(a)
         if not has_tensor:
             arrays = args
@@ -99,6 +96,8 @@ class Primitive:
             return out
         if type(out) is not np.ndarray:
             out = np.asarray(out)  # ufuncs turn 0-d arrays into NumPy scalars
+        if out.dtype.kind == "c":
+            raise TypeError(f"{self.name}: complex values are not supported")
         if _anomaly.enabled:
             return self._traced(args, arrays, kwargs, out, saved, needs_grad and _mode.enabled)
         if needs_grad and _mode.enabled:

@@ -6,7 +6,8 @@ walk lives in ``graph.py``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+import operator
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -93,14 +94,13 @@ class Tensor:
             self._changed_at = next_stamp()
         self._data = array
 
-    @property
-    def grad(self) -> np.ndarray | None:
-        """The gradient accumulated by ``backward()`` (same shape and dtype as ``data``), or None."""
-        return self._grad
-
-    @grad.setter
-    def grad(self, value: Any) -> None:
+    def _set_grad(self, value: Any) -> None:
         self._grad = None if value is None else _checked_grad(self, value)
+
+    grad = property(
+        operator.attrgetter("_grad"), _set_grad,
+        doc="The gradient accumulated by ``backward()`` (same shape and dtype as ``data``), or None.",
+    )
 
     # ----- attributes -------------------------------------------------------
     @property
