@@ -38,7 +38,9 @@ import numpy as np
 
 from . import kernels
 from .tensor import Tensor
-from .primitive import Primitive, array_of, normalize_axis, normalize_index, ops_defined_in, primitive, shape_of  # noqa: F401
+from .primitive import (  # noqa: F401  (normalize_index: ops.normalize_index is public)
+    Primitive, array_of, normalize_axis, normalize_index, not_differentiable, ops_defined_in, primitive, shape_of,
+)
 
 
 # ----------------------------------------------------------------------------
@@ -498,7 +500,7 @@ def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any, saved: Any = N
 
 cross_entropy.defvjp(
     _cross_entropy_vjp,
-    None,  # the targets are class indices: no gradient
+    not_differentiable("cross_entropy's targets are class indices"),
     rule="dlogits = G (probs - onehot) / B",
 )
 

@@ -215,6 +215,7 @@ class Adam(Optimizer):
 
     buffers = ("exp_avg", "exp_avg_sq")
     _decoupled = False
+    default_weight_decay = 0.0
 
     def __init__(
         self,
@@ -222,8 +223,11 @@ class Adam(Optimizer):
         lr: Any = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float | None = None,
     ) -> None:
+        """``weight_decay=None`` means the class default: 0 for Adam, 0.01 for AdamW."""
+        if weight_decay is None:
+            weight_decay = self.default_weight_decay
         b1, b2 = betas
         super().__init__(params, lr, {"beta1": float(b1), "beta2": float(b2), "eps": float(eps), "weight_decay": float(weight_decay)})
 
@@ -254,13 +258,4 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): p ← p·(1 - lr·wd) before the Adam step."""
 
     _decoupled = True
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: Any = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-    ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay)
+    default_weight_decay = 0.01

@@ -96,23 +96,33 @@ class Primitive:
             return out
         if type(out) is not np.ndarray:
             out = np.asarray(out)  # ufuncs turn 0-d arrays into NumPy scalars
-        if out.dtype.kind == "c":
+        kind = out.dtype.kind
+        if kind == "c":
             raise TypeError(f"{self.name}: complex values are not supported")
+        record = needs_grad and _mode.enabled and kind == "f"  # integer and boolean results have no gradient
         if _anomaly.enabled:
-            return self._traced(args, arrays, kwargs, out, saved, needs_grad and _mode.enabled)
-        if needs_grad and _mode.enabled:
-            return Tensor._from_node(out, Node(self, args, arrays, kwargs or _NO_KWARGS, saved))
-        return Tensor._constant(out)
+            return self._traced(args, arrays, kwargs, out, saved, record)
+        if record:
+            return Tensor._of(out, Node(self, args, arrays, kwargs or _NO_KWARGS, saved))
+        return Tensor._of(out)
 
     def _traced(self, args: tuple, arrays: list, kwargs: dict, out: np.ndarray, saved: Any, record: bool) -> Tensor:
         """Anomaly mode: check the output, and remember the user's call site on the node."""
         check_forward(self.name, arrays, out)
         if not record:
-            return Tensor._constant(out)
-        return Tensor._from_node(out, TracedNode(self, args, arrays, kwargs or _NO_KWARGS, saved, user_call_site()))
+            return Tensor._of(out)
+        return Tensor._of(out, TracedNode(self, args, arrays, kwargs or _NO_KWARGS, saved, user_call_site()))
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
+
+
+def not_differentiable(reason: str) -> Callable:
+    """A VJP slot for an input that has no gradient (class indices, say): asking for one is an error."""
+    def vjp(g: Any, y: Any, *inputs: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"no gradient flows to this input: {reason}")
+
+    return vjp
 
 
 class _ArgnumVJPs:

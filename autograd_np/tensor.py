@@ -39,37 +39,21 @@ class Tensor:
             data = data._data
         array = np.array(data, dtype=dtype) if dtype is not None else np.asarray(data)
         _check_array(array, "Tensor")
-        self._data = array
-        self._grad = None
+        self._data, self._grad, self._node, self._changed_at, self._hooks = array, None, None, 0, None
         self._requires_grad = False
-        self._node = None
-        self._changed_at = 0
-        self._hooks = None
         self.name = name
         if requires_grad:
             self.requires_grad = True
 
     @classmethod
-    def _from_node(cls, data: np.ndarray, node: Any) -> "Tensor":
-        """The output of a recorded op (made by ``primitive.py``; no validation)."""
+    def _of(cls, data: np.ndarray, node: Any = None) -> "Tensor":
+        """An op's output (made by ``primitive.py``; no validation): recorded when ``node`` is given,
+        otherwise a constant (no input required grad, or recording was off)."""
         t = object.__new__(cls)
         t._data = data
         t._grad = None
-        t._requires_grad = True
+        t._requires_grad = node is not None
         t._node = node
-        t._changed_at = 0
-        t._hooks = None
-        t.name = None
-        return t
-
-    @classmethod
-    def _constant(cls, data: np.ndarray) -> "Tensor":
-        """An op's output when nothing is recorded (no input requires grad, or ``no_grad()``)."""
-        t = object.__new__(cls)
-        t._data = data
-        t._grad = None
-        t._requires_grad = False
-        t._node = None
         t._changed_at = 0
         t._hooks = None
         t.name = None
@@ -193,7 +177,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A new leaf sharing this tensor's data, outside any graph (read-only if an op made it)."""
-        return Tensor._constant(self.data)
+        return Tensor._of(self.data)
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -263,7 +247,7 @@ class Tensor:
                 f"a leaf Tensor that requires grad is being used in an in-place operation ({symbol}); "
                 "update parameters inside `with no_grad():`, or use the out-of-place form"
             )
-        before = Tensor._from_node(self._data, self._node) if self._node is not None else Tensor._constant(self._data)
+        before = Tensor._of(self._data, self._node)
         self._changed_at = next_stamp()  # nodes recorded before now that took `self` must not backpropagate
         result = op(before, other)
         self._data, self._node, self._requires_grad = result._data, result._node, result._requires_grad

@@ -1,0 +1,106 @@
+"""The core's layout promises: a table of ops, short functions, a light import, user ops via the public API."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import autograd_np as ag
+from autograd_np import Tensor, gradcheck, grad, no_grad
+
+PACKAGE = Path(ag.__file__).parent
+
+
+def test_no_function_in_the_engine_is_longer_than_60_lines() -> None:
+    long = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60:
+                long.append(f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert long == []
+
+
+def test_ops_py_is_only_the_table() -> None:
+    """No class and no module-level cache in ops.py: just ops, their VJPs and helpers."""
+    tree = ast.parse((PACKAGE / "ops.py").read_text())
+    assert not [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+    mutable = [
+        t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+        for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)
+        if isinstance(n.value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp))
+    ]
+    assert mutable == []
+    assert len(ag.ops.OPS) >= 25 and all(op.rule for op in ag.ops.OPS.values())
+
+
+def test_import_autograd_np_imports_only_numpy() -> None:
+    code = "import sys, autograd_np; print(sorted(m for m in ('matplotlib', 'tqdm', 'graphviz', 'scipy', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+# ----------------------------------------------------------------------------
+# A user-defined op through the public API (the README's "Adding an op")
+# ----------------------------------------------------------------------------
+@ag.primitive("my_sin")
+def my_sin(x: np.ndarray) -> np.ndarray:
+    """y = sin(x)   VJP: x̄ = ȳ cos(x)"""
+    return np.sin(x)
+
+
+@ag.primitive("my_cos")
+def my_cos(x: np.ndarray) -> np.ndarray:
+    """y = cos(x)   VJP: x̄ = -ȳ sin(x)"""
+    return np.cos(x)
+
+
+my_sin.defvjp(lambda g, y, x: g * my_cos(x), rule="dx = G cos(x)")
+my_cos.defvjp(lambda g, y, x: -g * my_sin(x), rule="dx = -G sin(x)")
+
+
+def test_a_user_op_backpropagates_and_passes_gradcheck() -> None:
+    x = Tensor(np.array([0.1, 1.0, 2.5]), requires_grad=True)
+    my_sin(x * 2).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * np.cos(2 * x.data), rtol=1e-12)
+    assert gradcheck(lambda t: my_sin(t), [np.array([0.3, -1.2])], rtol=1e-6, atol=1e-8)
+    assert "my_sin" not in ag.ops.OPS  # the engine's table lists only its own ops
+
+
+def test_a_user_op_has_second_derivatives_when_its_vjp_uses_ops() -> None:
+    x = Tensor(np.array([0.4, 1.3]), requires_grad=True)
+    (dx,) = grad(my_sin(x).sum(), [x], create_graph=True)
+    (ddx,) = grad(dx.sum(), [x])
+    np.testing.assert_allclose(ddx.data, -np.sin(x.data), rtol=1e-12)
+    assert gradcheck(lambda t: grad(my_sin(t).sum(), [t], create_graph=True)[0], [np.array([0.2, 0.9])], rtol=1e-6, atol=1e-8)
+
+
+def test_a_user_op_respects_no_grad_and_draws() -> None:
+    viz = pytest.importorskip("viz")  # part of this repository: always importable
+    x = Tensor(np.array([0.5]), requires_grad=True)
+    with no_grad():
+        assert not my_sin(x).requires_grad
+    y = my_sin(x)
+    assert y.op == "my_sin" and y.op_rule == "dx = G cos(x)" and y.parents == (x,)
+    assert "my_sin" in viz.draw(y, show_rule=True).source
+
+
+def test_integer_results_never_require_grad() -> None:
+    logits = Tensor(np.zeros((2, 3)), requires_grad=True)
+    as_int = Tensor(np.array([0.0, 1.0]), requires_grad=True).astype(np.int64)
+    assert not as_int.requires_grad and as_int.is_leaf
+    ag.ops.cross_entropy(logits, as_int).backward()
+    assert logits.grad.shape == (2, 3)
+
+
+def test_an_input_without_a_gradient_is_a_clear_error() -> None:
+    from autograd_np.primitive import not_differentiable
+
+    scale = ag.primitive("scale_by")(lambda x, s: x * s)
+    scale.defvjp(lambda g, y, x, s: g * s, not_differentiable("the scale is a setting"), rule="dx = G s")
+    x, s = Tensor(np.ones(2), requires_grad=True), Tensor(np.full(2, 3.0), requires_grad=True)
+    with pytest.raises(TypeError, match="no gradient flows to this input: the scale is a setting"):
+        scale(x, s).sum().backward()
