@@ -117,8 +117,14 @@ def _pdf_via_png(source: str, engine: str) -> bytes:
         UserWarning,
         stacklevel=2,
     )
-    from matplotlib.figure import Figure
-    from matplotlib.image import imread
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.image import imread
+    except ImportError:
+        raise RenderError(
+            "a PDF without the system Graphviz needs matplotlib (pip install -e '.[plot]'), "
+            "or install Graphviz (apt-get install graphviz), or render .svg"
+        ) from None
 
     png = pipe_source(source, "png", engine=engine, dpi=PDF_FALLBACK_DPI)
     image = imread(io.BytesIO(png), format="png")

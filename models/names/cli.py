@@ -14,6 +14,7 @@ A command without CKPT uses the newest run under runs/names (see rundir.py).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import secrets
@@ -309,7 +310,10 @@ def _finish(args: argparse.Namespace, run: Run, out: Path, checkpoint: Path) -> 
     print(f"done: {run.step:,} steps in {run.train_seconds:.1f} s of training (+{eval_seconds:.1f} s final evaluation)")
     print("loss: " + "  ".join(f"{k} {_format_loss(v)}" for k, v in losses.items()))
     if not args.no_plot:
-        print(f"loss curve: {run.plot(out / 'loss.png')}")
+        if importlib.util.find_spec("matplotlib") is None:
+            print("loss curve: skipped (matplotlib is not installed: pip install -e '.[plot]')")
+        else:
+            print(f"loss curve: {run.plot(out / 'loss.png')}")
     print(f"checkpoint: {checkpoint}")
     (out / "metrics.json").write_text(json.dumps({
         **losses, "steps": run.step, "train_seconds": run.train_seconds, "eval_seconds": eval_seconds,
