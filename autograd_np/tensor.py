@@ -135,7 +135,9 @@ class Tensor:
         return ops.transpose(self)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        if dtype is None or dtype == self.data.dtype:
+            return self.data.copy() if copy else self.data  # NumPy trusts a copy=True answer not to alias
+        return self.data.astype(dtype)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -317,10 +319,15 @@ class Tensor:
         return bool(self.data)  # one element: its truth value; more: NumPy's "ambiguous" error
 
     def __float__(self) -> float:
-        return float(self.data)
+        return float(self._one_value("float"))
 
     def __int__(self) -> int:
-        return int(self.data)
+        return int(self._one_value("int"))
+
+    def _one_value(self, name: str) -> Any:
+        if self.data.size != 1:
+            raise TypeError(f"{name}(): only a one-element tensor converts to a number, got shape {self.shape}")
+        return self.data.item()
 
     def tolist(self) -> Any:
         return self.data.tolist()
@@ -432,8 +439,13 @@ class Tensor:
     def broadcast_to(self, *shape: Any) -> "Tensor":
         return functions.broadcast_to(self, *shape)
 
-    def flip(self, *dims: Any, axis: Any = None) -> "Tensor":
-        return functions.flip(self, axis, dims=(dims[0] if len(dims) == 1 else dims) if dims else None)
+    def flip(self, *axes: Any, dims: Any = None, axis: Any = None) -> "Tensor":
+        """``t.flip(0, 2)``, ``t.flip(dims=(0, 2))`` or ``t.flip(axis=0)``; nothing given: every axis."""
+        if axes:
+            if dims is not None or axis is not None:
+                raise TypeError("flip: give the axes once (positionally, dims= or axis=)")
+            axis = axes[0] if len(axes) == 1 else axes
+        return functions.flip(self, axis, dims=dims)
 
     def repeat(self, *sizes: Any) -> "Tensor":
         """PyTorch's ``repeat`` (NumPy's ``tile``): the whole tensor ``sizes[k]`` times along axis k."""
