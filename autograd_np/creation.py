@@ -16,26 +16,30 @@ import numpy as np
 
 from .tensor import Tensor
 
-_default_generator = np.random.default_rng()
+_default: list[np.random.Generator] = []  # made on first use (numpy.random is imported lazily)
 
 
 def manual_seed(seed: int) -> np.random.Generator:
     """Reseed the default generator (in place: modules that hold it see the new stream)."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"manual_seed: seed must be an integer, got {seed!r}")
-    _default_generator.bit_generator.state = np.random.default_rng(int(seed)).bit_generator.state
-    return _default_generator
+    rng = default_generator()
+    rng.bit_generator.state = np.random.default_rng(int(seed)).bit_generator.state
+    return rng
 
 
 def default_generator() -> np.random.Generator:
-    """The generator constructors and ``nn`` use when no ``rng=`` is given."""
-    return _default_generator
+    """The generator constructors and ``nn`` use when no ``rng=`` is given (seeded from the OS
+    until ``manual_seed`` is called)."""
+    if not _default:
+        _default.append(np.random.default_rng())
+    return _default[0]
 
 
 def generator(rng: Any = None, *, name: str = "rng") -> np.random.Generator:
     """``rng`` as a Generator: None is the default generator, an integer seeds a new one."""
     if rng is None:
-        return _default_generator
+        return default_generator()
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
