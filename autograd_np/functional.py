@@ -29,6 +29,8 @@ def cross_entropy(
         raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype {targets.dtype}")
     if ignore_index is None and label_smoothing == 0.0 and reduction == "mean" and logits.ndim == 2:
         return ops.cross_entropy(logits, targets)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     logits, targets = _rows_of_classes("cross_entropy", logits, targets)
     if label_smoothing == 0.0 and reduction == "mean":
         if ignore_index is not None:

@@ -55,6 +55,10 @@ def as_tensor(x: Any) -> Tensor:
 
 
 def _axes(name: str, x: Any, axis: Any) -> tuple[int, ...] | None:
+    if isinstance(axis, (Tensor, np.ndarray)):
+        hint = {"max": "maximum(a, b)", "min": "minimum(a, b)"}.get(name)
+        raise TypeError(f"{name}: the second argument is an axis, got a {type(axis).__name__}"
+                        + (f"; the elementwise {name}imum of two tensors is {hint}" if hint else ""))
     try:
         return normalize_axis(axis, np.ndim(array_of(x)))
     except (np.exceptions.AxisError, TypeError) as error:
@@ -238,8 +242,8 @@ def transpose(x: Any, *dims: int) -> Tensor:
         return ops.transpose(x, axes=None)
     if len(dims) != 2:
         raise TypeError(
-            f"transpose: got {len(dims)} axes {dims}; transpose(a, b) swaps two axes, "
-            f"transpose() reverses them, and a full permutation is permute{dims}"
+            f"transpose: got {len(dims)} ax{'is' if len(dims) == 1 else 'es'} {dims}; transpose(a, b) swaps two axes, "
+            f"transpose() reverses them, and a full permutation is permute({', '.join(map(str, dims))})"
         )
     a, b = (_one_axis("transpose", x, d) for d in dims)
     axes = list(range(ndim))

@@ -704,7 +704,10 @@ def where(condition: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
             f"where: the condition must be a boolean (or integer) tensor, got dtype {np.asarray(condition).dtype}; "
             "compare first, e.g. where(x > 0, x, 0)"
         )
-    return np.where(condition, a, b)
+    out = np.where(condition, a, b)
+    if out.dtype.kind not in "biufc":
+        raise TypeError(f"where: a and b must be numbers, got a result of dtype {out.dtype}")
+    return out
 
 
 where.defvjp(

@@ -700,6 +700,16 @@ def test_bad_input_errors_name_the_op_the_shapes_and_the_argument() -> None:
         (TypeError, "masked_fill: a complex value in a real tensor would drop its imaginary part",
          lambda: x.masked_fill(np.ones((2, 3), bool), 1j)),
         (TypeError, "add: complex values are not supported", lambda: x + 1j),
+        (TypeError, "where: a and b must be numbers, got a result of dtype <U32", lambda: ag.where(x > 0, x, "a")),
+        (TypeError, "max: the second argument is an axis, got a Tensor; the elementwise maximum of two tensors is maximum(a, b)",
+         lambda: x.max(x)),
+        (TypeError, "transpose: got 1 axis (0,); transpose(a, b) swaps two axes", lambda: x.transpose(0)),
+        (ValueError, "cross_entropy: reduction must be 'mean', 'sum' or 'none', got 'avg'",
+         lambda: F.cross_entropy(x, [0, 1], reduction="avg")),
+        (TypeError, "numpy.pad: only mode='constant'", lambda: np.pad(x, 1, mode="edge")),
+        (TypeError, "numpy.exp: keyword arguments ['dtype'] are not supported on Tensors", lambda: np.exp(x, dtype=np.float32)),
+        (np.exceptions.AxisError, "sum: input shape (2, 3): axis 5 is out of bounds", lambda: x.sum(dim=5)),
+        (ValueError, "zeros: a shape is non-negative integers, got (-1,)", lambda: ag.zeros(-1)),
         (TypeError, "only floating-point tensors can require grad, got dtype bool", lambda: setattr(x > 0, "requires_grad", True)),
     ]
     for error, message, call in checks:
