@@ -49,11 +49,6 @@ def pick_keepdims(name: str, keepdims: Any, keepdim: Any) -> bool:
     return bool(keepdims)
 
 
-def as_tensor(x: Any) -> Tensor:
-    """``x`` as a Tensor (arrays, lists and scalars become constants)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
 def _axes(name: str, x: Any, axis: Any) -> tuple[int, ...] | None:
     if isinstance(axis, (Tensor, np.ndarray)):
         hint = {"max": "maximum(a, b)", "min": "minimum(a, b)"}.get(name)

@@ -118,7 +118,7 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
 def _reject(name: str, **given: Any) -> None:
     """Arguments of the NumPy signature the engine does not support must be left at their defaults."""
     for arg, value in given.items():
-        if value is not None and value is not np._NoValue:
+        if value is not None:
             raise TypeError(f"numpy.{name}: argument {arg}={value!r} is not supported on Tensors")
 
 
@@ -126,7 +126,7 @@ def _reduction(name: str, engine: Callable) -> Callable:
     def numpy_reduction(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: Any = False,
                         **rest: Any) -> Any:
         _reject(name, dtype=dtype, out=out, **rest)
-        return engine(a, axis, bool(keepdims) if keepdims is not np._NoValue else False)
+        return engine(a, axis, bool(keepdims))
 
     return numpy_reduction
 
@@ -135,7 +135,7 @@ def _np_var(name: str, engine: Callable) -> Callable:
     def numpy_var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any = 0,
                   keepdims: Any = False, **rest: Any) -> Any:
         _reject(name, dtype=dtype, out=out, **rest)
-        return engine(a, axis, bool(keepdims) if keepdims is not np._NoValue else False, ddof=ddof)
+        return engine(a, axis, bool(keepdims), ddof=ddof)
 
     return numpy_var
 
@@ -143,7 +143,7 @@ def _np_var(name: str, engine: Callable) -> Callable:
 def _np_arg(engine: Callable, name: str) -> Callable:
     def numpy_arg(a: Any, axis: Any = None, out: Any = None, *, keepdims: Any = False) -> Any:
         _reject(name, out=out)
-        return engine(a, axis, bool(keepdims) if keepdims is not np._NoValue else False)
+        return engine(a, axis, bool(keepdims))
 
     return numpy_arg
 
@@ -183,12 +183,10 @@ def _np_where(condition: Any, x: Any = None, y: Any = None) -> Any:
     return fn.where(condition, x, y)
 
 
-def _np_clip(a: Any, a_min: Any = np._NoValue, a_max: Any = np._NoValue, out: Any = None, *,
-             min: Any = np._NoValue, max: Any = np._NoValue, **rest: Any) -> Any:  # noqa: A002
+def _np_clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
+             min: Any = None, max: Any = None, **rest: Any) -> Any:  # noqa: A002 (NumPy's names)
     _reject("clip", out=out, **rest)
-    low = None if a_min is np._NoValue else a_min
-    high = None if a_max is np._NoValue else a_max
-    return fn.clip(a, low, high, min=None if min is np._NoValue else min, max=None if max is np._NoValue else max)
+    return fn.clip(a, a_min, a_max, min=min, max=max)
 
 
 def _np_dot(a: Any, b: Any, out: Any = None) -> Any:
