@@ -20,20 +20,21 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from . import functional as F
+from . import creation, functional as F
 from .grad_mode import no_grad
 from .tensor import Tensor
 
 __all__ = [
     "Module", "Sequential", "Embedding", "Linear", "Tanh", "ReLU", "Flatten",
     "FlattenConsecutive", "BatchNorm1d", "LayerNorm", "Dropout",
+    "Parameter", "ModuleList", "ModuleDict", "Sigmoid", "GELU", "SiLU", "LeakyReLU", "Softplus",
+    "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
 ]
 
 
 def _rng(rng: Any) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
+    """``rng`` as a Generator; None is the default generator that ``autograd_np.manual_seed`` seeds."""
+    return creation.generator(rng)
 
 
 class Module:
@@ -347,11 +348,184 @@ class Dropout(Module):
         self.rng = _rng(rng)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = self.rng.random(x.shape) >= self.p
-        return x * (keep * (1.0 / (1.0 - self.p))).astype(x.dtype)
+        return F.dropout(x, self.p, self.training, self.rng)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
+
+# ----------------------------------------------------------------------------
+# PyTorch's vocabulary: Parameter, containers, activations and losses
+# ----------------------------------------------------------------------------
+class Parameter(Tensor):
+    """A Tensor that requires grad (a float copy of ``data``): ``nn.Parameter(np.zeros(3))``.
+    Any Tensor that requires grad is a parameter to ``Module``; this is the PyTorch spelling."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        data = data.data if isinstance(data, Tensor) else data
+        array = np.array(data, dtype=np.result_type(np.asarray(data).dtype, np.float32) if requires_grad else None)
+        super().__init__(array, requires_grad=requires_grad)
+
+
+class ModuleList(Module):
+    """A list of modules, registered as sub-modules ``0``, ``1``, ... (no forward of its own)."""
+
+    def __init__(self, modules: Any = ()) -> None:
+        self._items: list[Module] = []
+        for m in modules:
+            self.append(m)
+
+    def append(self, module: Module) -> "ModuleList":
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList: expected a Module, got {type(module).__name__}")
+        self._items.append(module)
+        return self
+
+    def extend(self, modules: Any) -> "ModuleList":
+        for m in modules:
+            self.append(m)
+        return self
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for i, m in enumerate(self._items):
+            yield str(i), m
+
+    def __getitem__(self, index: int | slice) -> Any:
+        return ModuleList(self._items[index]) if isinstance(index, slice) else self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._items)
+
+
+class ModuleDict(Module):
+    """Modules by name, registered as sub-modules under their keys (no forward of its own)."""
+
+    def __init__(self, modules: Any = None) -> None:
+        self._items: dict[str, Module] = {}
+        for key, m in (dict(modules) if modules is not None else {}).items():
+            self[key] = m
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ModuleDict: keys are non-empty strings without '.', got {key!r}")
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: expected a Module for {key!r}, got {type(module).__name__}")
+        self._items[key] = module
+
+    def __getitem__(self, key: str) -> Module:
+        return self._items[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def keys(self) -> Any:
+        return self._items.keys()
+
+    def values(self) -> Any:
+        return self._items.values()
+
+    def items(self) -> Any:
+        return self._items.items()
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._items.items()
+
+
+class Sigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.sigmoid(x)
+
+
+class GELU(Module):
+    """``F.gelu``: exact (erf) by default, ``approximate="tanh"`` for the tanh form."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope)
+
+
+class Softplus(Module):
+    def __init__(self, beta: float = 1.0) -> None:
+        self.beta = float(beta)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softplus(x, self.beta)
+
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class MSELoss(_Loss):
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.mse_loss(input, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.l1_loss(input, target, self.reduction)
+
+
+class BCELoss(_Loss):
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.binary_cross_entropy(input, target, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.binary_cross_entropy_with_logits(input, target, self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    def __init__(self, ignore_index: int | None = None, label_smoothing: float = 0.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.ignore_index, self.label_smoothing = ignore_index, float(label_smoothing)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.cross_entropy(input, target, self.ignore_index, self.label_smoothing, self.reduction)
+
+
+class NLLLoss(_Loss):
+    def __init__(self, ignore_index: int | None = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return F.nll_loss(input, target, self.ignore_index, self.reduction)

@@ -32,6 +32,7 @@ backward walk is in ``graph.py``.
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -173,6 +174,8 @@ def astype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
     VJP: x̄ = ȳ converted back to x.dtype
     """
+    if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+        raise TypeError(f"astype: casting complex values to {np.dtype(dtype)} would drop their imaginary part")
     return x.astype(dtype)
 
 
@@ -505,6 +508,373 @@ cross_entropy.defvjp(
 )
 
 
+# ============================================================================
+# The NumPy/PyTorch vocabulary: more elementwise functions, selection,
+# reductions and shape ops (reached as Tensor methods, as ``autograd_np.<name>``
+# and through NumPy's functions; see ``functions.py`` and ``numpy_api.py``).
+# ============================================================================
+
+# ----------------------------------------------------------------------------
+# Elementwise functions (more)
+# ----------------------------------------------------------------------------
+@primitive("abs")
+def abs(x: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's name)
+    """y = |x|
+
+    VJP: x̄ = ȳ ⊙ sign(x)          (0 at x = 0, the subgradient PyTorch also takes)
+    """
+    return np.abs(x)
+
+
+abs.defvjp(lambda g, y, x: g * np.sign(array_of(x)), rule="dx = G sign(x)")
+
+
+@primitive("sin")
+def sin(x: np.ndarray) -> np.ndarray:
+    """y = sin x
+
+    VJP: x̄ = ȳ ⊙ cos x
+    """
+    return np.sin(x)
+
+
+sin.defvjp(lambda g, y, x: g * cos(x), rule="dx = G cos(x)")
+
+
+@primitive("cos")
+def cos(x: np.ndarray) -> np.ndarray:
+    """y = cos x
+
+    VJP: x̄ = -ȳ ⊙ sin x
+    """
+    return np.cos(x)
+
+
+cos.defvjp(lambda g, y, x: -g * sin(x), rule="dx = -G sin(x)")
+
+
+@primitive("erf")
+def erf(x: np.ndarray) -> np.ndarray:
+    """y = erf x = (2/√π) ∫₀ˣ e^(-t²) dt   (``math.erf`` per element: NumPy has no erf)
+
+    VJP: x̄ = ȳ ⊙ (2/√π) e^(-x²)
+    """
+    return np.asarray(_erf_elementwise(x), dtype=np.result_type(x, np.float16))
+
+
+erf.defvjp(lambda g, y, x: g * (2 / np.sqrt(np.pi)) * exp(-(x * x)), rule="dx = G 2/sqrt(pi) exp(-x^2)")
+
+
+@primitive("softplus")
+def softplus(x: np.ndarray) -> np.ndarray:
+    """y = ln(1 + eˣ)   (computed as ``logaddexp(0, x)``: no overflow for large x)
+
+    VJP: x̄ = ȳ ⊙ sigmoid(x)
+    """
+    return np.logaddexp(0, x).astype(np.result_type(x, np.float16), copy=False)
+
+
+softplus.defvjp(lambda g, y, x: g * sigmoid(x), rule="dx = G sigmoid(x)")
+
+
+@primitive("sign")
+def sign(x: np.ndarray) -> np.ndarray:
+    """y = sign(x) ∈ {-1, 0, 1}
+
+    VJP: x̄ = 0   (flat almost everywhere)
+    """
+    return np.sign(x)
+
+
+sign.defvjp(lambda g, y, x: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
+
+
+@primitive("floor")
+def floor(x: np.ndarray) -> np.ndarray:
+    """y = ⌊x⌋
+
+    VJP: x̄ = 0   (a step function: flat almost everywhere)
+    """
+    return np.floor(x)
+
+
+floor.defvjp(lambda g, y, x: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
+
+
+@primitive("ceil")
+def ceil(x: np.ndarray) -> np.ndarray:
+    """y = ⌈x⌉
+
+    VJP: x̄ = 0   (a step function: flat almost everywhere)
+    """
+    return np.ceil(x)
+
+
+ceil.defvjp(lambda g, y, x: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
+
+
+@primitive("round")
+def round(x: np.ndarray, decimals: int = 0) -> np.ndarray:  # noqa: A001
+    """y = x rounded to ``decimals`` places, halves to even (NumPy's and PyTorch's rule)
+
+    VJP: x̄ = 0   (a step function: flat almost everywhere)
+    """
+    return np.round(x, decimals)
+
+
+round.defvjp(lambda g, y, x, decimals=0: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
+
+
+@primitive("trunc")
+def trunc(x: np.ndarray) -> np.ndarray:
+    """y = x rounded towards zero
+
+    VJP: x̄ = 0   (a step function: flat almost everywhere)
+    """
+    return np.trunc(x)
+
+
+trunc.defvjp(lambda g, y, x: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
+
+
+@primitive("clip")
+def clip(x: np.ndarray, low: Any, high: Any) -> np.ndarray:
+    """y = min(max(x, low), high)   (``low`` or ``high`` may be None: no bound on that side)
+
+    VJP: x̄ = sum_to(ȳ ⊙ [low ≤ x ≤ high], x.shape)     (a value on a bound keeps its gradient,
+         as in PyTorch's clamp);
+         low̄ = sum_to(ȳ ⊙ [x < low], low.shape);  high̄ = sum_to(ȳ ⊙ [x > high], high.shape)
+    (where low > high the result is ``high`` everywhere, as in NumPy, and only high gets ȳ)
+    """
+    return np.clip(x, low, high)
+
+
+clip.defvjp(
+    lambda g, y, x, low, high: sum_to(g * clip_regions(x, low, high, g)[0], shape_of(x)),
+    lambda g, y, x, low, high: sum_to(g * clip_regions(x, low, high, g)[1], shape_of(low)),
+    lambda g, y, x, low, high: sum_to(g * clip_regions(x, low, high, g)[2], shape_of(high)),
+    rule="dx = G [lo<=x<=hi], dlo = G [x<lo], dhi = G [x>hi]",
+)
+
+
+@primitive("maximum")
+def maximum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = max(a, b) elementwise (broadcasting)
+
+    VJP: ā = sum_to(ȳ ⊙ ([a > b] + ½[a = b]), a.shape);  b̄ likewise with a and b swapped.
+    Ties share the gradient equally, as tied maxima do in ``max``.
+    """
+    return np.maximum(a, b)
+
+
+maximum.defvjp(
+    lambda g, y, a, b: sum_to(g * winner_share(a, b, g), shape_of(a)),
+    lambda g, y, a, b: sum_to(g * winner_share(b, a, g), shape_of(b)),
+    rule="da = G [a > b] (1/2 on ties), db = G [b > a]",
+)
+
+
+@primitive("minimum")
+def minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = min(a, b) elementwise (broadcasting)
+
+    VJP: ā = sum_to(ȳ ⊙ ([a < b] + ½[a = b]), a.shape);  b̄ likewise with a and b swapped.
+    Ties share the gradient equally, as tied maxima do in ``max``.
+    """
+    return np.minimum(a, b)
+
+
+minimum.defvjp(
+    lambda g, y, a, b: sum_to(g * winner_share(b, a, g), shape_of(a)),
+    lambda g, y, a, b: sum_to(g * winner_share(a, b, g), shape_of(b)),
+    rule="da = G [a < b] (1/2 on ties), db = G [b < a]",
+)
+
+
+# ----------------------------------------------------------------------------
+# Selection
+# ----------------------------------------------------------------------------
+@primitive("where")
+def where(condition: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = a where ``condition`` holds, else b (all three broadcast)
+
+    VJP: ā = sum_to(ȳ ⊙ [condition], a.shape);  b̄ = sum_to(ȳ ⊙ [not condition], b.shape);
+    the condition (boolean or integer) gets no gradient.
+    """
+    if np.asarray(condition).dtype.kind not in "biu":
+        raise TypeError(
+            f"where: the condition must be a boolean (or integer) tensor, got dtype {np.asarray(condition).dtype}; "
+            "compare first, e.g. where(x > 0, x, 0)"
+        )
+    out = np.where(condition, a, b)
+    if out.dtype.kind not in "biufc":
+        raise TypeError(f"where: a and b must be numbers, got a result of dtype {out.dtype}")
+    return out
+
+
+where.defvjp(
+    None,
+    lambda g, y, condition, a, b: sum_to(where(condition, g, 0), shape_of(a)),
+    lambda g, y, condition, a, b: sum_to(where(condition, 0, g), shape_of(b)),
+    rule="da = G [cond], db = G [not cond]",
+)
+
+
+@primitive("gather")
+def gather(x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    """y[..., i, ...] = x[..., index[..., i, ...], ...] along ``axis`` (PyTorch's ``gather``;
+    NumPy's ``take_along_axis``). ``index`` has x's number of axes; y has index's shape.
+
+    VJP: x̄ = zeros like x with ȳ *added* at the gathered positions (scatter_add: an
+    element gathered twice receives both gradients); the index gets no gradient.
+    """
+    return x[along_axis(x, index, axis)]
+
+
+gather.defvjp(
+    lambda g, y, x, index, axis: scatter_add(g, index=along_axis(x, index, axis), shape=shape_of(x)),
+    None,
+    rule="dx = scatter-add of G along axis",
+)
+
+
+# ----------------------------------------------------------------------------
+# Reductions (more)
+# ----------------------------------------------------------------------------
+@primitive("min")
+def min(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
+    """y = min x over ``axis``
+
+    VJP: x̄ = ȳ ⊙ [x = y] / (number of ties): tied minima share ȳ equally, as in ``max``.
+    """
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+min.defvjp(
+    lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims) * tie_share(x, y, axis),
+    rule="dx = G [x = min] / ties",
+)
+
+
+@primitive("var")
+def var(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False, ddof: int = 0) -> np.ndarray:
+    """y = Σ (x - x̄)² / (n - ddof) over ``axis`` (x̄ the mean; ddof=0 biased, ddof=1 unbiased)
+
+    VJP: x̄ = ȳ ⊙ 2 (x - mean x) / (n - ddof), broadcast back over the reduced axes
+    (the gradient through the mean is zero: Σ (x - mean x) = 0)
+    """
+    return np.var(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+var.defvjp(
+    lambda g, y, x, axis=None, keepdims=False, ddof=0: unreduce(g, x.shape, axis, keepdims)
+    * (np.float64(2.0) / (reduced_count(x, y) - ddof))
+    * (x - mean(x, axis=axis, keepdims=True)),
+    rule="dx = G 2 (x - mean) / (n - ddof)",
+)
+
+
+@primitive("logsumexp")
+def logsumexp(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:
+    """y = log Σ exp(x) over ``axis``   (computed as m + log Σ exp(x - m), m = max x: finite for large x)
+
+    VJP: x̄ = ȳ ⊙ exp(x - y) = ȳ ⊙ softmax(x), broadcast back over the reduced axes
+    """
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0)
+    total = np.sum(np.exp(x - top), axis=axis, keepdims=keepdims)
+    return np.log(total) + (top if keepdims else top.reshape(total.shape))
+
+
+logsumexp.defvjp(
+    lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims)
+    * exp(x - keep_reduced(y, x.shape, axis, keepdims)),
+    rule="dx = G softmax(x)",
+)
+
+
+@primitive("cumsum")
+def cumsum(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """y_i = Σ_{j ≤ i} x_j along ``axis`` (None: over the flattened array)
+
+    VJP: x̄_j = Σ_{i ≥ j} ȳ_i, the cumulative sum taken from the end: flip(cumsum(flip(ȳ)))
+    """
+    return np.cumsum(x, axis=axis)
+
+
+cumsum.defvjp(lambda g, y, x, axis=None: reverse_cumsum(g, shape_of(x), axis), rule="dx = reverse cumsum of G")
+
+
+# ----------------------------------------------------------------------------
+# Shape ops (more)
+# ----------------------------------------------------------------------------
+@primitive("flip")
+def flip(x: np.ndarray, axis: tuple[int, ...] | None = None) -> np.ndarray:
+    """y = x with the order of its elements reversed along ``axis`` (None: every axis)
+
+    VJP: x̄ = flip(ȳ, axis)
+    """
+    return np.flip(x, axis)
+
+
+flip.defvjp(lambda g, y, x, axis=None: flip(g, axis=axis), rule="dx = G flipped")
+
+
+@primitive("tile")
+def tile(x: np.ndarray, reps: tuple[int, ...]) -> np.ndarray:
+    """y = x repeated ``reps[k]`` times along axis k (NumPy's ``tile``, PyTorch's ``repeat``)
+
+    VJP: x̄ = Σ over the copies: ȳ reshaped to (r₀, s₀, r₁, s₁, ...), summed over the r axes
+    """
+    return np.tile(x, reps)
+
+
+tile.defvjp(lambda g, y, x, reps: untile(g, shape_of(x), reps), rule="dx = sum of G over the copies")
+
+
+@primitive("pad")
+def pad(x: np.ndarray, widths: tuple[tuple[int, int], ...], value: float = 0.0) -> np.ndarray:
+    """y = x with ``widths[k] = (before, after)`` elements of ``value`` added along axis k
+
+    VJP: x̄ = ȳ[before₀ : before₀ + n₀, ...]   (the padding is a constant)
+    """
+    if len(widths) != np.ndim(x) or builtins.any(w < 0 for pair in widths for w in pair):
+        raise ValueError(f"pad: widths {widths} need one non-negative (before, after) pair per axis of shape {shape_of(x)}")
+    return np.pad(x, widths, mode="constant", constant_values=value)
+
+
+pad.defvjp(
+    lambda g, y, x, widths, value=0.0: getitem(
+        g, index=tuple(slice(before, before + n) for (before, _), n in zip(widths, shape_of(x)))
+    ),
+    rule="dx = G without the padding",
+)
+
+
+@primitive("tril")
+def tril(x: np.ndarray, k: int = 0) -> np.ndarray:
+    """y = x with the elements above diagonal ``k`` zeroed (last two axes)
+
+    VJP: x̄ = tril(ȳ, k)
+    """
+    return np.tril(x, k)
+
+
+tril.defvjp(lambda g, y, x, k=0: tril(g, k=k), rule="dx = tril(G)")
+
+
+@primitive("triu")
+def triu(x: np.ndarray, k: int = 0) -> np.ndarray:
+    """y = x with the elements below diagonal ``k`` zeroed (last two axes)
+
+    VJP: x̄ = triu(ȳ, k)
+    """
+    return np.triu(x, k)
+
+
+triu.defvjp(lambda g, y, x, k=0: triu(g, k=k), rule="dx = triu(G)")
+
+
 # ----------------------------------------------------------------------------
 # Helpers the rules above share (the FunctionsManual of this table)
 # ----------------------------------------------------------------------------
@@ -629,6 +999,77 @@ def onehot(targets: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 def softmax_of(logits: Any) -> Any:
     """softmax(logits) over the last axis, as ops (differentiable)."""
     return exp(log_softmax(logits, axis=-1))
+
+
+def zero_gradient(g: Any, x: Any) -> Any:
+    """A zero gradient of x's shape, a constant (the rule of a step function)."""
+    zeros = np.zeros(shape_of(x), dtype=array_of(g).dtype)
+    return Tensor._of(zeros) if isinstance(g, Tensor) else zeros
+
+
+_erf_elementwise = np.frompyfunc(math.erf, 1, 1)
+
+
+def clip_regions(x: Any, low: Any, high: Any, g: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Constant masks (in g's dtype) of where ``clip`` keeps x, takes ``low``, takes ``high``."""
+    x, low, high = array_of(x), array_of(low), array_of(high)
+    false = np.zeros(np.shape(x), dtype=bool)
+    below = false if low is None else x < low
+    above = false if high is None else x > high
+    if low is not None and high is not None:
+        crossed = np.greater(low, high)  # np.clip gives high there
+        above, below = np.logical_or(above, crossed), np.logical_and(below, np.logical_not(crossed))
+    dtype = array_of(g).dtype
+    kept = np.logical_not(np.logical_or(below, above))
+    return kept.astype(dtype), np.asarray(below, dtype=dtype), np.asarray(above, dtype=dtype)
+
+
+def winner_share(a: Any, b: Any, g: Any) -> np.ndarray:
+    """[a > b] + ½[a = b], a constant in g's dtype: a's share of ``maximum``'s gradient."""
+    a, b = array_of(a), array_of(b)
+    return ((a > b) + 0.5 * (a == b)).astype(array_of(g).dtype)
+
+
+def along_axis(x: Any, index: Any, axis: int) -> tuple[np.ndarray, ...]:
+    """The integer-array index that picks ``index``'s entries of x along ``axis`` (gather's
+    positions): ``index`` there, and each other axis its own arange, all broadcast together."""
+    index = np.asarray(array_of(index))
+    ndim = np.ndim(x)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must be an integer tensor, got dtype {index.dtype}")
+    if index.ndim != ndim:
+        raise ValueError(f"gather: index of shape {index.shape} needs as many axes as the input of shape {shape_of(x)}")
+    axis = normalize_axis(axis, ndim)[0]
+    for d, (n_index, n_x) in enumerate(zip(index.shape, shape_of(x))):
+        if d != axis and n_index > n_x:
+            raise ValueError(
+                f"gather: index of shape {index.shape} is larger than the input of shape {shape_of(x)} in axis {d}"
+            )
+    return tuple(
+        index if d == axis else np.arange(n).reshape((1,) * d + (n,) + (1,) * (ndim - d - 1))
+        for d, n in enumerate(index.shape)
+    )
+
+
+def keep_reduced(y: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
+    """A reduction's result with its reduced axes kept (size 1), so it broadcasts against x."""
+    return y if keepdims else reshape(y, shape=reduced_shape(x_shape, axis))
+
+
+def reverse_cumsum(g: Any, x_shape: tuple[int, ...], axis: int | None) -> Any:
+    """``cumsum``'s adjoint: Σ_{i ≥ j} g_i along ``axis`` (None: g is the flattened x), in x's shape."""
+    along = 0 if axis is None else axis
+    return reshape(flip(cumsum(flip(g, axis=(along,)), axis=along), axis=(along,)), shape=x_shape)
+
+
+def untile(g: Any, x_shape: tuple[int, ...], reps: tuple[int, ...]) -> Any:
+    """``tile``'s adjoint: the gradient of every copy summed into x's shape."""
+    ndim = builtins.max(len(reps), len(x_shape))
+    reps = (1,) * (ndim - len(reps)) + tuple(reps)
+    sides = (1,) * (ndim - len(x_shape)) + tuple(x_shape)
+    interleaved = tuple(n for pair in zip(reps, sides) for n in pair)
+    copies = sum(reshape(g, shape=interleaved), axis=tuple(range(0, 2 * ndim, 2)))
+    return reshape(copies, shape=x_shape)
 
 
 #: Every op of this file, by name (each registered itself when defined).

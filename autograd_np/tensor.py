@@ -25,8 +25,6 @@ class Tensor:
     """
 
     __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_changed_at", "_hooks", "name", "__weakref__")
-    # Make ``ndarray + Tensor`` defer to Tensor.__radd__ instead of looping elementwise.
-    __array_ufunc__ = None
 
     def __init__(
         self,
@@ -37,7 +35,12 @@ class Tensor:
     ) -> None:
         if isinstance(data, Tensor):
             data = data._data
-        array = np.array(data, dtype=dtype) if dtype is not None else np.asarray(data)
+        if dtype is not None:
+            if np.iscomplexobj(data) and np.dtype(dtype).kind != "c":
+                raise TypeError(f"Tensor: complex data with dtype {np.dtype(dtype)} would drop the imaginary part")
+            array = np.array(data, dtype=dtype)
+        else:
+            array = np.asarray(data)
         _check_array(array, "Tensor")
         self._data, self._grad, self._node, self._changed_at, self._hooks = array, None, None, 0, None
         self._requires_grad = False
@@ -157,7 +160,9 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         array = self.data
-        return array if dtype is None else array.astype(dtype)
+        if dtype is None or dtype == array.dtype:
+            return array.copy() if copy else array  # NumPy trusts a copy=True answer not to alias
+        return array.astype(dtype)
 
     def __len__(self) -> int:
         return len(self._data)
@@ -315,39 +320,245 @@ class Tensor:
     def sqrt(self) -> "Tensor":
         return ops.pow(self, 0.5)
 
-    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
-        return ops.sum(self, axis=normalize_axis(axis, self.ndim), keepdims=keepdims)
+    def sum(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
+        return functions.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
-        return ops.mean(self, axis=normalize_axis(axis, self.ndim), keepdims=keepdims)
+    def mean(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
+        return functions.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def var(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
-        """Biased variance (divides by n), composed from mean and square."""
-        centered = self - self.mean(axis=axis, keepdims=True)
-        return (centered * centered).mean(axis=axis, keepdims=keepdims)
+    def var(self, axis: Any = None, keepdims: Any = None, *, ddof: Any = None, correction: Any = None,
+            dim: Any = None, keepdim: Any = None) -> "Tensor":
+        """Variance dividing by n - ddof; ddof=0 (biased, NumPy's default) unless ``ddof``/``correction`` say otherwise."""
+        return functions.var(self, axis, keepdims, ddof=ddof, correction=correction, dim=dim, keepdim=keepdim)
 
-    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> "Tensor":
-        return ops.max(self, axis=normalize_axis(axis, self.ndim), keepdims=keepdims)
+    def max(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
+        return functions.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def reshape(self, *shape: Any) -> "Tensor":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return ops.reshape(self, shape=shape)
 
-    def flatten(self, start_axis: int = 0) -> "Tensor":
-        """Merge axes ``start_axis..`` into one (``x.flatten(1)`` keeps the batch axis)."""
-        return ops.reshape(self, shape=self.shape[:start_axis] + (-1,))
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        """Merge axes ``start_dim..end_dim`` into one (``x.flatten(1)`` keeps the batch axis)."""
+        return functions.flatten(self, start_dim, end_dim)
 
-    def transpose(self, *axes: int) -> "Tensor":
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return ops.transpose(self, axes=axes or None)
+    def transpose(self, *dims: int) -> "Tensor":
+        """``t.transpose(a, b)`` swaps axes a and b (PyTorch); ``t.transpose()`` reverses all axes
+        (NumPy, ``.T``). A full permutation is ``t.permute(...)``."""
+        return functions.transpose(self, *dims)
 
-    def log_softmax(self, axis: int = -1) -> "Tensor":
-        return ops.log_softmax(self, axis=axis)
+    def log_softmax(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
+        return ops.log_softmax(self, axis=functions.pick_axis("log_softmax", axis, dim, -1))
 
-    def softmax(self, axis: int = -1) -> "Tensor":
-        return ops.exp(ops.log_softmax(self, axis=axis))
+    def softmax(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
+        return ops.exp(ops.log_softmax(self, axis=functions.pick_axis("softmax", axis, dim, -1)))
+
+    # ----- comparisons and conversions ---------------------------------------
+    # Elementwise, giving a boolean Tensor that never requires grad. Hashing stays by identity
+    # (as in PyTorch), so Tensors still work as set members and dict keys.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return functions.eq(self, other) if _comparable(other) else NotImplemented
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return functions.ne(self, other) if _comparable(other) else NotImplemented
+
+    def __lt__(self, other: Any) -> "Tensor":
+        return functions.lt(self, other)
+
+    def __le__(self, other: Any) -> "Tensor":
+        return functions.le(self, other)
+
+    def __gt__(self, other: Any) -> "Tensor":
+        return functions.gt(self, other)
+
+    def __ge__(self, other: Any) -> "Tensor":
+        return functions.ge(self, other)
+
+    def __and__(self, other: Any) -> "Tensor":
+        return functions.elementwise_constant("and", np.bitwise_and, self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other: Any) -> "Tensor":
+        return functions.elementwise_constant("or", np.bitwise_or, self, other)
+
+    __ror__ = __or__
+
+    def __xor__(self, other: Any) -> "Tensor":
+        return functions.elementwise_constant("xor", np.bitwise_xor, self, other)
+
+    __rxor__ = __xor__
+
+    def __invert__(self) -> "Tensor":
+        return functions.elementwise_constant("invert", np.invert, self)
+
+    def __bool__(self) -> bool:
+        return bool(self._data)  # one element: its truth value; more: NumPy's "ambiguous" error
+
+    def __float__(self) -> float:
+        return float(self._one_value("float"))
+
+    def __int__(self) -> int:
+        return int(self._one_value("int"))
+
+    def _one_value(self, name: str) -> Any:
+        if self._data.size != 1:
+            raise TypeError(f"{name}(): only a one-element tensor converts to a number, got shape {self.shape}")
+        return self._data.item()
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    # ----- NumPy's functions on Tensors record ops (see numpy_api.py) -------------
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return numpy_api.array_function(func, args, kwargs)
+
+    # ----- more methods (PyTorch's names; each delegates to functions.py / ops.py) ----
+    def abs(self) -> "Tensor":
+        return ops.abs(self)
+
+    def sign(self) -> "Tensor":
+        return ops.sign(self)
+
+    def sin(self) -> "Tensor":
+        return ops.sin(self)
+
+    def cos(self) -> "Tensor":
+        return ops.cos(self)
+
+    def erf(self) -> "Tensor":
+        return ops.erf(self)
+
+    def floor(self) -> "Tensor":
+        return ops.floor(self)
+
+    def ceil(self) -> "Tensor":
+        return ops.ceil(self)
+
+    def round(self, decimals: int = 0) -> "Tensor":
+        return ops.round(self, decimals=int(decimals))
+
+    def trunc(self) -> "Tensor":
+        return ops.trunc(self)
+
+    def square(self) -> "Tensor":
+        return ops.mul(self, self)
+
+    def clamp(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002 (PyTorch's names)
+        return functions.clamp(self, min, max)
+
+    def clip(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002
+        return functions.clamp(self, min, max)
+
+    def maximum(self, other: Any) -> "Tensor":
+        return ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> "Tensor":
+        return ops.minimum(self, other)
+
+    def masked_fill(self, mask: Any, value: Any) -> "Tensor":
+        return functions.masked_fill(self, mask, value)
+
+    def where(self, condition: Any, other: Any) -> "Tensor":
+        """PyTorch's ``x.where(condition, y)``: x where the condition holds, else y."""
+        return ops.where(condition, self, other)
+
+    def min(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
+        return functions.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def argmax(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
+        return functions.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def argmin(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
+        return functions.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def std(self, axis: Any = None, keepdims: Any = None, *, ddof: Any = None, correction: Any = None,
+            dim: Any = None, keepdim: Any = None) -> "Tensor":
+        return functions.std(self, axis, keepdims, ddof=ddof, correction=correction, dim=dim, keepdim=keepdim)
+
+    def logsumexp(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
+        return functions.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def cumsum(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
+        return functions.cumsum(self, axis, dim=dim)
+
+    def all(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
+        return functions.all(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def any(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
+        return functions.any(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def view(self, *shape: Any) -> "Tensor":
+        """``reshape`` (NumPy arrays have no contiguity rule to enforce)."""
+        return functions.reshape(self, *shape)
+
+    def permute(self, *dims: int) -> "Tensor":
+        return functions.permute(self, *dims)
+
+    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        return functions.transpose(self, axis1, axis2)
+
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
+        return functions.squeeze(self, axis, dim=dim)
+
+    def unsqueeze(self, dim: int) -> "Tensor":
+        return functions.expand_dims(self, dim)
+
+    def expand_dims(self, axis: Any) -> "Tensor":
+        return functions.expand_dims(self, axis)
+
+    def expand(self, *sizes: Any) -> "Tensor":
+        return functions.expand(self, *sizes)
+
+    def broadcast_to(self, *shape: Any) -> "Tensor":
+        return functions.broadcast_to(self, *shape)
+
+    def flip(self, *axes: Any, dims: Any = None, axis: Any = None) -> "Tensor":
+        """``t.flip(0, 2)``, ``t.flip(dims=(0, 2))`` or ``t.flip(axis=0)``; nothing given: every axis."""
+        if axes:
+            if dims is not None or axis is not None:
+                raise TypeError("flip: give the axes once (positionally, dims= or axis=)")
+            axis = axes[0] if len(axes) == 1 else axes
+        return functions.flip(self, axis, dims=dims)
+
+    def repeat(self, *sizes: Any) -> "Tensor":
+        """PyTorch's ``repeat`` (NumPy's ``tile``): the whole tensor ``sizes[k]`` times along axis k."""
+        return functions.repeat(self, *sizes)
+
+    def tile(self, *reps: Any) -> "Tensor":
+        return functions.tile(self, reps[0] if len(reps) == 1 else reps)
+
+    def repeat_interleave(self, repeats: Any, dim: Any = None) -> "Tensor":
+        return functions.repeat_interleave(self, repeats, dim)
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple["Tensor", ...]:
+        return functions.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple["Tensor", ...]:
+        return functions.chunk(self, chunks, dim)
+
+    def tril(self, diagonal: int = 0) -> "Tensor":
+        return functions.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> "Tensor":
+        return functions.triu(self, diagonal)
+
+    def gather(self, dim: int, index: Any) -> "Tensor":
+        return functions.gather(self, dim, index)
+
+    def pad(self, pad_width: Any, value: float = 0.0) -> "Tensor":
+        return functions.pad(self, pad_width, value)
+
+
+def _comparable(other: Any) -> bool:
+    """Whether ``==`` with ``other`` is elementwise (arrays, numbers, nested lists) rather than identity."""
+    return isinstance(other, (Tensor, np.ndarray, np.generic, int, float, bool, complex, list, tuple))
 
 
 def _check_array(array: np.ndarray, where: str) -> None:
@@ -394,7 +605,7 @@ def seed_gradient(output: Tensor, grad_output: Any) -> np.ndarray:
     return seed
 
 
-from . import graph, ops  # noqa: E402  (both need the Tensor class defined above)
+from . import functions, graph, numpy_api, ops  # noqa: E402  (all need the Tensor class defined above)
 from .grad_mode import is_grad_enabled  # noqa: E402
 from .node import GradHooks, HookHandle, next_stamp  # noqa: E402
 from .primitive import normalize_axis, normalize_index  # noqa: E402

@@ -107,7 +107,7 @@ def test_other_shape_errors_name_the_op() -> None:
 
 
 def test_cross_entropy_input_errors() -> None:
-    with pytest.raises(ValueError, match=re.escape("cross_entropy: logits must be (B, C) and targets (B,), got shapes (3,) and (1,)")):
+    with pytest.raises(ValueError, match=re.escape("cross_entropy: scores (..., C) need targets (...) (classes in the last axis), got shapes (3,) and (1,)")):
         F.cross_entropy(Tensor(np.ones(3), requires_grad=True), np.array([0]))
     with pytest.raises(ValueError, match=re.escape("got shapes (2, 3) and (3,)")):
         F.cross_entropy(Tensor(np.ones((2, 3))), np.array([0, 1, 2]))

@@ -54,6 +54,22 @@ def _inputs(*makers: Callable) -> Callable[[np.random.Generator], list[np.ndarra
     return lambda r: [m(r) for m in makers]
 
 
+def _away(*shape: int) -> Callable[[np.random.Generator], np.ndarray]:
+    """Values with |x| >= 0.1: off the kink of abs, relu and sign."""
+    return lambda r: away_from_zero(int(r.integers(1 << 30)), shape)
+
+
+def _off_grid(*shape: int) -> Callable[[np.random.Generator], np.ndarray]:
+    """Values at least 0.1 from every integer and half-integer (off the steps of floor/ceil/round)."""
+    return lambda r: r.integers(-3, 3, size=shape) + r.choice([0.15, 0.35, 0.65, 0.85], size=shape) + r.uniform(
+        -0.04, 0.04, size=shape)
+
+
+def _off_bounds(*shape: int) -> Callable[[np.random.Generator], np.ndarray]:
+    """Values at least 0.05 from ±0.5 and 0.1 (the bounds the clip and maximum cases use)."""
+    return lambda r: r.choice([-0.9, -0.3, 0.0, 0.3, 0.8], size=shape) + r.uniform(-0.05, 0.05, size=shape)
+
+
 _C34 = np.linspace(-1, 1, 12).reshape(3, 4)  # an ndarray constant
 _T = np.array([2, 0, 2, 1, 2])  # class targets with repeats
 _MASK = np.array([True, False, True, True])
@@ -121,8 +137,9 @@ CASES = [
     Case("reshape", "(2,3,4)->(4,-1)", lambda x: x.reshape(4, -1), _inputs(_n(2, 3, 4))),
     Case("reshape", "flatten(1)", lambda x: x.flatten(1), _inputs(_n(2, 3, 4))),
     Case("transpose", ".T", lambda x: x.T, _inputs(_n(3, 4))),
-    Case("transpose", "axes (2,0,1)", lambda x: x.transpose(2, 0, 1), _inputs(_n(2, 3, 4))),
-    Case("transpose", "negative axes (-1,0,1)", lambda x: x.transpose(-1, 0, 1), _inputs(_n(2, 3, 4))),
+    Case("transpose", "permute (2,0,1)", lambda x: x.permute(2, 0, 1), _inputs(_n(2, 3, 4))),
+    Case("transpose", "permute negative axes (-1,0,1)", lambda x: x.permute(-1, 0, 1), _inputs(_n(2, 3, 4))),
+    Case("transpose", "swap two axes (0,-1)", lambda x: x.transpose(0, -1), _inputs(_n(2, 3, 4))),
     Case("getitem", "repeated ints", lambda x: x[[0, 2, 0, 0]], _inputs(_n(3, 2))),
     Case("getitem", "slice/None/Ellipsis", lambda x: x[None, 1:, ..., ::2], _inputs(_n(3, 2, 4))),
     Case("getitem", "boolean mask", lambda x: x[_MASK], _inputs(_n(4, 2))),
@@ -140,6 +157,57 @@ CASES = [
     Case("concatenate", "axis=-1", lambda a, b: ag.concatenate([a, b], axis=-1), _inputs(_n(2, 3), _n(2, 1))),
     Case("stack", "axis=0", lambda a, b: ag.stack([a, b]), _inputs(_n(2, 3), _n(2, 3))),
     Case("stack", "axis=-1 with const", lambda a: ag.stack([_C34, a], axis=-1), _inputs(_n(3, 4))),
+    # the NumPy/PyTorch vocabulary: elementwise
+    Case("abs", "abs", lambda x: x.abs(), _inputs(_away(3, 4))),
+    Case("abs", "np.abs", lambda x: np.abs(x), _inputs(_away(5))),
+    Case("sign", "x * sign(x)", lambda x: x * x.sign(), _inputs(_away(3, 4))),
+    Case("sin", "sin", lambda x: x.sin(), _inputs(_n(3, 4))),
+    Case("cos", "cos", lambda x: x.cos(), _inputs(_n(3, 4))),
+    Case("erf", "erf", lambda x: x.erf(), _inputs(_n(3, 4))),
+    Case("softplus", "softplus", lambda x: ops.softplus(x * 10), _inputs(_n(3, 4))),
+    Case("floor", "x * floor(x)", lambda x: x * x.floor(), _inputs(_off_grid(3, 4))),
+    Case("ceil", "x * ceil(x)", lambda x: x * x.ceil(), _inputs(_off_grid(3, 4))),
+    Case("round", "x * round(x)", lambda x: x * x.round(), _inputs(_off_grid(3, 4))),
+    Case("round", "decimals=1", lambda x: x * (x * 10).round(decimals=1), _inputs(_off_grid(5))),
+    Case("trunc", "x * trunc(x)", lambda x: x * x.trunc(), _inputs(_off_grid(3, 4))),
+    Case("clip", "both bounds", lambda x: x.clamp(-0.5, 0.5), _inputs(_off_bounds(4, 5))),
+    Case("clip", "min only", lambda x: x.clamp(min=-0.5), _inputs(_off_bounds(4, 5))),
+    Case("clip", "max only", lambda x: ag.clip(x, a_max=0.5), _inputs(_off_bounds(4, 5))),
+    Case("clip", "tensor bounds (broadcast)", lambda x, lo, hi: x.clamp(lo, hi),
+         _inputs(_n(3, 4), lambda r: r.uniform(-0.6, -0.4, 4), lambda r: r.uniform(0.4, 0.6, (3, 1)))),
+    Case("maximum", "(3,1) vs (1,4)", lambda a, b: ag.maximum(a, b), _inputs(_n(3, 1), _n(1, 4))),
+    Case("maximum", "with a constant", lambda a: np.maximum(a, 0.1), _inputs(_off_bounds(3, 4))),
+    Case("minimum", "(3,4) vs (4,)", lambda a, b: ag.minimum(a, b), _inputs(_n(3, 4), _n(4))),
+    # selection
+    Case("where", "cond, a, b broadcast", lambda a, b: ag.where(_MASK, a, b), _inputs(_n(3, 4), _n(3, 1))),
+    Case("where", "where(x > 0, x, 0)", lambda x: np.where(x > 0, x, 0), _inputs(_away(3, 4))),
+    Case("where", "masked_fill", lambda x: x.masked_fill(_MASK, -1.0), _inputs(_n(2, 4))),
+    Case("gather", "dim=1 with repeats", lambda x: x.gather(1, np.array([[0, 0, 2], [1, 3, 1], [2, 2, 2]])),
+         _inputs(_n(3, 4))),
+    Case("gather", "dim=0, index smaller", lambda x: ag.gather(x, 0, np.array([[2, 0], [2, 2]])), _inputs(_n(3, 4))),
+    Case("gather", "np.take_along_axis broadcast", lambda x: np.take_along_axis(x, np.array([[1], [0], [1]]), 1),
+         _inputs(_n(3, 2))),
+    # reductions (more)
+    Case("min", "axis=None", lambda x: x.min(), _inputs(lambda r: distinct(4, (3, 4)))),
+    Case("min", "dim=1 keepdim", lambda x: x.min(dim=1, keepdim=True), _inputs(lambda r: distinct(5, (3, 4)))),
+    Case("var", "axis=None", lambda x: x.var(), _inputs(_n(3, 4))),
+    Case("var", "dim=0 correction=1", lambda x: x.var(dim=0, correction=1), _inputs(_n(3, 4))),
+    Case("var", "std ddof=1 keepdims", lambda x: x.std(axis=(0, 2), ddof=1, keepdims=True), _inputs(_n(2, 3, 4))),
+    Case("logsumexp", "axis=-1", lambda x: x.logsumexp(axis=-1), _inputs(_n(3, 4))),
+    Case("logsumexp", "all, large values", lambda x: ag.logsumexp(x * 100), _inputs(_n(2, 3))),
+    Case("logsumexp", "dim=0 keepdim", lambda x: x.logsumexp(dim=0, keepdim=True), _inputs(_n(3, 4))),
+    Case("cumsum", "dim=1", lambda x: x.cumsum(dim=1), _inputs(_n(3, 4))),
+    Case("cumsum", "flattened", lambda x: np.cumsum(x), _inputs(_n(2, 3))),
+    # shape ops (more)
+    Case("flip", "dims=(0, 2)", lambda x: x.flip(0, 2), _inputs(_n(2, 3, 4))),
+    Case("flip", "all", lambda x: np.flip(x), _inputs(_n(2, 3))),
+    Case("tile", "repeat(2, 1, 3)", lambda x: x.repeat(2, 1, 3), _inputs(_n(2, 3))),
+    Case("tile", "np.tile (2,)", lambda x: np.tile(x, 2), _inputs(_n(2, 3))),
+    Case("pad", "np.pad ((1, 0), (2, 1))", lambda x: np.pad(x, ((1, 0), (2, 1))), _inputs(_n(2, 3))),
+    Case("pad", "F.pad last axis first", lambda x: F.pad(x, (1, 2), value=3.0), _inputs(_n(2, 3))),
+    Case("tril", "tril", lambda x: x.tril(), _inputs(_n(3, 4))),
+    Case("tril", "batched, diagonal=-1", lambda x: ag.tril(x, -1), _inputs(_n(2, 3, 3))),
+    Case("triu", "triu diagonal=1", lambda x: x.triu(1), _inputs(_n(4, 3))),
     # softmax family
     Case("log_softmax", "axis=-1", lambda x: x.log_softmax(), _inputs(_n(3, 5))),
     Case("log_softmax", "axis=0", lambda x: x.log_softmax(axis=0), _inputs(_n(3, 5))),
@@ -391,7 +459,9 @@ def test_reshape(shapes_: tuple, seed: int) -> None:
 def transpose_axes(draw: Any) -> tuple[tuple[int, ...], Any]:
     shape = draw(shapes(min_dims=1, max_dims=4, max_side=3))
     ndim = len(shape)
-    kind = draw(st.sampled_from(["T", "none", "perm"]))
+    kind = draw(st.sampled_from(["T", "none", "perm", "swap"]))
+    if kind == "swap":
+        return shape, ("swap", draw(st.integers(-ndim, ndim - 1)), draw(st.integers(-ndim, ndim - 1)))
     if kind != "perm":
         return shape, kind
     perm = draw(st.permutations(range(ndim)))
@@ -406,8 +476,10 @@ def test_transpose(shape_axes: tuple, seed: int) -> None:
         fn, expected = (lambda t: t.T), x.T
     elif axes == "none":
         fn, expected = (lambda t: t.transpose()), x.transpose()
+    elif axes[0] == "swap":
+        fn, expected = (lambda t: t.transpose(axes[1], axes[2])), np.swapaxes(x, axes[1], axes[2])
     else:
-        fn, expected = (lambda t: t.transpose(*axes)), x.transpose(axes)
+        fn, expected = (lambda t: t.permute(*axes)), x.transpose(axes)
     np.testing.assert_array_equal(fn(Tensor(x)).data, expected)
     assert check(fn, x)
 
