@@ -138,8 +138,9 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     ½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))."""
     if approximate == "none":
         return 0.5 * x * (1 + ops.erf(x * (1 / np.sqrt(2.0))))
-    if approximate == "tanh":
-        return 0.5 * x * (1 + ops.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x * x * x)))
+    if approximate == "tanh":  # ½(1 + tanh u) = σ(2u): x σ(2√(2/π) (x + 0.044715 x³)), six ops
+        scale = 2 * np.sqrt(2 / np.pi)
+        return x * ops.sigmoid(x * ((x * x) * (scale * 0.044715) + scale))
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
