@@ -19,6 +19,7 @@ from .primitive import is_basic_index
 _BLAS_FLOATS = "fd"  # dtype.char of float32 and float64
 MAX_CACHED_ONES = 1 << 16
 ONES_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
+IDENTITY_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
 
 
 def ones(n: int, dtype: np.dtype) -> np.ndarray:
@@ -31,6 +32,18 @@ def ones(n: int, dtype: np.dtype) -> np.ndarray:
         vector = ONES_CACHE[key] = np.ones(n, dtype)
         vector.flags.writeable = False
     return vector
+
+
+def identity(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only n × n identity matrix, cached like ``ones`` (its rows are one-hot vectors)."""
+    key = (n, dtype)
+    matrix = IDENTITY_CACHE.get(key)
+    if matrix is None:
+        if len(IDENTITY_CACHE) >= 16:
+            IDENTITY_CACHE.clear()
+        matrix = IDENTITY_CACHE[key] = np.eye(n, dtype=dtype)
+        matrix.flags.writeable = False
+    return matrix
 
 
 def sum_rows(x: np.ndarray) -> np.ndarray:
@@ -76,11 +89,12 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return with_bias
 
 
-def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(L, P) with P = softmax(logits) row-wise and L = -(1/B) Σ_b log P[b, targets_b].
+def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """(L, (E, Z)) with L = -(1/B) Σ_b log softmax(logits_b)[targets_b], E = exp(s) and Z its row sums,
+    so that softmax = E / Z (normalised only in the VJP, which scales every row anyway).
 
-    Computed from s = x - max x (finite for large logits): -log P[b, t] = log Σ exp(s_b) - s_b[t].
-    Row sums are the BLAS product exp(S) 1.
+    Computed from s = x - max x (finite for large logits): -log P[b, t] = log Z_b - s_b[t].
+    Row sums are the BLAS product E 1.
     """
     batch = logits.shape[0]
     shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
@@ -92,8 +106,7 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.n
     losses = np.log(total)
     losses -= shifted[np.arange(batch), targets]
     loss = np.add.reduce(losses) / batch if batch else np.array(np.nan, dtype=logits.dtype)
-    probs /= total[:, None]
-    return loss, probs
+    return loss, (probs, total)
 
 
 def one_minus_square(y: np.ndarray) -> np.ndarray:
@@ -103,12 +116,15 @@ def one_minus_square(y: np.ndarray) -> np.ndarray:
     return out
 
 
-def probs_minus_onehot(probs: np.ndarray, targets: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(P - onehot(targets)) · scale as a new array: P scaled, then ``scale`` subtracted at (b, targets_b).
+def probs_minus_onehot(saved: tuple, targets: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(P - onehot(targets)) · scale as a new array, with P = E / Z from ``softmax_cross_entropy``:
+    E scaled row by row by scale / Z, then ``scale`` subtracted at (b, targets_b).
 
-    Two passes instead of building the one-hot matrix; ``probs`` (saved for retain_graph) is untouched.
+    Two passes instead of building the one-hot matrix; the saved arrays (kept for retain_graph)
+    are untouched.
     """
-    out = probs * scale
+    exps, total = saved
+    out = exps * (scale / total)[:, None]
     out[np.arange(len(targets)), targets] -= scale
     return out
 
@@ -117,14 +133,14 @@ def scatter_add(g: np.ndarray, index: object, shape: tuple[int, ...]) -> np.ndar
     """zeros(shape) with g added at ``index`` (repeated positions add up).
 
     An integer array picking rows of a small table (an embedding's gradient) is the
-    product onehot(index)ᵀ G, one BLAS call; otherwise ``np.add.at``, or plain
+    product onehot(index)ᵀ G, one BLAS call, with the one-hot rows taken from a cached
+    identity matrix; otherwise ``np.add.at``, or plain
     assignment for a basic index (which selects each element at most once).
     """
     if _rows_of_small_table(g, index, shape):
         picks = index.reshape(-1)
-        onehot = np.zeros((shape[0], picks.size), dtype=g.dtype)
-        onehot[picks, np.arange(picks.size)] = 1  # negative indices count from the end, as in x[index]
-        return onehot.dot(g.reshape(picks.size, -1)).reshape(shape)
+        onehot = identity(shape[0], g.dtype).take(picks, axis=0)  # (picks, rows); negative indices wrap
+        return onehot.T.dot(g.reshape(picks.size, -1)).reshape(shape)
     out = np.zeros(shape, dtype=g.dtype)
     if is_basic_index(index):
         out[index] = g
@@ -135,14 +151,13 @@ def scatter_add(g: np.ndarray, index: object, shape: tuple[int, ...]) -> np.ndar
 
 def _rows_of_small_table(g: np.ndarray, index: object, shape: tuple[int, ...]) -> bool:
     """Whether the one-hot product is the faster scatter: an integer array indexing the rows of
-    a table of at most 128 rows (or at most 4 rows per float in a row), in a BLAS float dtype."""
+    a table of at most 256 rows (a character embedding), in a BLAS float dtype."""
     if type(index) is not np.ndarray or index.dtype.kind not in "iu" or not shape:
         return False
     if type(g) is not np.ndarray or g.dtype.char not in _BLAS_FLOATS or g.shape != index.shape + tuple(shape[1:]):
         return False
     rows, picks = shape[0], index.size
-    row_size = g.size // picks if picks else 0
-    if not (0 < rows * picks <= 2**24 and (rows <= 128 or rows <= 4 * row_size)):
+    if not (0 < rows <= 256 and rows * picks <= 2**24):
         return False
     # 0 · inf in the product would put NaN in rows never picked: only finite g (a sum is
     # finite only if every element is; an overflow to inf merely falls back).

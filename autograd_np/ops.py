@@ -485,7 +485,7 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
     VJP: logits̄ = L̄ ⊙ (softmax(logits) - onehot(targets)) / B
     (the derivation's "probs - onehot", divided by B because the loss is a mean).
     Its composition ``-log_softmax(x)[arange(B), t].mean()`` gives the same gradient.
-    The forward saves the softmax, so backward() needs no second one.
+    The forward saves exp(s) and its row sums, so backward() needs no second softmax.
     """
     if logits.ndim != 2 or np.shape(targets) != logits.shape[:1]:
         raise ValueError(
