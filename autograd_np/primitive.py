@@ -45,6 +45,8 @@ class Primitive:
     recompute with ops, so that the gradient stays differentiable.
     """
 
+    __slots__ = ("name", "forward", "saves", "vjps", "rule", "__dict__")
+
     def __init__(self, name: str, forward: Callable, saves: bool = False) -> None:
         self.name = name
         self.forward = forward
