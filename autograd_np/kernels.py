@@ -17,25 +17,11 @@ import numpy as np
 from .primitive import is_basic_index
 
 _BLAS_FLOATS = "fd"  # dtype.char of float32 and float64
-MAX_CACHED_ONES = 1 << 16
-ONES_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
 IDENTITY_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
 
 
-def ones(n: int, dtype: np.dtype) -> np.ndarray:
-    """A read-only vector of ``n`` ones, cached (at most 16 vectors of at most 65,536 entries)."""
-    key = (n, dtype)
-    vector = ONES_CACHE.get(key)
-    if vector is None:
-        if len(ONES_CACHE) >= 16:  # many batch sizes: start over rather than grow
-            ONES_CACHE.clear()
-        vector = ONES_CACHE[key] = np.ones(n, dtype)
-        vector.flags.writeable = False
-    return vector
-
-
 def identity(n: int, dtype: np.dtype) -> np.ndarray:
-    """A read-only n × n identity matrix, cached like ``ones`` (its rows are one-hot vectors)."""
+    """A read-only n × n identity matrix, cached (its rows are one-hot vectors; at most 16 matrices)."""
     key = (n, dtype)
     matrix = IDENTITY_CACHE.get(key)
     if matrix is None:
@@ -46,27 +32,10 @@ def identity(n: int, dtype: np.dtype) -> np.ndarray:
     return matrix
 
 
-def sum_rows(x: np.ndarray) -> np.ndarray:
-    """Σ over every axis but the last, as the BLAS product 1ᵀ X (X = x with its leading axes as rows).
-
-    A bias gradient Σ_rows G is this. Exactly the column sums; only the order of the
-    additions differs from ``x.sum(axis=0)``. Falls back to ``sum`` off BLAS floats.
-    """
-    rows = x.size // x.shape[-1] if x.size else 0
-    if x.dtype.char not in _BLAS_FLOATS or not x.flags.c_contiguous or not 0 < rows <= MAX_CACHED_ONES:
-        return x.sum(axis=tuple(range(x.ndim - 1)))
-    return ones(rows, x.dtype).dot(x.reshape(rows, x.shape[-1]))
-
-
 def sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """x summed over the axes broadcasting added (leading) or stretched (size 1 in ``shape``).
-
-    The adjoint of broadcasting ``shape`` up to ``x.shape``. The bias case, (..., n) -> (n,),
-    goes to ``sum_rows``.
-    """
+    """x summed over the axes broadcasting added (leading) or stretched (size 1 in ``shape``):
+    the adjoint of broadcasting ``shape`` up to ``x.shape``."""
     lead = x.ndim - len(shape)
-    if len(shape) == 1 and lead >= 1 and x.shape[-1] == shape[0]:
-        return sum_rows(x)
     axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1)
     if axes:
         x = x.sum(axis=axes, keepdims=True)
@@ -74,15 +43,11 @@ def sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """Y = X W + b with X's leading axes folded into rows: one 2-D BLAS product, then b added
-    into the new product in place (no second output array)."""
+    """Y = X W + b with X's leading axes folded into rows: one 2-D BLAS product."""
     if x.ndim == 2:
         y = x.dot(weight)
     else:
         y = x.reshape(-1, x.shape[-1]).dot(weight).reshape(x.shape[:-1] + weight.shape[1:])
-    if type(bias) is np.ndarray and bias.dtype == y.dtype and bias.shape == y.shape[y.ndim - bias.ndim:]:
-        y += bias
-        return y
     with_bias = y + bias
     if with_bias.shape != y.shape:
         raise ValueError(f"linear: bias of shape {np.shape(bias)} does not broadcast to the output shape {y.shape}")
@@ -94,15 +59,11 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.n
     so that softmax = E / Z (normalised only in the VJP, which scales every row anyway).
 
     Computed from s = x - max x (finite for large logits): -log P[b, t] = log Z_b - s_b[t].
-    Row sums are the BLAS product E 1.
     """
     batch = logits.shape[0]
     shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
     probs = np.exp(shifted)
-    if probs.dtype.char in _BLAS_FLOATS and 0 < probs.shape[1] <= MAX_CACHED_ONES:
-        total = probs.dot(ones(probs.shape[1], probs.dtype))
-    else:
-        total = probs.sum(axis=1)
+    total = np.add.reduce(probs, axis=1)
     losses = np.log(total)
     losses -= shifted[np.arange(batch), targets]
     loss = np.add.reduce(losses) / batch if batch else np.array(np.nan, dtype=logits.dtype)

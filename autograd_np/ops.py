@@ -269,14 +269,14 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:  # Ā = Ȳ Bᵀ
     if b.ndim == 2 and a.ndim >= 2:
-        return matmul2d(g, b.T) if a.ndim == 2 else matmul(g, b.T)
+        return matmul(g, b.T)
     g, a2, b2 = _as_matrices(g, a, b)
     return reshape(sum_to(matmul(g, swap_last(b2)), a2.shape), shape=a.shape)
 
 
 def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:  # B̄ = Aᵀ Ȳ
     if b.ndim == 2 and a.ndim >= 2:
-        return rows_transposed_times(a, g)
+        return matmul(fold_rows(a).T, fold_rows(g))
     g, a2, b2 = _as_matrices(g, a, b)
     return reshape(sum_to(matmul(swap_last(a2), g), b2.shape), shape=b.shape)
 
@@ -306,8 +306,8 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 
 linear.defvjp(
-    lambda g, y, x, weight, bias: matmul2d(g, weight.T) if g.ndim == 2 else matmul(g, weight.T),
-    lambda g, y, x, weight, bias: rows_transposed_times(x, g),
+    lambda g, y, x, weight, bias: matmul(g, weight.T),
+    lambda g, y, x, weight, bias: matmul(fold_rows(x).T, fold_rows(g)),
     lambda g, y, x, weight, bias: sum_to(g, bias.shape),
     rule="dX = G W^T, dW = X^T G, db = sum_rows G",
 )
@@ -885,14 +885,6 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
     return x if x.shape == shape else _sum_to(x, shape=shape)
 
 
-def matmul2d(a: Any, b: Any) -> Any:
-    """``a @ b`` for 2-D operands: ``ndarray.dot`` (the BLAS product, without the op call) on raw
-    arrays, the matmul op on Tensors."""
-    if isinstance(a, Tensor) or isinstance(b, Tensor):
-        return matmul(a, b)
-    return a.dot(b)
-
-
 def one_minus_square(y: Any) -> Any:
     """1 - y², for tanh's VJP: one new array on raw arrays (``kernels``), ops on Tensors."""
     return 1 - y * y if isinstance(y, Tensor) else kernels.one_minus_square(y)
@@ -905,16 +897,6 @@ def dense_shapes_align(x: Any, weight: Any) -> bool:
     except (AttributeError, IndexError):  # a scalar or a list
         x_shape, w_shape = shape_of(x), shape_of(weight)
         return len(w_shape) == 2 and len(x_shape) >= 1 and x_shape[-1] == w_shape[0]
-
-
-def rows_transposed_times(x: Any, g: Any) -> Any:
-    """Xᵀ G with the leading axes of X (..., n) and G (..., m) folded into rows: a dense layer's
-    weight gradient, summed over every example."""
-    if isinstance(x, Tensor) or isinstance(g, Tensor):
-        return matmul(fold_rows(x).T, fold_rows(g))
-    if x.ndim == 2:
-        return x.T.dot(g)
-    return x.reshape(-1, x.shape[-1]).T.dot(g.reshape(-1, g.shape[-1]))
 
 
 def fold_rows(x: Any) -> Any:

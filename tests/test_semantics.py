@@ -428,13 +428,12 @@ def test_public_walk_exposes_op_arguments_and_keywords():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
-@pytest.mark.parametrize("layout", ["contiguous", "transposed", "3-d", "empty batch", "more rows than cached"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "3-d", "empty batch", "many rows"])
 def test_bias_gradient_is_the_batch_sum(dtype, layout: str) -> None:
-    """The bias VJP sums over the batch with a BLAS product ``1ᵀ G`` when it can;
-    every layout and dtype must give the plain sum, in the bias's dtype."""
+    """The bias VJP sums over the batch; every layout and dtype gives the plain sum, in the bias's dtype."""
     rng = np.random.default_rng(3)
     shapes = {"contiguous": (7, 5), "transposed": (5, 7), "3-d": (2, 3, 5), "empty batch": (0, 5),
-              "more rows than cached": (kernels.MAX_CACHED_ONES + 3, 5)}
+              "many rows": (70_000, 5)}
     g = rng.standard_normal(shapes[layout]).astype(dtype)
     if layout == "transposed":
         g = g.T  # not C-contiguous: the fallback path
@@ -448,18 +447,24 @@ def test_bias_gradient_is_the_batch_sum(dtype, layout: str) -> None:
     np.testing.assert_allclose(b.grad.astype(np.float64), expected, rtol=tol, atol=tol)
 
 
-def test_the_cached_ones_vector_is_never_handed_out_or_changed() -> None:
-    """Sums by ``1ᵀ G`` share one cached ones vector: it is read-only and never becomes a gradient."""
-    b = Tensor(np.zeros(4, dtype=np.float32), requires_grad=True)
-    for _ in range(2):
-        (Tensor(np.ones((3, 4), dtype=np.float32)) + b).backward(np.ones((3, 4), dtype=np.float32))
-    np.testing.assert_array_equal(b.grad, [6, 6, 6, 6])  # accumulated in place into the first gradient
-    ones = kernels.ones(3, np.dtype(np.float32))
-    assert not ones.flags.writeable and b.grad is not ones
-    np.testing.assert_array_equal(ones, [1, 1, 1])
-    for n in range(1, 40):  # many batch sizes: the cache stays small
-        kernels.ones(n, np.dtype(np.float64))
-    assert 0 < len(kernels.ONES_CACHE) <= 16
+def test_the_embedding_scatter_kernel_matches_add_at_and_its_cache_stays_small() -> None:
+    """Embedding gradients are onehot(index)ᵀ G with one-hot rows from a cached identity matrix:
+    the result equals ``np.add.at``, the cached matrix is read-only and never handed out."""
+    rng = np.random.default_rng(0)
+    for rows in (1, 27, 256):
+        table = Tensor(rng.standard_normal((rows, 3)).astype(np.float32), requires_grad=True)
+        index = rng.integers(-rows, rows, size=(8, 4))  # negative indices and repeats
+        g = rng.standard_normal((8, 4, 3)).astype(np.float32)
+        table[index].backward(g)
+        expected = np.zeros((rows, 3), np.float32)
+        np.add.at(expected, index, g)
+        np.testing.assert_allclose(table.grad, expected, rtol=1e-6, atol=1e-6)
+        assert table.grad.flags.writeable
+    eye = kernels.identity(5, np.dtype(np.float32))
+    assert not eye.flags.writeable
+    for n in range(1, 40):
+        kernels.identity(n, np.dtype(np.float64))
+    assert 0 < len(kernels.IDENTITY_CACHE) <= 16
 
 
 def test_cross_entropy_row_sums_in_every_float_dtype() -> None:
