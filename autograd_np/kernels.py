@@ -17,11 +17,25 @@ import numpy as np
 from .primitive import is_basic_index
 
 _BLAS_FLOATS = "fd"  # dtype.char of float32 and float64
+MAX_CACHED_ONES = 1 << 16
+ONES_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
 IDENTITY_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
 
 
+def ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of ``n`` ones, cached (at most 16 vectors of at most 65,536 entries)."""
+    key = (n, dtype)
+    vector = ONES_CACHE.get(key)
+    if vector is None:
+        if len(ONES_CACHE) >= 16:  # many batch sizes: start over rather than grow
+            ONES_CACHE.clear()
+        vector = ONES_CACHE[key] = np.ones(n, dtype)
+        vector.flags.writeable = False
+    return vector
+
+
 def identity(n: int, dtype: np.dtype) -> np.ndarray:
-    """A read-only n × n identity matrix, cached (its rows are one-hot vectors; at most 16 matrices)."""
+    """A read-only n × n identity matrix, cached like ``ones`` (its rows are one-hot vectors)."""
     key = (n, dtype)
     matrix = IDENTITY_CACHE.get(key)
     if matrix is None:
@@ -32,10 +46,40 @@ def identity(n: int, dtype: np.dtype) -> np.ndarray:
     return matrix
 
 
+def sum_rows(x: np.ndarray) -> np.ndarray:
+    """Σ over every axis but the last, as the BLAS product 1ᵀ X (X = x with its leading axes as rows).
+
+    A bias gradient Σ_rows G is this. Exactly the column sums; only the order of the
+    additions differs from ``x.sum(axis=0)``. Falls back to ``sum`` off BLAS floats.
+    """
+    rows = x.size // x.shape[-1] if x.size else 0
+    if x.dtype.char not in _BLAS_FLOATS or not x.flags.c_contiguous or not 0 < rows <= MAX_CACHED_ONES:
+        return x.sum(axis=tuple(range(x.ndim - 1)))
+    return ones(rows, x.dtype).dot(x.reshape(rows, x.shape[-1]))
+
+
+def matmul_2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A B for 2-D arrays: ``ndarray.dot``, the BLAS product, called directly (a VJP's
+    matrix product on raw arrays, without going through the matmul op)."""
+    return a.dot(b)
+
+
+def rows_transposed_times(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Xᵀ G with the leading axes of X (..., n) and G (..., m) folded into rows: one BLAS product."""
+    if x.ndim == 2:
+        return x.T.dot(g)
+    return x.reshape(-1, x.shape[-1]).T.dot(g.reshape(-1, g.shape[-1]))
+
+
 def sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """x summed over the axes broadcasting added (leading) or stretched (size 1 in ``shape``):
-    the adjoint of broadcasting ``shape`` up to ``x.shape``."""
+    """x summed over the axes broadcasting added (leading) or stretched (size 1 in ``shape``).
+
+    The adjoint of broadcasting ``shape`` up to ``x.shape``. The bias case, (..., n) -> (n,),
+    goes to ``sum_rows``.
+    """
     lead = x.ndim - len(shape)
+    if len(shape) == 1 and lead >= 1 and x.shape[-1] == shape[0]:
+        return sum_rows(x)
     axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1)
     if axes:
         x = x.sum(axis=axes, keepdims=True)
@@ -54,12 +98,9 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return with_bias
 
 
-def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """(L, (E, Z)) with L = -(1/B) Σ_b log softmax(logits_b)[targets_b], E = exp(s) and Z its row sums,
-    so that softmax = E / Z (normalised only in the VJP, which scales every row anyway).
-
-    Computed from s = x - max x (finite for large logits): -log P[b, t] = log Z_b - s_b[t].
-    """
+def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(L, P) with P = softmax(logits) row-wise and L = -(1/B) Σ_b log P[b, targets_b], in one pass
+    over the logits: from s = x - max x (finite for large logits), -log P[b, t] = log Σ exp(s_b) - s_b[t]."""
     batch = logits.shape[0]
     shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
     probs = np.exp(shifted)
@@ -67,26 +108,14 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.n
     losses = np.log(total)
     losses -= shifted[np.arange(batch), targets]
     loss = np.add.reduce(losses) / batch if batch else np.array(np.nan, dtype=logits.dtype)
-    return loss, (probs, total)
+    probs /= total[:, None]
+    return loss, probs
 
 
 def one_minus_square(y: np.ndarray) -> np.ndarray:
     """1 - y² computed into one new array (y² in place, then 1 - it in place)."""
     out = np.multiply(y, y, out=np.empty_like(y))
     np.subtract(1, out, out=out)
-    return out
-
-
-def probs_minus_onehot(saved: tuple, targets: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(P - onehot(targets)) · scale as a new array, with P = E / Z from ``softmax_cross_entropy``:
-    E scaled row by row by scale / Z, then ``scale`` subtracted at (b, targets_b).
-
-    Two passes instead of building the one-hot matrix; the saved arrays (kept for retain_graph)
-    are untouched.
-    """
-    exps, total = saved
-    out = exps * (scale / total)[:, None]
-    out[np.arange(len(targets)), targets] -= scale
     return out
 
 

@@ -269,14 +269,14 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _matmul_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:  # Ā = Ȳ Bᵀ
     if b.ndim == 2 and a.ndim >= 2:
-        return matmul(g, b.T)
+        return matmul2d(g, b.T) if a.ndim == 2 else matmul(g, b.T)
     g, a2, b2 = _as_matrices(g, a, b)
     return reshape(sum_to(matmul(g, swap_last(b2)), a2.shape), shape=a.shape)
 
 
 def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:  # B̄ = Aᵀ Ȳ
     if b.ndim == 2 and a.ndim >= 2:
-        return matmul(fold_rows(a).T, fold_rows(g))
+        return rows_transposed_times(a, g)
     g, a2, b2 = _as_matrices(g, a, b)
     return reshape(sum_to(matmul(swap_last(a2), g), b2.shape), shape=b.shape)
 
@@ -306,8 +306,8 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 
 linear.defvjp(
-    lambda g, y, x, weight, bias: matmul(g, weight.T),
-    lambda g, y, x, weight, bias: matmul(fold_rows(x).T, fold_rows(g)),
+    lambda g, y, x, weight, bias: matmul2d(g, weight.T) if g.ndim == 2 else matmul(g, weight.T),
+    lambda g, y, x, weight, bias: rows_transposed_times(x, g),
     lambda g, y, x, weight, bias: sum_to(g, bias.shape),
     rule="dX = G W^T, dW = X^T G, db = sum_rows G",
 )
@@ -485,7 +485,7 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
     VJP: logits̄ = L̄ ⊙ (softmax(logits) - onehot(targets)) / B
     (the derivation's "probs - onehot", divided by B because the loss is a mean).
     Its composition ``-log_softmax(x)[arange(B), t].mean()`` gives the same gradient.
-    The forward saves exp(s) and its row sums, so backward() needs no second softmax.
+    The forward saves the softmax, so backward() needs no second one.
     """
     if logits.ndim != 2 or np.shape(targets) != logits.shape[:1]:
         raise ValueError(
@@ -495,10 +495,8 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any, saved: Any = None) -> Any:
-    scale = g / builtins.max(len(targets), 1)
-    if saved is not None:  # backward(): the softmax the forward saved, minus onehot, in one pass
-        return kernels.probs_minus_onehot(saved, array_of(targets), scale)
-    return (softmax_of(logits) - onehot(targets, logits.shape, logits.dtype)) * scale
+    probs = softmax_of(logits) if saved is None else saved  # saved: the forward's softmax (backward())
+    return (probs - onehot(targets, probs.shape, probs.dtype)) * (g / builtins.max(len(targets), 1))
 
 
 cross_entropy.defvjp(
@@ -897,6 +895,24 @@ def dense_shapes_align(x: Any, weight: Any) -> bool:
     except (AttributeError, IndexError):  # a scalar or a list
         x_shape, w_shape = shape_of(x), shape_of(weight)
         return len(w_shape) == 2 and len(x_shape) >= 1 and x_shape[-1] == w_shape[0]
+
+
+def matmul2d(a: Any, b: Any) -> Any:
+    """``a @ b`` for 2-D operands: ``ndarray.dot`` (the BLAS product, without the op call) on raw
+    arrays, the matmul op on Tensors."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return matmul(a, b)
+    return kernels.matmul_2d(a, b)
+
+
+
+def rows_transposed_times(x: Any, g: Any) -> Any:
+    """Xᵀ G with the leading axes of X (..., n) and G (..., m) folded into rows: a dense layer's
+    weight gradient, summed over every example."""
+    if isinstance(x, Tensor) or isinstance(g, Tensor):
+        return matmul(fold_rows(x).T, fold_rows(g))
+    return kernels.rows_transposed_times(x, g)
+
 
 
 def fold_rows(x: Any) -> Any:

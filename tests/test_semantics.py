@@ -461,7 +461,10 @@ def test_the_embedding_scatter_kernel_matches_add_at_and_its_cache_stays_small()
         np.testing.assert_allclose(table.grad, expected, rtol=1e-6, atol=1e-6)
         assert table.grad.flags.writeable
     eye = kernels.identity(5, np.dtype(np.float32))
-    assert not eye.flags.writeable
+    assert not eye.flags.writeable and not kernels.ones(3, np.dtype(np.float32)).flags.writeable
+    for n in range(1, 40):
+        kernels.ones(n, np.dtype(np.float64))
+    assert 0 < len(kernels.ONES_CACHE) <= 16
     for n in range(1, 40):
         kernels.identity(n, np.dtype(np.float64))
     assert 0 < len(kernels.IDENTITY_CACHE) <= 16
