@@ -2,6 +2,7 @@
 
     python -m models.names train                       # bundled data, default config, ~1 min
     python -m models.names train --config large --out runs/large
+    python -m models.names train --arch transformer --steps 2000   # or bigram, bow, rnn, gru (models/names/zoo.py)
     python -m models.names train --input my_words.txt --steps 20000
     python -m models.names train --resume runs/names/checkpoint.npz
     python -m models.names sample runs/names/checkpoint.npz -n 10 --temperature 0.8 --exclude-train
@@ -21,7 +22,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, DataError, build_examples, read_words, split
-from .model import CONFIGS, get_config, make_schedule
+from .model import ARCHS, CONFIGS, get_config, make_schedule
 from .train import Run
 
 CHECKPOINT = "checkpoint.npz"
@@ -31,6 +32,7 @@ _CONFIG_FLAGS = {
     "block_size": int, "emb": int, "hidden": str, "arch": str, "norm": str, "dropout": float,
     "batch_size": int, "optimizer": str, "lr": float, "momentum": float, "weight_decay": float,
     "schedule": str, "warmup": float, "final_lr": float, "seed": int, "dtype": str, "eval_every": int,
+    "n_layer": int, "n_head": int, "n_embd": int, "n_embd2": int, "beta2": float, "grad_clip": float,
 }
 
 
@@ -43,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model (default: bundled names, default config)")
     t.add_argument("--input", type=Path, help=f"one word per line, UTF-8 (default: bundled {DEFAULT_DATA.name})")
-    t.add_argument("--config", default="default", choices=sorted(CONFIGS), help="named configuration (default: default)")
+    t.add_argument("--config", choices=sorted(CONFIGS),
+                   help="named configuration (default: 'default', or the one named after a sequence --arch)")
     t.add_argument("--steps", type=int, help="total optimisation steps (default: from the config)")
     t.add_argument("--out", type=Path, default=Path("runs/names"), help="output directory (default: runs/names)")
     t.add_argument("--resume", type=Path, metavar="CKPT", help="continue a run from its checkpoint")
@@ -57,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--block-size", type=int)
     g.add_argument("--emb", type=int, help="embedding size")
     g.add_argument("--hidden", help="hidden widths, comma separated, e.g. 200 or 512,512")
-    g.add_argument("--arch", choices=["mlp", "hier"])
+    g.add_argument("--arch", choices=ARCHS, help="mlp, hier, or a sequence model (makemore's zoo)")
     g.add_argument("--norm", choices=["none", "batch", "layer"])
     g.add_argument("--dropout", type=float)
     g.add_argument("--batch-size", type=int)
@@ -71,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int)
     g.add_argument("--dtype", choices=["float32", "float64"])
     g.add_argument("--eval-every", type=int)
+    g.add_argument("--n-layer", type=int, help="transformer blocks")
+    g.add_argument("--n-head", type=int, help="attention heads (must divide --n-embd)")
+    g.add_argument("--n-embd", type=int, help="sequence models: embedding width")
+    g.add_argument("--n-embd2", type=int, help="bow/rnn/gru: hidden width")
+    g.add_argument("--beta2", type=float, help="Adam/AdamW second-moment decay")
+    g.add_argument("--grad-clip", type=float, help="clip the global gradient norm to this (0: off)")
 
     s = sub.add_parser("sample", help="print names sampled from a checkpoint")
     s.add_argument("checkpoint", type=Path)
@@ -88,7 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("graph", help="render the computation graph of one training batch")
     r.add_argument("checkpoint", type=Path, nargs="?", help="(default: an untrained model of --config)")
-    r.add_argument("--config", default="default", choices=sorted(CONFIGS))
+    r.add_argument("--config", choices=sorted(CONFIGS), help="for an untrained model (default: 'default')")
+    r.add_argument("--arch", choices=ARCHS, help="for an untrained model")
+    r.add_argument("--layers", type=int, metavar="N", help="untrained transformer: N blocks (1 keeps the graph small)")
+    r.add_argument("--max-nodes", type=int, default=500, help="refuse bigger graphs (default 500; 0: no limit)")
     r.add_argument("--batch-size", type=int, default=4)
     r.add_argument("--out", type=Path, default=Path("runs/names/graph.svg"), help="file type by suffix: svg, png, pdf, dot")
     r.add_argument("--show-grad", action="store_true", help="colour nodes by gradient norm")
@@ -120,13 +132,22 @@ def _overrides(args: argparse.Namespace) -> dict:
     return values
 
 
+def _check_arch(path: Path, run: Run, args: argparse.Namespace) -> None:
+    """A checkpoint given with --arch/--config of another model: an error naming both."""
+    wanted = args.arch or (CONFIGS[args.config].get("arch", "mlp") if args.config else None)
+    if wanted and wanted != run.config.arch:
+        given = f"--arch {args.arch}" if args.arch else f"--config {args.config} (arch {wanted})"
+        raise ValueError(f"{path} holds a {run.config.arch!r} model, but {given} was given")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     if args.resume:
-        if overrides or args.input or args.config != "default":
+        run = Run.load(args.resume)
+        _check_arch(args.resume, run, args)
+        if overrides or args.input or args.config is not None:
             raise ValueError("--resume continues the checkpoint's own data and config; only --steps, --stop-at, "
                              "--out and output options may be given")
-        run = Run.load(args.resume)
         if args.steps is not None and args.steps != run.config.steps:
             if args.steps < run.step:
                 raise ValueError(f"--steps {args.steps} is below the checkpoint's step {run.step}")
@@ -137,7 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"resuming {args.resume} at step {run.step:,} of {run.config.steps:,}")
     else:
         data = read_words(args.input or DEFAULT_DATA, max_len=args.max_len)
-        config = get_config(args.config, steps=args.steps, **overrides)
+        config = get_config(args.config or "default", steps=args.steps, **overrides)
         run = Run.from_words(config, data)
         n_train, n_dev, n_test = (len(p) for p in split(data.words))
         print(f"data: {data.source} ({len(data.words):,} words; split {n_train:,}/{n_dev:,}/{n_test:,}; "
@@ -146,8 +167,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     path = out / CHECKPOINT
+    best = out / "best.npz" if run.config.keep_best else None
     run.train(until=args.stop_at, progress=not args.no_progress, checkpoint_path=path,
-              checkpoint_every=args.checkpoint_every)
+              checkpoint_every=args.checkpoint_every, best_path=best)
     run.save(path)
     if run.interrupted or run.step < run.config.steps:
         why = "interrupted" if run.interrupted else "stopped"
@@ -162,6 +184,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.no_plot:
         print(f"loss curve: {run.plot(out / 'loss.png')}")
     print(f"checkpoint: {path}")
+    if best and run.dev_losses:
+        i = int(np.argmin(run.dev_losses))
+        print(f"best dev loss {run.dev_losses[i]:.4f} at step {run.dev_steps[i]:,}: {best}")
     (out / "metrics.json").write_text(json.dumps({
         **losses, "steps": run.step, "train_seconds": run.train_seconds, "eval_seconds": eval_seconds,
         "config": run.config.to_dict(), "data": run.data_info,
@@ -200,7 +225,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.split != "all":
             parts = {args.split: parts[args.split]}
     for name, ws in parts.items():
-        X, Y = build_examples(ws, run.vocab, run.config.block_size)
+        X, Y = run.examples(ws)
         print(f"{name:>5}: loss {run.loss_on(X, Y):.4f}  ({len(ws):,} words, {len(X):,} examples)")
     return 0
 
@@ -210,20 +235,27 @@ def cmd_graph(args: argparse.Namespace) -> int:
         import viz
     except ImportError as error:
         raise ValueError(f"graph: the viz package is not available ({error})") from None
-    from autograd_np.functional import cross_entropy
-
     if args.checkpoint:
         run = Run.load(args.checkpoint)
+        _check_arch(args.checkpoint, run, args)
+        if args.layers is not None:
+            raise ValueError("graph: --layers shapes an untrained model; a checkpoint keeps its own layers")
     else:
-        config = get_config(args.config, steps=1)
+        if args.layers is not None and (args.arch or CONFIGS[args.config or "default"].get("arch")) != "transformer":
+            raise ValueError("graph: --layers applies to the transformer only")
+        config = get_config(args.config or "default", steps=1, arch=args.arch, n_layer=args.layers)
         run = Run.from_words(config, read_words(DEFAULT_DATA))
     X, Y = run.splits()["train"]
     ix = np.random.default_rng(0).integers(0, len(X), args.batch_size)
     run.model.train()
-    loss = cross_entropy(run.model(X[ix]), Y[ix])
+    loss = run.batch_loss(X[ix], Y[ix])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        viz.render(loss, args.out, params=run.model, show_grad=args.show_grad, show_values=args.show_values)
+        # a sequence model repeats its ops at every position: merge chains of single-input ops
+        viz.render(loss, args.out, params=run.model, show_grad=args.show_grad, show_values=args.show_values,
+                   collapse_chains=run.sequence, max_nodes=args.max_nodes or None)
+    except viz.GraphTooLargeError as error:
+        raise ValueError(f"graph: {error}; try --batch-size 2, --layers 1 or --max-nodes") from None
     except (viz.RendererNotFoundError, viz.RenderError) as error:
         raise ValueError(f"graph: {error} (a .dot output needs no renderer)") from None
     print(f"graph of one batch of {args.batch_size} (loss {loss.item():.4f}): {args.out}")
