@@ -430,8 +430,9 @@ class CausalSelfAttention(Module):
             )
         H = self.n_head
         d = C // H
-        # (B, T, 3C) -> (3, B, H, T, d): reshape is a view; one transpose, three basic slices
-        qkv = self.c_attn(x).reshape(B, T, 3, H, d).transpose(2, 0, 3, 1, 4)
+        # (B, T, 3C) -> (3, B, H, T, d), copied once into that order so that the batched
+        # matmuls below get contiguous operands; then three basic slices
+        qkv = self.c_attn(x).reshape(B, T, 3, H, d).transpose(2, 0, 3, 1, 4).reshape(3, B, H, T, d)
         q, k, v = qkv[0], qkv[1], qkv[2]
         scores = (q @ k.transpose(0, 1, 3, 2)) * (1.0 / d**0.5) + self.mask[:T, :T]
         att = self.attn_dropout(F.softmax(scores, axis=-1))
