@@ -137,6 +137,14 @@ def test_cli_transformer_sample_eval(transformer_ckpt, tmp_path, capsys):
     assert f"longer than this model reads: its block size is {block}" in capsys.readouterr().err
 
 
+def test_recurrent_models_read_words_longer_than_their_training_words():
+    run = small_run("gru")
+    X, Y = run.examples(["a" * 30])
+    assert X.shape == (1, 31) and run.loss_on(X, Y) > 0
+    with pytest.raises(ValueError, match="longer than this model reads"):
+        small_run("bow").examples(["a" * 30])
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--arch", "transformer", "--n-head", "3"], "n_head 3 does not divide n_embd 64"),
     (["--arch", "gru", "--block-size", "8"], "--block-size does not apply to arch 'gru' (a sequence model reads whole"),

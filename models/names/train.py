@@ -113,7 +113,10 @@ class Run:
     def examples(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(X, Y) of ``words`` for this model: context windows (MLP) or padded whole words (sequence archs)."""
         if self.sequence:
-            return zoo.build_sequences(words, self.vocab, self.config.block_size)
+            block = self.config.block_size
+            if self.config.arch not in zoo.POSITIONAL_ARCHS:  # a recurrence reads words of any length
+                block = max(block, zoo.sequence_length(words))
+            return zoo.build_sequences(words, self.vocab, block)
         return build_examples(words, self.vocab, self.config.block_size)
 
     def batch_loss(self, X: np.ndarray, Y: np.ndarray) -> ag.Tensor:
