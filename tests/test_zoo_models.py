@@ -15,11 +15,13 @@ from models.names.data import Vocab, split
 WORDS = read_words(DEFAULT_DATA).words[:3000]
 ARCHS = zoo.SEQUENCE_ARCHS
 #: small widths so that every arch trains in well under a second
-SMALL = dict(n_layer=2, n_embd=16, n_head=2, n_embd2=16, batch_size=16, steps=40, eval_every=20, lr=1e-2)
+SMALL = {"bigram": {}, "bow": dict(n_embd=16, n_embd2=16), "rnn": dict(n_embd=16, n_embd2=16),
+         "gru": dict(n_embd=16, n_embd2=16), "transformer": dict(n_layer=2, n_embd=16, n_head=2)}
 
 
 def small_run(arch, **kw):
-    return Run(get_config("default", arch=arch, **{**SMALL, **kw}), WORDS)
+    options = dict(batch_size=16, steps=40, eval_every=20, lr=1e-2, **SMALL[arch])
+    return Run(get_config("default", arch=arch, **{**options, **kw}), WORDS)
 
 
 def test_build_sequences_pads_and_ignores():
@@ -150,6 +152,8 @@ def test_recurrent_models_read_words_longer_than_their_training_words():
     (["--arch", "gru", "--block-size", "8"], "--block-size does not apply to arch 'gru' (a sequence model reads whole"),
     (["--arch", "rnn", "--hidden", "32"], "--hidden does not apply to arch 'rnn'"),
     (["--arch", "mlp", "--n-layer", "2"], "--n-layer does not apply to arch 'mlp'"),
+    (["--arch", "gru", "--n-head", "2", "--dropout", "0.1"], "--dropout, --n-head do not apply to arch 'gru'"),
+    (["--arch", "bigram", "--n-embd", "8"], "--n-embd does not apply to arch 'bigram'"),
     (["--config", "large", "--arch", "gru"], "config 'large' is for arch 'hier', not 'gru'"),
     (["--config", "transformer", "--arch", "mlp"], "config 'transformer' is for arch 'transformer', not 'mlp'"),
 ])

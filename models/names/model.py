@@ -146,10 +146,11 @@ def get_config(name: str, **overrides: Any) -> Config:
     """The named config with ``overrides`` (None values ignored) applied, validated.
 
     A sequence arch given with the ``default`` config starts from its own config
-    (``get_config("default", arch="gru")`` is ``get_config("gru")``). Options of
-    one family (``block_size``, ``emb``, ``hidden``, ``norm`` for the MLPs;
-    ``n_layer``, ``n_head``, ``n_embd``, ``n_embd2`` for the sequence models) given
-    to the other are an error, as is a named config of the other family.
+    (``get_config("default", arch="gru")`` is ``get_config("gru")``). An
+    architecture option the arch does not read is an error (``block_size``, ``emb``,
+    ``hidden``, ``norm`` are the MLPs'; ``n_embd`` and ``n_embd2`` bow/rnn/gru's;
+    ``n_layer``, ``n_head``, ``n_embd`` the transformer's; ``dropout`` the MLPs' and
+    the transformer's), as is a named config of the other family.
     """
     if name not in CONFIGS:
         raise ValueError(f"unknown config {name!r}; choose from {sorted(CONFIGS)}")
@@ -162,12 +163,12 @@ def get_config(name: str, **overrides: Any) -> Config:
     if is_sequence_arch(arch) != is_sequence_arch(base_arch):
         raise ValueError(f"config {name!r} is for arch {base_arch!r}, not {arch!r}; use --config "
                          f"{arch if arch in CONFIGS else 'default'} (or leave --config out)")
-    wrong = sorted(set(given) & (_MLP_ONLY if is_sequence_arch(arch) else _SEQUENCE_ONLY))
+    wrong = sorted(set(given) & (_MLP_ONLY | _SEQUENCE_ONLY | {"dropout"}) - _APPLIES[arch])
     if wrong:
         flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
         why = (" (a sequence model reads whole words: its block size is the longest word + 1)"
                if "block_size" in wrong else "")
-        raise ValueError(f"{flags} does not apply to arch {arch!r}{why}")
+        raise ValueError(f"{flags} {'does' if len(wrong) == 1 else 'do'} not apply to arch {arch!r}{why}")
     values = {**Config().to_dict(), **CONFIGS[name]}
     values.update(given)
     return Config.from_dict(values)
@@ -175,6 +176,12 @@ def get_config(name: str, **overrides: Any) -> Config:
 
 _MLP_ONLY = {"block_size", "emb", "hidden", "norm"}
 _SEQUENCE_ONLY = {"n_layer", "n_head", "n_embd", "n_embd2"}
+#: the architecture options each arch reads (dropout included: the others have nowhere to put it)
+_APPLIES = {
+    "mlp": _MLP_ONLY | {"dropout"}, "hier": _MLP_ONLY | {"dropout"}, "bigram": set(),
+    "bow": {"n_embd", "n_embd2"}, "rnn": {"n_embd", "n_embd2"}, "gru": {"n_embd", "n_embd2"},
+    "transformer": {"n_layer", "n_head", "n_embd", "dropout"},
+}
 
 
 def build_model(config: Config, vocab_size: int, rng: np.random.Generator) -> nn.Module:
