@@ -39,7 +39,7 @@ _CONFIG_FLAGS = {
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m models.names",
-        description="Character-level MLP that learns to make up names (autograd_np).",
+        description="Character-level models that learn to make up names (autograd_np): the MLP and makemore's zoo.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -226,7 +226,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             parts = {args.split: parts[args.split]}
     for name, ws in parts.items():
         X, Y = run.examples(ws)
-        print(f"{name:>5}: loss {run.loss_on(X, Y):.4f}  ({len(ws):,} words, {len(X):,} examples)")
+        size = f"{int((Y != -1).sum()):,} characters" if run.sequence else f"{len(X):,} examples"
+        print(f"{name:>5}: loss {run.loss_on(X, Y):.4f}  ({len(ws):,} words, {size})")
     return 0
 
 
