@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
 
-from models.names import Run, get_config, read_words, split  # noqa: E402
+from models.names import Run, get_config, read_words  # noqa: E402
 from models.names import zoo  # noqa: E402
 
 DEFAULT_DATA = next((p for p in (ROOT.parent / "shared" / "data" / "names.txt", Path("/work/shared/data/names.txt"))
@@ -108,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(results[-1]), flush=True)
     else:
         words = read_words(args.data).words
-        assert len(split(words)[1]) > 0
         for arch in args.archs:
             for seed in args.seeds:
                 impls = [engine_run] + ([torch_run] if args.torch else [])

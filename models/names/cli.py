@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from . import checkpoint as ckpt
-from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, DataError, build_examples, read_words, split
+from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, DataError, read_words, split
 from .model import ARCHS, CONFIGS, get_config, make_schedule
 from .train import Run
 
