@@ -184,7 +184,7 @@ def build_catalogue(good: Path, d: Path) -> dict[str, tuple[Path, str, str | Non
     case("config_lr_string", _edit_meta(g, **{"config.lr": "fast"}), "lr must be a number", "meta")
     case("config_lr_negative", _edit_meta(g, **{"config.lr": -0.1}), "lr must be a finite number", "meta")
     case("config_unknown_key", _edit_meta(g, **{"config.evil": 1}), "unknown keys", "meta")
-    case("config_arch_unknown", _edit_meta(g, **{"config.arch": "transformer"}), "arch must be", "meta")
+    case("config_arch_unknown", _edit_meta(g, **{"config.arch": "lstm"}), "arch must be", "meta")
     case("rng_state_garbage", _edit_meta(g, rng_state={"bit_generator": "MT19937"}), "rng_state", "meta")
     case("data_info_wrong_type", _edit_meta(g, **{"data.n_words": "many"}), "n_words must be int", "meta")
     case("meta_unknown_field", _edit_meta(g, evil=1), "unknown fields", "meta")
@@ -308,13 +308,33 @@ def test_max_params_raises_the_cap(good_checkpoint):
 
 
 # ----- the layout the loader checks against is the model's ------------------------------------------------
-@pytest.mark.parametrize("arch", sorted(ARCH_LAYOUTS))
-def test_layout_matches_the_built_model(arch):
+def _sequence_configs(arch):
+    """Sequence-model configs: widths, depth, dropout and the optimizer varied (block size from the data)."""
+    widths = [dict(n_embd=6, n_embd2=5), dict(n_embd=4, n_embd2=9)]
+    if arch == "bigram":
+        widths = [{}]
+    elif arch == "transformer":
+        widths = [dict(n_embd=6, n_head=2, n_layer=1), dict(n_embd=8, n_head=4, n_layer=3, dropout=0.1)]
+    for shape, optimizer, weight_decay in itertools.product(widths, ["sgd", "adam", "adamw"], [0.0, 0.1]):
+        config = get_config(arch, optimizer=optimizer, weight_decay=weight_decay,
+                            momentum=0.9 if optimizer == "sgd" else 0.0, **shape)
+        config.block_size = 7
+        yield config
+
+
+def _mlp_configs(arch):
     for norm, dropout, optimizer, weight_decay, hidden in itertools.product(
             ["none", "batch", "layer"], [0.0, 0.1], ["sgd", "adam", "adamw"], [0.0, 0.1], [[7], [5, 6, 9]]):
-        config = get_config("default", arch=arch, norm=norm, dropout=dropout, optimizer=optimizer,
-                            weight_decay=weight_decay, hidden=hidden, block_size=8, emb=3,
-                            momentum=0.9 if optimizer == "sgd" else 0.0)
+        yield get_config("default", arch=arch, norm=norm, dropout=dropout, optimizer=optimizer,
+                         weight_decay=weight_decay, hidden=hidden, block_size=8, emb=3,
+                         momentum=0.9 if optimizer == "sgd" else 0.0)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCH_LAYOUTS))
+def test_layout_matches_the_built_model(arch):
+    configs = list(_mlp_configs(arch) if arch in ("mlp", "hier") else _sequence_configs(arch))
+    assert configs
+    for config in configs:
         model = build_model(config, 11, np.random.default_rng(0))
         layout = model_layout(config, 11)
         assert {e.name: e.shape for e in layout} == {k: v.shape for k, v in model.state_dict().items()}
