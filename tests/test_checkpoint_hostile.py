@@ -10,6 +10,7 @@ import io
 import itertools
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -364,3 +365,37 @@ def test_a_compressed_checkpoint_loads(good_checkpoint, tmp_path):
         assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
     loaded, original = Run.load(tmp_path / "compressed.npz"), Run.load(good_checkpoint)
     assert loaded.step == original.step and loaded.sample(5, seed=1) == original.sample(5, seed=1)
+
+
+# ----- sequence models (the zoo): their config fields bound what loading may allocate ---------------------
+def _zoo_checkpoint(tmp_path, arch, **options):
+    words = ["anna", "bob", "clara", "dave", "emma", "fred", "gina", "hugo", "ida", "jon"] * 3
+    run = Run(get_config(arch, steps=4, batch_size=4, **options), words)
+    run.train(progress=False)
+    return _good_members(run.save(tmp_path / f"{arch}.npz"))
+
+
+@pytest.mark.parametrize("arch, change, message", [
+    ("gru", {"config.block_size": 10**9}, "config block_size 1000000000 for arch 'gru', but its words need 6"),
+    ("rnn", {"config.block_size": 3}, "config block_size 3 for arch 'rnn', but its words need 6"),
+    ("transformer", {"config.n_layer": 5000}, "n_layer 5000 is more than the 1024 layers accepted"),
+    ("transformer", {"config.block_size": 4000}, "n_parameters 420 but the config implies 16,396"),
+    ("transformer", {"config.keep_best": "yes"}, "keep_best must be true or false"),
+])
+def test_a_sequence_checkpoint_with_a_hostile_config_is_refused(tmp_path, arch, change, message):
+    options = dict(n_layer=1, n_embd=4, n_head=1) if arch == "transformer" else dict(n_embd=4, n_embd2=4)
+    members = _edit_meta(_zoo_checkpoint(tmp_path, arch, **options), **change)
+    path = write_zip(tmp_path / "hostile.npz", _stored(members))
+    with pytest.raises(schema.CheckpointError, match=re.escape(message)):
+        Run.load(path)
+
+
+@pytest.mark.parametrize("arch", ["bigram", "bow", "rnn", "gru", "transformer"])
+def test_every_zoo_arch_round_trips_through_the_validated_loader(tmp_path, arch):
+    options = {} if arch == "bigram" else (dict(n_layer=1, n_embd=4, n_head=2) if arch == "transformer"
+                                           else dict(n_embd=4, n_embd2=4))
+    members = _zoo_checkpoint(tmp_path, arch, **options)
+    loaded = Run.load(tmp_path / f"{arch}.npz")
+    assert loaded.config.arch == arch and loaded.step == 4
+    assert {f"model/{k}" for k in loaded.model.state_dict()} == {k for k in members if k.startswith("model/")}
+    assert len(loaded.sample(3, seed=0)) == 3

@@ -209,3 +209,48 @@ def test_bigram_table_learns_counts():
     train = split(words)[0]
     starts_with_a = sum(w[0] == "a" for w in train) / len(train)
     assert probs[0, run.vocab.stoi["a"]] == pytest.approx(starts_with_a, abs=0.01)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_sigterm_saves_a_resumable_checkpoint_for_every_arch(tmp_path, words_file, arch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    small = [f"--{k.replace('_', '-')}={v}" for k, v in SMALL[arch].items()]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "models.names", "train", "--arch", arch, *small, "--steps", "10000000",
+         "--eval-every", "1000000", "--input", str(words_file), "--out", str(tmp_path), "--no-progress",
+         "--no-plot", "--samples", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(root)})
+    deadline = time.time() + 60
+    while time.time() < deadline and "run directory:" not in proc.stdout.readline():
+        assert proc.poll() is None, proc.stderr.read()
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert f"continue with: python -m models.names train --resume {tmp_path / 'checkpoint.npz'}" in out
+    run = Run.load(tmp_path / "checkpoint.npz")
+    assert run.config.arch == arch and 0 < run.step == len(run.train_losses) == run.optimizer.step_count
+    before = {k: v.copy() for k, v in run.model.state_dict().items()}
+    run.train(until=run.step + 2, progress=False)
+    assert any(not np.array_equal(before[k], v) for k, v in run.model.state_dict().items())
+
+
+def test_keep_best_never_saves_a_non_finite_state(tmp_path):
+    from models.names.train import DivergedError
+
+    run = small_run("gru", optimizer="adam", weight_decay=0.0, eval_every=10, steps=200)
+    best = tmp_path / "best.npz"
+    run.train(until=10, progress=False, best_path=best)
+    saved = best.read_bytes()
+    # a broken second moment: Adam's update for it becomes 0, so the loss stays finite and dev improves
+    run.optimizer.state[0]["exp_avg_sq"][...] = np.inf
+    with pytest.raises(DivergedError, match=r"optimizer state .* is not finite.*best\.npz keeps the last good"):
+        run.train(progress=False, best_path=best)
+    assert best.read_bytes() == saved
