@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+import autograd_np as ag
 from autograd_np import Tensor, gradcheck, nn
 from autograd_np.functional import cross_entropy, gelu
 
@@ -55,6 +56,26 @@ def test_gelu_tanh_form_and_gradient():
     np.testing.assert_allclose(gelu(Tensor(x), approximate="tanh").numpy(), expected, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(nn.GELU(approximate="tanh")(Tensor(x)).numpy(), expected, rtol=1e-12, atol=1e-15)
     gradcheck(lambda t: gelu(t, approximate="tanh"), [np.random.default_rng(2).standard_normal((3, 4)) * 2])
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_keeps_float32(approximate):
+    x = Tensor(np.linspace(-3, 3, 7, dtype=np.float32), requires_grad=True)
+    y = gelu(x, approximate=approximate)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_transformer_stays_float32_and_uses_tanh_gelu():
+    from models.names.model import build_model, get_config
+
+    config = get_config("transformer", n_layer=1, n_embd=8, n_head=2)
+    config.block_size = 5
+    model = build_model(config, 7, np.random.default_rng(0))
+    assert model.blocks[0].act.approximate == "tanh"
+    logits = model(np.zeros((2, 5), dtype=np.int64))
+    assert {t.dtype for t in ag.topological_order(logits)} == {np.dtype(np.float32)}
 
 
 def test_module_list_names_and_type_check():
