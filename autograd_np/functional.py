@@ -1,6 +1,7 @@
 """Functions built on the ops (the ``torch.nn.functional`` of this engine)."""
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -136,10 +137,11 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x Φ(x): ``approximate="none"`` is the exact ½ x (1 + erf(x/√2)); ``"tanh"`` is
     ½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))."""
+    # constants as Python floats: a NumPy float64 scalar would promote float32 inputs to float64
     if approximate == "none":
-        return 0.5 * x * (1 + ops.erf(x * (1 / np.sqrt(2.0))))
+        return 0.5 * x * (1 + ops.erf(x * math.sqrt(0.5)))
     if approximate == "tanh":  # ½(1 + tanh u) = σ(2u): x σ(2√(2/π) (x + 0.044715 x³)), six ops
-        scale = 2 * np.sqrt(2 / np.pi)
+        scale = 2 * math.sqrt(2 / math.pi)
         return x * ops.sigmoid(x * ((x * x) * (scale * 0.044715) + scale))
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 

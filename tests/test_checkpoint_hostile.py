@@ -10,6 +10,7 @@ import io
 import itertools
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -184,7 +185,7 @@ def build_catalogue(good: Path, d: Path) -> dict[str, tuple[Path, str, str | Non
     case("config_lr_string", _edit_meta(g, **{"config.lr": "fast"}), "lr must be a number", "meta")
     case("config_lr_negative", _edit_meta(g, **{"config.lr": -0.1}), "lr must be a finite number", "meta")
     case("config_unknown_key", _edit_meta(g, **{"config.evil": 1}), "unknown keys", "meta")
-    case("config_arch_unknown", _edit_meta(g, **{"config.arch": "transformer"}), "arch must be", "meta")
+    case("config_arch_unknown", _edit_meta(g, **{"config.arch": "lstm"}), "arch must be", "meta")
     case("rng_state_garbage", _edit_meta(g, rng_state={"bit_generator": "MT19937"}), "rng_state", "meta")
     case("data_info_wrong_type", _edit_meta(g, **{"data.n_words": "many"}), "n_words must be int", "meta")
     case("meta_unknown_field", _edit_meta(g, evil=1), "unknown fields", "meta")
@@ -308,13 +309,33 @@ def test_max_params_raises_the_cap(good_checkpoint):
 
 
 # ----- the layout the loader checks against is the model's ------------------------------------------------
-@pytest.mark.parametrize("arch", sorted(ARCH_LAYOUTS))
-def test_layout_matches_the_built_model(arch):
+def _sequence_configs(arch):
+    """Sequence-model configs: widths, depth, dropout and the optimizer varied (block size from the data)."""
+    widths = [dict(n_embd=6, n_embd2=5), dict(n_embd=4, n_embd2=9)]
+    if arch == "bigram":
+        widths = [{}]
+    elif arch == "transformer":
+        widths = [dict(n_embd=6, n_head=2, n_layer=1), dict(n_embd=8, n_head=4, n_layer=3, dropout=0.1)]
+    for shape, optimizer, weight_decay in itertools.product(widths, ["sgd", "adam", "adamw"], [0.0, 0.1]):
+        config = get_config(arch, optimizer=optimizer, weight_decay=weight_decay,
+                            momentum=0.9 if optimizer == "sgd" else 0.0, **shape)
+        config.block_size = 7
+        yield config
+
+
+def _mlp_configs(arch):
     for norm, dropout, optimizer, weight_decay, hidden in itertools.product(
             ["none", "batch", "layer"], [0.0, 0.1], ["sgd", "adam", "adamw"], [0.0, 0.1], [[7], [5, 6, 9]]):
-        config = get_config("default", arch=arch, norm=norm, dropout=dropout, optimizer=optimizer,
-                            weight_decay=weight_decay, hidden=hidden, block_size=8, emb=3,
-                            momentum=0.9 if optimizer == "sgd" else 0.0)
+        yield get_config("default", arch=arch, norm=norm, dropout=dropout, optimizer=optimizer,
+                         weight_decay=weight_decay, hidden=hidden, block_size=8, emb=3,
+                         momentum=0.9 if optimizer == "sgd" else 0.0)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCH_LAYOUTS))
+def test_layout_matches_the_built_model(arch):
+    configs = list(_mlp_configs(arch) if arch in ("mlp", "hier") else _sequence_configs(arch))
+    assert configs
+    for config in configs:
         model = build_model(config, 11, np.random.default_rng(0))
         layout = model_layout(config, 11)
         assert {e.name: e.shape for e in layout} == {k: v.shape for k, v in model.state_dict().items()}
@@ -344,3 +365,37 @@ def test_a_compressed_checkpoint_loads(good_checkpoint, tmp_path):
         assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
     loaded, original = Run.load(tmp_path / "compressed.npz"), Run.load(good_checkpoint)
     assert loaded.step == original.step and loaded.sample(5, seed=1) == original.sample(5, seed=1)
+
+
+# ----- sequence models (the zoo): their config fields bound what loading may allocate ---------------------
+def _zoo_checkpoint(tmp_path, arch, **options):
+    words = ["anna", "bob", "clara", "dave", "emma", "fred", "gina", "hugo", "ida", "jon"] * 3
+    run = Run(get_config(arch, steps=4, batch_size=4, **options), words)
+    run.train(progress=False)
+    return _good_members(run.save(tmp_path / f"{arch}.npz"))
+
+
+@pytest.mark.parametrize("arch, change, message", [
+    ("gru", {"config.block_size": 10**9}, "config block_size 1000000000 for arch 'gru', but its words need 6"),
+    ("rnn", {"config.block_size": 3}, "config block_size 3 for arch 'rnn', but its words need 6"),
+    ("transformer", {"config.n_layer": 5000}, "n_layer 5000 is more than the 1024 layers accepted"),
+    ("transformer", {"config.block_size": 4000}, "n_parameters 420 but the config implies 16,396"),
+    ("transformer", {"config.keep_best": "yes"}, "keep_best must be true or false"),
+])
+def test_a_sequence_checkpoint_with_a_hostile_config_is_refused(tmp_path, arch, change, message):
+    options = dict(n_layer=1, n_embd=4, n_head=1) if arch == "transformer" else dict(n_embd=4, n_embd2=4)
+    members = _edit_meta(_zoo_checkpoint(tmp_path, arch, **options), **change)
+    path = write_zip(tmp_path / "hostile.npz", _stored(members))
+    with pytest.raises(schema.CheckpointError, match=re.escape(message)):
+        Run.load(path)
+
+
+@pytest.mark.parametrize("arch", ["bigram", "bow", "rnn", "gru", "transformer"])
+def test_every_zoo_arch_round_trips_through_the_validated_loader(tmp_path, arch):
+    options = {} if arch == "bigram" else (dict(n_layer=1, n_embd=4, n_head=2) if arch == "transformer"
+                                           else dict(n_embd=4, n_embd2=4))
+    members = _zoo_checkpoint(tmp_path, arch, **options)
+    loaded = Run.load(tmp_path / f"{arch}.npz")
+    assert loaded.config.arch == arch and loaded.step == 4
+    assert {f"model/{k}" for k in loaded.model.state_dict()} == {k for k in members if k.startswith("model/")}
+    assert len(loaded.sample(3, seed=0)) == 3

@@ -2,6 +2,7 @@
 
     python -m models.names train                       # bundled data, default config -> runs/names/N
     python -m models.names train --config large --out runs/large
+    python -m models.names train --arch transformer --steps 2000   # or bigram, bow, rnn, gru (models/names/zoo.py)
     python -m models.names train --input my_words.txt --steps 20000
     python -m models.names train --resume runs/names/1/checkpoint.npz
     python -m models.names sample [CKPT] -n 10 --temperature 0.8 --exclude-train
@@ -27,10 +28,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import checkpoint as ckpt
+from . import zoo
 from .derive import add_parser as add_derive_parser, cmd_derive
-from .data import DEFAULT_DATA, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, DataError, Vocab, build_examples, read_words, split
+from .data import DEFAULT_DATA, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, DataError, Vocab, read_words, split
 from .layout import parameter_count
-from .model import CONFIGS, get_config, make_schedule
+from .model import ARCHS, CONFIGS, get_config, make_schedule
 from .rundir import CHECKPOINT, RUNS_ROOT, RunDirError, RunLock, check_out_dir, check_writable, latest_checkpoint, new_run_dir
 from .schema import DEFAULT_MAX_PARAMETERS
 from .train import Run, stop_on_signals
@@ -40,6 +42,7 @@ _CONFIG_FLAGS = {
     "block_size": int, "emb": int, "hidden": str, "arch": str, "norm": str, "dropout": float,
     "batch_size": int, "optimizer": str, "lr": float, "momentum": float, "weight_decay": float,
     "schedule": str, "warmup": float, "final_lr": float, "seed": int, "dtype": str, "eval_every": int,
+    "n_layer": int, "n_head": int, "n_embd": int, "n_embd2": int, "beta2": float, "grad_clip": float,
 }
 SPLITS = ("train", "dev", "test")
 
@@ -75,12 +78,13 @@ POSITIVE_NUMBER = _number(lambda v: v > 0, "> 0")
 NON_NEGATIVE_NUMBER = _number(lambda v: v >= 0, ">= 0")
 FRACTION = _number(lambda v: 0 <= v < 1, "in [0, 1)")
 TEMPERATURE = _number(lambda v: 0.01 <= v <= 100, "in [0.01, 100]")
+OPEN_FRACTION = _number(lambda v: 0 < v < 1, "in (0, 1)")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m models.names",
-        description="Character-level MLP that learns to make up names (autograd_np).",
+        description="Character-level models that learn to make up names (autograd_np): the MLP and makemore's zoo.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
@@ -104,7 +108,8 @@ def _add_checkpoint(p: argparse.ArgumentParser) -> None:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a model (default: bundled names, default config)")
     t.add_argument("--input", type=Path, help=f"one word per line, UTF-8 (default: bundled {DEFAULT_DATA.name})")
-    t.add_argument("--config", default="default", choices=sorted(CONFIGS), help="named configuration (default: default)")
+    t.add_argument("--config", choices=sorted(CONFIGS),
+                   help="named configuration (default: 'default', or the one named after a sequence --arch)")
     t.add_argument("--steps", type=POSITIVE, help="total optimisation steps (default: from the config)")
     t.add_argument("--out", type=Path, help=f"run directory (default: a new numbered one, {RUNS_ROOT}/N; "
                    "with --resume, the checkpoint's own directory)")
@@ -126,7 +131,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--block-size", type=POSITIVE)
     g.add_argument("--emb", type=POSITIVE, help="embedding size")
     g.add_argument("--hidden", help="hidden widths, comma separated, e.g. 200 or 512,512")
-    g.add_argument("--arch", choices=["mlp", "hier"])
+    g.add_argument("--arch", choices=ARCHS, help="mlp, hier, or a sequence model (makemore's zoo)")
     g.add_argument("--norm", choices=["none", "batch", "layer"])
     g.add_argument("--dropout", type=FRACTION)
     g.add_argument("--batch-size", type=POSITIVE)
@@ -140,6 +145,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=NON_NEGATIVE)
     g.add_argument("--dtype", choices=["float32", "float64"])
     g.add_argument("--eval-every", type=POSITIVE)
+    g.add_argument("--n-layer", type=POSITIVE, help="transformer blocks")
+    g.add_argument("--n-head", type=POSITIVE, help="attention heads (must divide --n-embd)")
+    g.add_argument("--n-embd", type=POSITIVE, help="sequence models: embedding width")
+    g.add_argument("--n-embd2", type=POSITIVE, help="bow/rnn/gru: hidden width")
+    g.add_argument("--beta2", type=OPEN_FRACTION, help="Adam/AdamW second-moment decay")
+    g.add_argument("--grad-clip", type=NON_NEGATIVE_NUMBER, help="clip the global gradient norm to this (0: off)")
 
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
@@ -166,8 +177,11 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 def _add_graph(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("graph", help="render the computation graph of one training batch")
     r.add_argument("checkpoint", type=Path, nargs="?",
-                   help=f"(default: the newest run under {RUNS_ROOT}; with --config, an untrained model)")
+                   help=f"(default: the newest run under {RUNS_ROOT}; with --config or --arch, an untrained model)")
     r.add_argument("--config", choices=sorted(CONFIGS), help="draw an untrained model of this config")
+    r.add_argument("--arch", choices=ARCHS, help="draw an untrained model of this arch (its own config)")
+    r.add_argument("--layers", type=POSITIVE, metavar="N", help="untrained transformer: N blocks (1 keeps the graph small)")
+    r.add_argument("--max-nodes", type=NON_NEGATIVE, default=500, help="refuse bigger graphs (default 500; 0: no limit)")
     r.add_argument("--batch-size", type=POSITIVE, default=4)
     r.add_argument("--out", type=Path, help="file type by suffix: svg, png, pdf, dot (default: graph.svg in the run directory)")
     r.add_argument("--show-grad", action="store_true", help="colour nodes by gradient norm")
@@ -201,6 +215,14 @@ def _overrides(args: argparse.Namespace) -> dict:
     return values
 
 
+def _check_arch(path: Path, run: Run, args: argparse.Namespace) -> None:
+    """A checkpoint given with --arch/--config of another model: an error naming both."""
+    wanted = args.arch or (CONFIGS[args.config].get("arch", "mlp") if args.config else None)
+    if wanted and wanted != run.config.arch:
+        given = f"--arch {args.arch}" if args.arch else f"--config {args.config} (arch {wanted})"
+        raise ValueError(f"{path} holds a {run.config.arch!r} model, but {given} was given")
+
+
 def _checkpoint_arg(args: argparse.Namespace) -> Path:
     return args.checkpoint if args.checkpoint is not None else latest_checkpoint()
 
@@ -229,13 +251,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"note: took over the stale lock of process {lock.stale_pid} (no longer running)", file=sys.stderr)
         check_out_dir(out, checkpoint, resume=args.resume, force=args.force)
         check_writable(out, checkpoint)
+        best = out / "best.npz" if run.config.keep_best else None
         if args.force:
-            for stale in ("metrics.json", "loss.png"):
+            for stale in ("metrics.json", "loss.png", "best.npz"):
                 (out / stale).unlink(missing_ok=True)
         with stop_on_signals() as stop:  # from here on, SIGINT/SIGTERM end with a saved checkpoint
             print(f"run directory: {out}", flush=True)
             run.train(until=args.stop_at, progress=not args.no_progress, checkpoint_path=checkpoint,
-                      checkpoint_every=args.checkpoint_every, stop_on_divergence=args.stop_on_divergence, stop=stop)
+                      checkpoint_every=args.checkpoint_every, stop_on_divergence=args.stop_on_divergence, stop=stop,
+                      best_path=best)
             run.save(checkpoint)
         if stop and not run.interrupted:  # the signal came during the final save
             run.stopped_by = stop[0]
@@ -244,13 +268,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"{why} at step {run.step:,} of {run.config.steps:,}; checkpoint: {checkpoint}\n"
                   f"continue with: {_resume_command(args, checkpoint)}")
             return 128 + run.stopped_by if run.interrupted else 0
-        _finish(args, run, out, checkpoint)
+        _finish(args, run, out, checkpoint, best)
     return 0
 
 
 def _new_run(args: argparse.Namespace) -> Run:
     data = read_words(args.input or DEFAULT_DATA, max_len=args.max_len, max_bytes=args.max_bytes)
-    config = get_config(args.config, steps=args.steps, **_overrides(args))
+    config = get_config(args.config or "default", steps=args.steps, **_overrides(args))
+    if zoo.is_sequence_arch(config.arch) and config.block_size == 0:
+        config.block_size = zoo.sequence_length(data.words)
     vocab = Vocab.from_words(data.words)
     count = parameter_count(config, len(vocab))
     if count > args.max_params:
@@ -263,10 +289,11 @@ def _new_run(args: argparse.Namespace) -> Run:
 
 
 def _resume_run(args: argparse.Namespace) -> Run:
-    if _overrides(args) or args.input or args.config != "default":
+    run = Run.load(args.resume, max_parameters=args.max_params)
+    _check_arch(args.resume, run, args)
+    if _overrides(args) or args.input or args.config is not None:
         raise ValueError("--resume continues the checkpoint's own data and config; only --steps, --stop-at, "
                          "--out and output options may be given")
-    run = Run.load(args.resume, max_parameters=args.max_params)
     if args.steps is not None and args.steps != run.config.steps:
         if args.steps < run.step:
             raise ValueError(f"--steps {args.steps} is below the checkpoint's step {run.step}")
@@ -302,7 +329,7 @@ def _resume_command(args: argparse.Namespace, checkpoint: Path) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _finish(args: argparse.Namespace, run: Run, out: Path, checkpoint: Path) -> None:
+def _finish(args: argparse.Namespace, run: Run, out: Path, checkpoint: Path, best: Path | None) -> None:
     """Final evaluation, loss curve, metrics.json (null for an empty split) and sampled names."""
     t0 = time.perf_counter()
     losses = {name: _loss_or_none(run.evaluate(name)) for name in SPLITS}
@@ -315,6 +342,9 @@ def _finish(args: argparse.Namespace, run: Run, out: Path, checkpoint: Path) -> 
         else:
             print(f"loss curve: {run.plot(out / 'loss.png')}")
     print(f"checkpoint: {checkpoint}")
+    if best is not None and best.exists() and run.dev_losses:
+        i = int(np.nanargmin(run.dev_losses))
+        print(f"best dev loss {run.dev_losses[i]:.4f} at step {run.dev_steps[i]:,}: {best}")
     (out / "metrics.json").write_text(json.dumps({
         **losses, "steps": run.step, "train_seconds": run.train_seconds, "eval_seconds": eval_seconds,
         "config": run.config.to_dict(), "data": run.data_info,
@@ -369,22 +399,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"warning: the {name} split is empty ({len(words)} words)", file=sys.stderr)
             print(f"{name:>5}: n/a (empty split)")
             continue
-        X, Y = build_examples(ws, run.vocab, run.config.block_size)
-        print(f"{name:>5}: loss {run.loss_on(X, Y):.4f}  ({len(ws):,} words, {len(X):,} examples)")
+        X, Y = run.examples(ws)
+        size = f"{int((Y != zoo.IGNORE).sum()):,} characters" if run.sequence else f"{len(X):,} examples"
+        print(f"{name:>5}: loss {run.loss_on(X, Y):.4f}  ({len(ws):,} words, {size})")
     return 0
 
 
 def _graph_run(args: argparse.Namespace) -> tuple[Run, Path]:
     """The run to draw and the default output directory."""
-    if args.checkpoint is None and args.config is None:
+    untrained = args.config is not None or args.arch is not None
+    if args.checkpoint is None and not untrained:
         try:
             args.checkpoint = latest_checkpoint()
         except RunDirError:
             print(f"note: no run under {RUNS_ROOT}; drawing an untrained default model", file=sys.stderr)
-            args.config = "default"
     if args.checkpoint is not None:
-        return Run.load(args.checkpoint, max_parameters=args.max_params), args.checkpoint.parent
-    config = get_config(args.config, steps=1)
+        run = Run.load(args.checkpoint, max_parameters=args.max_params)
+        _check_arch(args.checkpoint, run, args)
+        if untrained:
+            raise ValueError("graph: give a checkpoint or --config/--arch (an untrained model), not both")
+        if args.layers is not None:
+            raise ValueError("graph: --layers shapes an untrained model; a checkpoint keeps its own layers")
+        return run, args.checkpoint.parent
+    config = get_config(args.config or "default", steps=1, arch=args.arch)
+    if args.layers is not None:
+        if config.arch != "transformer":
+            raise ValueError("graph: --layers applies to the transformer only")
+        config.n_layer = args.layers
     return Run.from_words(config, read_words(DEFAULT_DATA)), RUNS_ROOT
 
 
@@ -393,10 +434,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
         import viz
     except ImportError as error:
         raise ValueError(f"graph: the viz package is not available ({error})") from None
-    from autograd_np.functional import cross_entropy
-
-    if args.checkpoint is not None and args.config is not None:
-        raise ValueError("graph: give a checkpoint or --config (an untrained model), not both")
     run, directory = _graph_run(args)
     out = args.out if args.out is not None else directory / "graph.svg"
     X, Y = run.splits()["train"]
@@ -404,13 +441,16 @@ def cmd_graph(args: argparse.Namespace) -> int:
         raise ValueError("graph: the run's train split is empty")
     ix = np.random.default_rng(0).integers(0, len(X), args.batch_size)
     run.model.train()
-    loss = cross_entropy(run.model(X[ix]), Y[ix])
+    loss = run.batch_loss(X[ix], Y[ix])
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        # a sequence model repeats its ops at every position: merge chains of single-input ops
         viz.render(loss, out, params=run.model, show_grad=args.show_grad, show_values=args.show_values,
-                   show_rule=args.show_rule)
+                   show_rule=args.show_rule, collapse_chains=run.sequence, max_nodes=args.max_nodes or None)
+    except viz.GraphTooLargeError as error:
+        raise ValueError(f"graph: {error}; try --batch-size 2, --layers 1 or --max-nodes") from None
     except (viz.RendererNotFoundError, viz.RenderError) as error:
         raise ValueError(f"graph: {error} (a .dot output needs no renderer)") from None
-    source = args.checkpoint if args.checkpoint is not None else f"an untrained {args.config} model"
+    source = args.checkpoint if args.checkpoint is not None else f"an untrained {run.config.arch} model"
     print(f"graph of one batch of {args.batch_size} from {source} (loss {loss.item():.4f}): {out}")
     return 0

@@ -14,6 +14,8 @@ import numpy as np
 
 from autograd_np import nn, optim
 
+from .zoo import SEQUENCE_ARCHS, build_sequence_model, is_sequence_arch
+
 TANH_GAIN = 5.0 / 3.0
 
 
@@ -33,13 +35,19 @@ class Config:
     """Everything that defines a training run (saved in every checkpoint)."""
 
     # network
-    block_size: int = 3          # characters of context
+    block_size: int = 3          # characters of context (sequence archs: longest word + 1; 0 = set from the data)
     emb: int = 10                # embedding size per character
     hidden: list[int] = field(default_factory=lambda: [200])  # hidden layer widths
-    arch: str = "mlp"            # "mlp": flatten the whole context; "hier": fuse 2 neighbours per level (WaveNet-style)
+    arch: str = "mlp"            # "mlp": flatten the whole context; "hier": fuse 2 neighbours per level (WaveNet-style);
+                                 # or a sequence model: bigram | bow | rnn | gru | transformer (models/names/zoo.py)
     norm: str = "none"           # "none" | "batch" | "layer", after each hidden Linear
     dropout: float = 0.0         # after each hidden tanh
     output_scale: float = 0.01   # output layer weights x this at init (confident-but-wrong logits avoided)
+    # sequence models (makemore's names): layers, heads, embedding width, hidden width (bow, rnn, gru)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 64
+    n_embd2: int = 64
     # optimisation
     batch_size: int = 32
     steps: int = 200_000
@@ -52,18 +60,35 @@ class Config:
     decay: float = 0.1
     warmup: float = 0.0          # cosine: fraction of `steps` spent in linear warmup
     final_lr: float = 0.0        # cosine: lr reached at the last step
+    beta2: float = 0.999         # Adam/AdamW second-moment decay
+    grad_clip: float = 0.0       # > 0: clip the global gradient norm to this before each step
     # run
     seed: int = 42
     dtype: str = "float32"
     eval_every: int = 10_000     # dev loss every this many steps
+    keep_best: bool = False      # also save the checkpoint with the best dev loss (best.npz)
 
     def validate(self) -> "Config":
-        if self.block_size < 1 or self.emb < 1 or not self.hidden or min(self.hidden) < 1:
+        if self.arch not in ARCHS:
+            raise ValueError(f"config: arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if is_sequence_arch(self.arch):
+            if self.block_size < 0:
+                raise ValueError("config: block_size must be >= 0 (0: the longest word + 1, from the data)")
+            if min(self.n_layer, self.n_head, self.n_embd, self.n_embd2) < 1:
+                raise ValueError("config: n_layer, n_head, n_embd and n_embd2 must be >= 1")
+            if self.arch == "transformer" and self.n_embd % self.n_head:
+                raise ValueError(f"config: n_head {self.n_head} does not divide n_embd {self.n_embd} "
+                                 "(each head gets n_embd / n_head dimensions)")
+            if self.norm != "none":
+                raise ValueError(f"config: norm applies to the MLP archs only, not to arch {self.arch!r}")
+        elif self.block_size < 1 or self.emb < 1 or not self.hidden or min(self.hidden) < 1:
             raise ValueError("config: block_size, emb and every hidden width must be >= 1")
-        if self.arch not in ("mlp", "hier"):
-            raise ValueError(f"config: arch must be 'mlp' or 'hier', got {self.arch!r}")
         if self.arch == "hier" and (self.block_size & (self.block_size - 1) or self.block_size < 2):
             raise ValueError("config: arch 'hier' needs block_size a power of two >= 2")
+        if not 0.0 < self.beta2 < 1.0:
+            raise ValueError("config: beta2 must be in (0, 1)")
+        if self.grad_clip < 0:
+            raise ValueError("config: grad_clip must be >= 0 (0: no clipping)")
         if self.norm not in ("none", "batch", "layer"):
             raise ValueError(f"config: norm must be none, batch or layer, got {self.norm!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -116,22 +141,76 @@ CONFIGS: dict[str, dict[str, Any]] = {
     ),
 }
 
+# makemore's defaults for its sequence models (makemore.py): n_layer 4, n_head 4, n_embd 64,
+# n_embd2 64, AdamW lr 5e-4, weight decay 0.01, betas (0.9, 0.99), constant lr, batch 32.
+_MAKEMORE = dict(
+    block_size=0, n_layer=4, n_head=4, n_embd=64, n_embd2=64, batch_size=32, steps=10_000,
+    optimizer="adamw", lr=5e-4, weight_decay=0.01, beta2=0.99, schedule="constant", eval_every=1_000,
+)
+for _arch in SEQUENCE_ARCHS:
+    CONFIGS[_arch] = dict(_MAKEMORE, arch=_arch)
+# A regularised transformer: dropout on embeddings, attention probabilities and residual
+# branches; AdamW 2e-3 with weight decay 0.1 on matrices, batch 64, 200 warmup steps then
+# cosine decay to 10%, gradient clipping at 1.0; keeps the best-dev checkpoint.
+CONFIGS["transformer-reg"] = dict(
+    _MAKEMORE, arch="transformer", dropout=0.1, batch_size=64, steps=20_000, lr=2e-3, weight_decay=0.1,
+    schedule="cosine", warmup=0.01, final_lr=2e-4, grad_clip=1.0, eval_every=500, keep_best=True,
+)
+
+ARCHS = ("mlp", "hier") + SEQUENCE_ARCHS
+
 
 def get_config(name: str, **overrides: Any) -> Config:
+    """The named config with ``overrides`` (None values ignored) applied, validated.
+
+    A sequence arch given with the ``default`` config starts from its own config
+    (``get_config("default", arch="gru")`` is ``get_config("gru")``). An
+    architecture option the arch does not read is an error (``block_size``, ``emb``,
+    ``hidden``, ``norm`` are the MLPs'; ``n_embd`` and ``n_embd2`` bow/rnn/gru's;
+    ``n_layer``, ``n_head``, ``n_embd`` the transformer's; ``dropout`` the MLPs' and
+    the transformer's), as is a named config of the other family.
+    """
     if name not in CONFIGS:
         raise ValueError(f"unknown config {name!r}; choose from {sorted(CONFIGS)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    arch = given.get("arch")
+    if name == "default" and arch in SEQUENCE_ARCHS:
+        name = arch
+    base_arch = CONFIGS[name].get("arch", "mlp")
+    arch = arch or base_arch
+    if is_sequence_arch(arch) != is_sequence_arch(base_arch):
+        raise ValueError(f"config {name!r} is for arch {base_arch!r}, not {arch!r}; use --config "
+                         f"{arch if arch in CONFIGS else 'default'} (or leave --config out)")
+    wrong = sorted(set(given) & (_MLP_ONLY | _SEQUENCE_ONLY | {"dropout"}) - _APPLIES[arch])
+    if wrong:
+        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+        why = (" (a sequence model reads whole words: its block size is the longest word + 1)"
+               if "block_size" in wrong else "")
+        raise ValueError(f"{flags} {'does' if len(wrong) == 1 else 'do'} not apply to arch {arch!r}{why}")
     values = {**Config().to_dict(), **CONFIGS[name]}
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.update(given)
     return Config.from_dict(values)
 
 
-def build_model(config: Config, vocab_size: int, rng: np.random.Generator) -> nn.Sequential:
-    """Embedding -> (flatten | hierarchical fusion) -> [Linear -> norm -> tanh -> dropout]* -> Linear.
+_MLP_ONLY = {"block_size", "emb", "hidden", "norm"}
+_SEQUENCE_ONLY = {"n_layer", "n_head", "n_embd", "n_embd2"}
+#: the architecture options each arch reads (dropout included: the others have nowhere to put it)
+_APPLIES = {
+    "mlp": _MLP_ONLY | {"dropout"}, "hier": _MLP_ONLY | {"dropout"}, "bigram": set(),
+    "bow": {"n_embd", "n_embd2"}, "rnn": {"n_embd", "n_embd2"}, "gru": {"n_embd", "n_embd2"},
+    "transformer": {"n_layer", "n_head", "n_embd", "dropout"},
+}
+
+
+def build_model(config: Config, vocab_size: int, rng: np.random.Generator) -> nn.Module:
+    """A sequence arch: see ``zoo.build_sequence_model``. The MLPs: Embedding -> (flatten | hierarchical fusion) -> [Linear -> norm -> tanh -> dropout]* -> Linear.
 
     Init: hidden Linear weights ~ N(0, (5/3)^2 / fan_in) (tanh gain), biases 0
     (and no bias before a BatchNorm, whose shift replaces it); output weights
     scaled by ``output_scale``, output bias 0.
     """
+    if is_sequence_arch(config.arch):
+        return build_sequence_model(config, vocab_size, rng)
     dtype = np.dtype(config.dtype)
     layers: list[nn.Module] = [nn.Embedding(vocab_size, config.emb, rng=rng, dtype=dtype)]
 
@@ -190,4 +269,4 @@ def make_optimizer(config: Config, model: nn.Module) -> optim.Optimizer:
     if config.optimizer == "sgd":
         return optim.SGD(groups, schedule, momentum=config.momentum, weight_decay=config.weight_decay)
     cls = optim.AdamW if config.optimizer == "adamw" else optim.Adam
-    return cls(groups, schedule, weight_decay=config.weight_decay)
+    return cls(groups, schedule, betas=(0.9, config.beta2), weight_decay=config.weight_decay)

@@ -14,7 +14,8 @@
    refused, and the config may ask for at most ``max_parameters`` parameters;
 4. every member's ``.npy`` header against its expected shape and dtype;
 5. only then the data (the stored words at most the data-file limit of 1 GiB): float arrays must be finite, counters consistent, and
-   the stored words must pass the data-file checks and fit the vocabulary.
+   the stored words must pass the data-file checks and fit the vocabulary; a sequence model's
+   block size must be its longest stored word + 1 (at most ``DEFAULT_MAX_LEN`` + 1 otherwise).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from . import zoo
 from .checkpoint import Archive, CheckpointError, Header
 from .data import DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, END, DataError, Vocab, parse_words
 from .layout import OPTIMIZERS, model_layout, optimizer_layout, parameter_count
@@ -83,6 +85,9 @@ def check_config_types(values: Any) -> dict[str, Any]:
                 raise ValueError(f"config: {name} is out of range") from None
             if not math.isfinite(value):
                 raise ValueError(f"config: {name} must be finite, got {value}")
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"config: {name} must be true or false, got {str(value)[:40]}")
         elif kind == "str":
             if not isinstance(value, str) or len(value) > 64:
                 raise ValueError(f"config: {name} must be a short string, got {str(value)[:40]}")
@@ -139,6 +144,8 @@ def check_meta(meta: dict[str, Any], max_parameters: int) -> tuple[Config, Vocab
         raise ValueError(f"missing fields {missing}")
     vocab = check_vocab(meta["vocab"])
     config = Config.from_dict(check_config_types(meta["config"]))
+    if config.n_layer > MAX_HIDDEN_LAYERS:
+        raise ValueError(f"config: n_layer {config.n_layer} is more than the {MAX_HIDDEN_LAYERS} layers accepted")
     count = parameter_count(config, len(vocab))
     if count > max_parameters:
         raise ValueError(f"the config asks for {count:,} parameters, more than the cap of {max_parameters:,} "
@@ -214,7 +221,20 @@ def load(path: str | Path, max_parameters: int = DEFAULT_MAX_PARAMETERS) -> Chec
                 raise archive.error("holds non-finite values (NaN or infinity)", key)
         _check_counters(archive, arrays, step)
         words = _check_words(archive, arrays.pop("data/words"), vocab, meta["data"])
+        _check_sequence_length(archive, config, words)
     return Checkpoint(meta, config, vocab, words, arrays)
+
+
+def _check_sequence_length(archive: Archive, config: Config, words: list[str]) -> None:
+    """A sequence model reads whole words: its block size is the longest stored word + 1, and at most
+    the longest word the data checks accept + 1 (the padded batches stay as small as the data)."""
+    if not zoo.is_sequence_arch(config.arch):
+        return
+    low = zoo.sequence_length(words)
+    high = max(low, DEFAULT_MAX_LEN + 1)
+    if not low <= config.block_size <= high:
+        raise archive.error(f"config block_size {config.block_size} for arch {config.arch!r}, but its words need "
+                            f"{low} (the longest + 1; at most {high} is accepted)", "meta")
 
 
 def _check_counters(archive: Archive, arrays: dict[str, np.ndarray], step: int) -> None:

@@ -22,8 +22,10 @@ import numpy as np
 import autograd_np as ag
 from autograd_np.functional import cross_entropy, softmax
 
+from autograd_np import nn
+
 from . import checkpoint as ckpt
-from . import schema
+from . import schema, zoo
 from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, Vocab, Words, build_examples, split
 from .model import Config, build_model, make_optimizer
 
@@ -67,10 +69,14 @@ class Run:
         self.config = config.validate()
         self.words = list(words)
         self.vocab = vocab or Vocab.from_words(self.words)
+        self.sequence = zoo.is_sequence_arch(config.arch)
+        if self.sequence and config.block_size == 0:
+            config.block_size = zoo.sequence_length(self.words)
         self.data_info = dict(data_info or {})
         self.rng = np.random.default_rng(config.seed)
         self.model = build_model(config, len(self.vocab), self.rng)
         self.optimizer = make_optimizer(config, self.model)
+        self._parameters = self.model.parameters()
         self.step = 0
         self.train_losses = np.zeros(0, dtype=np.float32)
         self.dev_steps: list[int] = []
@@ -152,18 +158,32 @@ class Run:
         """(X, Y) of the standard train/dev/test split of this run's words."""
         if self._splits is None:
             parts = split(self.words)
-            self._splits = {
-                name: build_examples(ws, self.vocab, self.config.block_size)
-                for name, ws in zip(("train", "dev", "test"), parts)
-            }
+            self._splits = {name: self.examples(ws) for name, ws in zip(("train", "dev", "test"), parts)}
         return self._splits
+
+    def examples(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(X, Y) of ``words`` for this model: context windows (MLP) or padded whole words (sequence archs)."""
+        if self.sequence:
+            block = self.config.block_size
+            if self.config.arch not in zoo.POSITIONAL_ARCHS:  # a recurrence reads words of any length
+                block = max(block, zoo.sequence_length(words))
+            return zoo.build_sequences(words, self.vocab, block)
+        return build_examples(words, self.vocab, self.config.block_size)
+
+    def batch_loss(self, X: np.ndarray, Y: np.ndarray) -> ag.Tensor:
+        """Mean cross-entropy of a batch: per example (MLP) or per real character (sequence archs)."""
+        if self.sequence:
+            return zoo.sequence_loss(self.model, *zoo.trim_padding(X, Y))
+        return cross_entropy(self.model(X), Y)
 
     # ----- training ----------------------------------------------------------
     def train_step(self, X: np.ndarray, Y: np.ndarray) -> float:
         ix = self.rng.integers(0, len(X), self.config.batch_size)
-        loss = cross_entropy(self.model(X[ix]), Y[ix])
+        loss = self.batch_loss(X[ix], Y[ix])
         self.optimizer.zero_grad()
         loss.backward()
+        if self.config.grad_clip:
+            nn.clip_grad_norm(self._parameters, self.config.grad_clip)
         self.optimizer.step()
         self.step += 1
         return loss.item()
@@ -177,12 +197,15 @@ class Run:
         checkpoint_every: int = 0,
         stop_on_divergence: bool = False,
         stop: list[int] | None = None,
+        best_path: str | Path | None = None,
     ) -> None:
         """Train up to step ``until`` (default: ``config.steps``).
 
         Dev loss is evaluated every ``eval_every`` steps and at ``config.steps``
         (skipped when the dev split is empty); a tqdm bar shows the running
-        (exponential moving average) training loss. SIGINT (Ctrl-C) and SIGTERM
+        (exponential moving average) training loss. With ``best_path``, a
+        checkpoint is saved there (through ``save``: atomic, finiteness-checked)
+        whenever the dev loss is the lowest so far. SIGINT (Ctrl-C) and SIGTERM
         stop after the current step (``self.stopped_by`` holds the signal number;
         a second signal aborts at once); pass ``stop`` from an enclosing
         ``stop_on_signals()`` to catch signals that arrive outside this call. A non-finite loss raises ``DivergedError``;
@@ -192,7 +215,8 @@ class Run:
         """
         if stop is None:
             with stop_on_signals() as own:
-                return self.train(until, progress, on_eval, checkpoint_path, checkpoint_every, stop_on_divergence, own)
+                return self.train(until, progress, on_eval, checkpoint_path, checkpoint_every, stop_on_divergence, own,
+                                  best_path)
         from tqdm.auto import tqdm
 
         cfg = self.config
@@ -238,6 +262,10 @@ class Run:
                             warned = True
                     if has_dev:
                         dev = self._record_dev()
+                        if best_path and dev <= min(self.dev_losses):
+                            self._append_losses(losses, start_step)
+                            losses, start_step = losses[self.step - start_step:], self.step
+                            self.save(best_path)
                         if on_eval:
                             on_eval(self.step, dev)
                     self.model.train()
@@ -277,16 +305,23 @@ class Run:
 
     # ----- evaluation and sampling ----------------------------------------------
     def loss_on(self, X: np.ndarray, Y: np.ndarray) -> float:
-        """Mean cross-entropy over all of (X, Y), in evaluation mode (float64 accumulation)."""
+        """Mean cross-entropy over all of (X, Y), in evaluation mode (float64 accumulation).
+
+        For every arch this is the mean over every predicted character, the end
+        token included (sequence archs: the non-padding targets).
+        """
         if len(X) == 0:
             return float("nan")
         self.model.eval()
-        total = 0.0
+        total, count = 0.0, 0
+        chunk = EVAL_CHUNK // X.shape[1] if self.sequence else EVAL_CHUNK
         with ag.no_grad():
-            for i in range(0, len(X), EVAL_CHUNK):
-                xb, yb = X[i:i + EVAL_CHUNK], Y[i:i + EVAL_CHUNK]
-                total += cross_entropy(self.model(xb), yb).item() * len(xb)
-        return total / len(X)
+            for i in range(0, len(X), chunk):
+                xb, yb = X[i:i + chunk], Y[i:i + chunk]
+                n = int((yb != zoo.IGNORE).sum()) if self.sequence else len(xb)
+                total += self.batch_loss(xb, yb).item() * n
+                count += n
+        return total / count
 
     def evaluate(self, name: str) -> float:
         """Mean loss on a split of this run's words; NaN if the split is empty."""
@@ -323,14 +358,22 @@ class Run:
                 out.append(name)
         return out[:n]
 
+    def _next_logits(self, context: np.ndarray) -> ag.Tensor:
+        if not self.sequence:
+            return self.model(context)
+        if self.config.arch in zoo.POSITIONAL_ARCHS:
+            context = context[:, -self.config.block_size:]
+        return self.model(context)[:, -1, :]
+
     def _sample_batch(self, n: int, temperature: float, rng: np.random.Generator, max_len: int) -> list[str]:
-        context = np.zeros((n, self.config.block_size), dtype=np.int64)
+        # an MLP sees a sliding window; a sequence model sees everything drawn so far
+        context = np.zeros((n, 1 if self.sequence else self.config.block_size), dtype=np.int64)
         chars = np.zeros((n, max_len), dtype=np.int64)
         done = np.zeros(n, dtype=bool)
         lengths = np.full(n, max_len)
         with ag.no_grad():
             for t in range(max_len):
-                probs = softmax(self.model(context) * (1.0 / temperature)).numpy().astype(np.float64)
+                probs = softmax(self._next_logits(context) * (1.0 / temperature)).numpy().astype(np.float64)
                 cdf = probs.cumsum(axis=1)
                 u = rng.random(n) * cdf[:, -1]
                 ix = np.minimum((cdf <= u[:, None]).sum(axis=1), probs.shape[1] - 1)
@@ -338,7 +381,7 @@ class Run:
                 lengths[ended] = t
                 done |= ix == 0
                 chars[:, t] = ix
-                context = np.concatenate([context[:, 1:], ix[:, None]], axis=1)
+                context = np.concatenate([context if self.sequence else context[:, 1:], ix[:, None]], axis=1)
                 if done.all():
                     break
         return [self.vocab.decode(chars[i, : lengths[i]]) for i in range(n)]
@@ -375,6 +418,16 @@ class Run:
 
     def describe(self) -> str:
         c = self.config
+        if self.sequence:
+            shape = {"bigram": "", "bow": f", n_embd {c.n_embd}, n_embd2 {c.n_embd2}",
+                     "rnn": f", n_embd {c.n_embd}, n_embd2 {c.n_embd2}", "gru": f", n_embd {c.n_embd}, n_embd2 {c.n_embd2}",
+                     "transformer": f", n_layer {c.n_layer}, n_head {c.n_head}, n_embd {c.n_embd}"}[c.arch]
+            extras = (f", dropout {c.dropout}" if c.dropout else "") + (f", grad clip {c.grad_clip}" if c.grad_clip else "")
+            return (
+                f"{self.model.num_parameters():,} parameters; arch {c.arch}{shape}, block {c.block_size}{extras}; "
+                f"{c.optimizer} lr {c.lr} ({c.schedule}), weight decay {c.weight_decay}, batch {c.batch_size}, "
+                f"{c.steps:,} steps, seed {c.seed}, {c.dtype}"
+            )
         return (
             f"{self.model.num_parameters():,} parameters; block {c.block_size}, emb {c.emb}, hidden {c.hidden}, "
             f"arch {c.arch}, norm {c.norm}, dropout {c.dropout}; {c.optimizer} lr {c.lr} ({c.schedule}), "
