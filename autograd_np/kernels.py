@@ -147,7 +147,7 @@ def _rows_of_small_table(g: np.ndarray, index: object, shape: tuple[int, ...]) -
     if type(g) is not np.ndarray or g.dtype.char not in _BLAS_FLOATS or g.shape != index.shape + tuple(shape[1:]):
         return False
     rows, picks = shape[0], index.size
-    if not (0 < rows <= 256 and rows * picks <= 2**24):
+    if not (0 < rows <= 256 and 0 < picks and rows * picks <= 2**24):
         return False
     # 0 · inf in the product would put NaN in rows never picked: only finite g (a sum is
     # finite only if every element is; an overflow to inf merely falls back).
