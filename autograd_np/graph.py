@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -121,8 +120,8 @@ def backprop(
 def accumulate(grads: dict[int, Any], t: Tensor, g: Any, node: Node | None, position: int) -> None:
     """``grads[t] += g``, checking that ``g`` has t's shape (a wrong VJP is an error, never broadcast).
 
-    The sum is computed in place when the walk's array is private: nothing but ``grads``
-    refers to it (no user array, saved array, other gradient or view shares it).
+    The sum is a new array: a VJP may hand back its incoming gradient or a view of it, which
+    must never be written into.
     """
     if g is None:
         return
@@ -135,20 +134,14 @@ def accumulate(grads: dict[int, Any], t: Tensor, g: Any, node: Node | None, posi
         check_backward(node.op.name, position, g, getattr(node, "site", None))
     key = id(t)
     previous = grads.get(key)
-    if previous is None:
-        grads[key] = g
-    elif _is_private(previous, other_holders=1) and np.result_type(previous, g) == previous.dtype:
-        np.add(previous, g, out=previous)
-    else:
-        grads[key] = previous + g
+    grads[key] = g if previous is None else previous + g
 
 
 def accumulate_into_leaf(leaf: Tensor, g: Any) -> None:
-    """``leaf.grad += g``; the first gradient is taken without a copy when the walk's array is
-    private and already of the leaf's dtype."""
+    """``leaf.grad += g``; the first gradient is copied (in the leaf's dtype), so ``.grad`` never
+    shares memory with an array the walk or the user still holds."""
     if leaf._grad is None:
-        private = type(g) is np.ndarray and g.base is None and sys.getrefcount(g) <= _REFS_SEEN_BY_CALLEE
-        leaf._grad = g if private and g.dtype == leaf._data.dtype else np.array(g, dtype=leaf._data.dtype)
+        leaf._grad = np.array(g, dtype=leaf._data.dtype)
     else:
         leaf._grad += g
 
@@ -170,27 +163,3 @@ def changed_error(node: Node, which: str, t: Tensor) -> RuntimeError:
         f"{which} [{node.op.name}, shape {t._data.shape}] was changed (through .data or an in-place operator) "
         f"after {node.op.name} recorded it. Compute the forward pass again after the change, or change a copy."
     )
-
-
-def _is_private(array: Any, other_holders: int) -> bool:
-    """Whether ``array`` is a plain ndarray owning its memory that nothing refers to but the
-    caller and ``other_holders`` known references (the walk's dict entry or local name)."""
-    return (
-        type(array) is np.ndarray
-        and array.base is None
-        and sys.getrefcount(array) <= _REFS_SEEN_BY_CALLEE + other_holders
-    )
-
-
-def _refcount(array: Any) -> int:
-    return sys.getrefcount(array)
-
-
-def _refs_of_an_array_only_its_caller_holds() -> int:
-    probe = np.zeros(1)
-    return _refcount(probe)
-
-
-#: What ``getrefcount`` reports, one call down, for an array held by one local name (measured
-#: on this interpreter rather than assumed: the count depends on how calls pass arguments).
-_REFS_SEEN_BY_CALLEE = _refs_of_an_array_only_its_caller_holds()
