@@ -17,7 +17,7 @@ that never requires grad and record nothing.
 from __future__ import annotations
 
 import builtins
-from typing import Any, Sequence
+from typing import Any, Sequence, Callable
 
 import numpy as np
 
@@ -479,36 +479,23 @@ def elementwise_constant(name: str, ufunc: np.ufunc, *operands: Any) -> Tensor:
         raise type(error)(f"{name}: shapes {shapes}: {error}") from None
 
 
-def eq(a: Any, b: Any) -> Tensor:
-    return elementwise_constant("eq", np.equal, a, b)
+def _elementwise_comparison(name: str, ufunc: np.ufunc) -> Callable[[Any, Any], Tensor]:
+    def compare(a: Any, b: Any) -> Tensor:
+        return elementwise_constant(name, ufunc, a, b)
+
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = f"Elementwise ``np.{ufunc.__name__}``: a boolean Tensor that never requires grad."
+    return compare
 
 
-def ne(a: Any, b: Any) -> Tensor:
-    return elementwise_constant("ne", np.not_equal, a, b)
-
-
-def lt(a: Any, b: Any) -> Tensor:
-    return elementwise_constant("lt", np.less, a, b)
-
-
-def le(a: Any, b: Any) -> Tensor:
-    return elementwise_constant("le", np.less_equal, a, b)
-
-
-def gt(a: Any, b: Any) -> Tensor:
-    return elementwise_constant("gt", np.greater, a, b)
-
-
-def ge(a: Any, b: Any) -> Tensor:
-    return elementwise_constant("ge", np.greater_equal, a, b)
-
-
-def logical_and(a: Any, b: Any) -> Tensor:
-    return elementwise_constant("logical_and", np.logical_and, a, b)
-
-
-def logical_or(a: Any, b: Any) -> Tensor:
-    return elementwise_constant("logical_or", np.logical_or, a, b)
+eq = _elementwise_comparison("eq", np.equal)
+ne = _elementwise_comparison("ne", np.not_equal)
+lt = _elementwise_comparison("lt", np.less)
+le = _elementwise_comparison("le", np.less_equal)
+gt = _elementwise_comparison("gt", np.greater)
+ge = _elementwise_comparison("ge", np.greater_equal)
+logical_and = _elementwise_comparison("logical_and", np.logical_and)
+logical_or = _elementwise_comparison("logical_or", np.logical_or)
 
 
 def logical_not(a: Any) -> Tensor:

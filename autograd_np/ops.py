@@ -575,40 +575,20 @@ def softplus(x: np.ndarray) -> np.ndarray:
 softplus.defvjp(lambda g, y, x: g * sigmoid(x), rule="dx = G sigmoid(x)")
 
 
-@primitive("sign")
-def sign(x: np.ndarray) -> np.ndarray:
-    """y = sign(x) ∈ {-1, 0, 1}
+def step_function(name: str, numpy_fn: Any, formula: str) -> Primitive:
+    """An elementwise step function y = f(x): flat almost everywhere, so x̄ = 0."""
+    def forward(x: np.ndarray) -> np.ndarray:
+        return numpy_fn(x)
 
-    VJP: x̄ = 0   (flat almost everywhere)
-    """
-    return np.sign(x)
-
-
-sign.defvjp(lambda g, y, x: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
+    forward.__doc__ = f"y = {formula}\n\n    VJP: x̄ = 0   (a step function: flat almost everywhere)"
+    op = primitive(name)(forward)
+    return op.defvjp(lambda g, y, x: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
 
 
-@primitive("floor")
-def floor(x: np.ndarray) -> np.ndarray:
-    """y = ⌊x⌋
-
-    VJP: x̄ = 0   (a step function: flat almost everywhere)
-    """
-    return np.floor(x)
-
-
-floor.defvjp(lambda g, y, x: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
-
-
-@primitive("ceil")
-def ceil(x: np.ndarray) -> np.ndarray:
-    """y = ⌈x⌉
-
-    VJP: x̄ = 0   (a step function: flat almost everywhere)
-    """
-    return np.ceil(x)
-
-
-ceil.defvjp(lambda g, y, x: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
+sign = step_function("sign", np.sign, "sign(x) ∈ {-1, 0, 1}")
+floor = step_function("floor", np.floor, "⌊x⌋")
+ceil = step_function("ceil", np.ceil, "⌈x⌉")
+trunc = step_function("trunc", np.trunc, "x rounded towards zero")
 
 
 @primitive("round")
@@ -621,18 +601,6 @@ def round(x: np.ndarray, decimals: int = 0) -> np.ndarray:  # noqa: A001
 
 
 round.defvjp(lambda g, y, x, decimals=0: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
-
-
-@primitive("trunc")
-def trunc(x: np.ndarray) -> np.ndarray:
-    """y = x rounded towards zero
-
-    VJP: x̄ = 0   (a step function: flat almost everywhere)
-    """
-    return np.trunc(x)
-
-
-trunc.defvjp(lambda g, y, x: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
 
 
 @primitive("clip")
