@@ -124,7 +124,8 @@ def scatter_add(g: np.ndarray, index: object, shape: tuple[int, ...]) -> np.ndar
 
     An integer array picking rows of a small table (an embedding's gradient) is the
     product onehot(index)ᵀ G, one BLAS call, with the one-hot rows taken from a cached
-    identity matrix; otherwise ``np.add.at``, or plain
+    identity matrix; indices that pick each position once (a basic index, or distinct rows in
+    increasing order such as a mask's positions) are a plain assignment; otherwise ``np.add.at``, or plain
     assignment for a basic index (which selects each element at most once).
     """
     if _rows_of_small_table(g, index, shape):
@@ -132,11 +133,20 @@ def scatter_add(g: np.ndarray, index: object, shape: tuple[int, ...]) -> np.ndar
         onehot = identity(shape[0], g.dtype).take(picks, axis=0)  # (picks, rows); negative indices wrap
         return onehot.T.dot(g.reshape(picks.size, -1)).reshape(shape)
     out = np.zeros(shape, dtype=g.dtype)
-    if is_basic_index(index):
-        out[index] = g
+    if is_basic_index(index) or _distinct_rows(index):
+        out[index] = g  # every position is picked at most once: no sums needed
     else:
         np.add.at(out, index, g)
     return out
+
+
+def _distinct_rows(index: object) -> bool:
+    """A strictly increasing, non-negative 1-D integer array (``np.flatnonzero(mask)``, say)
+    picks each row at most once."""
+    return (
+        type(index) is np.ndarray and index.ndim == 1 and index.dtype.kind in "iu"
+        and (index.size < 2 or (index[0] >= 0 and bool((index[1:] > index[:-1]).all())))
+    )
 
 
 def _rows_of_small_table(g: np.ndarray, index: object, shape: tuple[int, ...]) -> bool:

@@ -512,3 +512,16 @@ def test_reduction_ops_called_directly_take_int_and_negative_axes(name: str, axi
     out = op(Tensor(x0), axis=axis)
     np.testing.assert_allclose(out.data, getattr(np, name)(x0, axis=axis))
     assert gradcheck(lambda x: op(x, axis=axis, keepdims=False), [x0], **TIGHT)
+
+
+@pytest.mark.parametrize("index", [[0, 2, 5], [3], [-1], [-1, 5], [1, 1, 4], [4, 2], []])
+def test_row_gathers_scatter_back_exactly(index: list) -> None:
+    """A gather of distinct increasing rows scatters back by assignment; anything else (repeats,
+    a negative index aliasing a positive one, any order) adds up like ``np.add.at``."""
+    x = Tensor(np.arange(18.0).reshape(6, 3), requires_grad=True)
+    picks = np.array(index, dtype=np.int64)
+    g = np.random.default_rng(1).standard_normal((len(index), 3))
+    x[picks].backward(g)
+    expected = np.zeros((6, 3))
+    np.add.at(expected, picks, g)
+    np.testing.assert_array_equal(x.grad, expected)
