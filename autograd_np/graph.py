@@ -23,7 +23,7 @@ import numpy as np
 
 from .grad_mode import enable_grad
 from .anomaly import _anomaly, check_backward
-from .node import GraphFreedError, Node
+from .node import GraphFreedError, Node, last_change
 from .tensor import Tensor
 
 
@@ -32,12 +32,13 @@ def topological_order(root: Tensor) -> list[Tensor]:
 
     Raises ``GraphFreedError`` if the walk meets a node that ``backward()`` freed.
     """
-    return _reachable([root], requiring_grad_only=False)
+    leaves, made = _reachable([root], requiring_grad_only=False)
+    return leaves + made
 
 
-def _reachable(roots: Sequence[Tensor], requiring_grad_only: bool) -> list[Tensor]:
-    """Leaves first, then recorded nodes in creation order: a node is always created after its
-    inputs, so this is a topological order. One iterative pass, no recursion depth limit."""
+def _reachable(roots: Sequence[Tensor], requiring_grad_only: bool) -> tuple[list[Tensor], list[Tensor]]:
+    """The leaves, and the recorded nodes in creation order: a node is always created after its
+    inputs, so leaves + nodes is a topological order. One iterative pass, no recursion limit."""
     seen = {id(t): t for t in roots}
     stack = list(seen.values())
     leaves, made = [], []
@@ -55,7 +56,7 @@ def _reachable(roots: Sequence[Tensor], requiring_grad_only: bool) -> list[Tenso
                 seen[id(arg)] = arg
                 stack.append(arg)
     made.sort(key=_creation_number)
-    return leaves + made
+    return leaves, made
 
 
 _creation_number = operator.attrgetter("_node.seq")
@@ -78,7 +79,9 @@ def backprop(
     ``create_graph`` the VJPs run on Tensors and are recorded: the gradients
     are differentiable.
     """
-    order = _reachable(roots, requiring_grad_only=True)
+    leaves, made = _reachable(roots, requiring_grad_only=True)
+    order = leaves + made
+    changed_since_recorded = bool(made) and last_change() > made[0]._node.seq  # else nothing to check
     grads: dict[int, Any] = {}
     for root, seed in zip(roots, seeds):
         accumulate(grads, root, seed, None, 0)
@@ -99,19 +102,16 @@ def backprop(
                 accumulate_into_leaf(t, g)
             if node is None:
                 continue
-            if t._changed_at > node.seq:
-                raise changed_error(node, "its output", t)
+            if changed_since_recorded:
+                check_unchanged(t, node)
             op = node.op
             if create_graph:  # the rules run on Tensors (and recompute instead of using saved arrays)
                 out, inputs, kwargs = t, node.args, {**node.kwargs, "saved": None} if op.saves else node.kwargs
             else:
                 out, inputs, kwargs = t._data, node.inputs, {**node.kwargs, "saved": node.saved} if op.saves else node.kwargs
             for i, arg in enumerate(node.args):
-                if isinstance(arg, Tensor):
-                    if arg._changed_at > node.seq:
-                        raise changed_error(node, f"its input {i}", arg)
-                    if arg._requires_grad:
-                        accumulate(grads, arg, op.vjps[i](g, out, *inputs, **kwargs), node, i)
+                if isinstance(arg, Tensor) and arg._requires_grad:
+                    accumulate(grads, arg, op.vjps[i](g, out, *inputs, **kwargs), node, i)
             if not retain_graph:
                 node.free()
     return found
@@ -155,9 +155,17 @@ def run_hooks(t: Tensor, g: Any) -> Any:
     return g
 
 
+def check_unchanged(t: Tensor, node: Node) -> None:
+    """Refuse a node whose output or a Tensor input was changed in place after it was recorded:
+    its VJP would read the new values and return a wrong gradient."""
+    if t._changed_at > node.seq:
+        raise changed_error(node, "its output", t)
+    for position, arg in enumerate(node.args):
+        if isinstance(arg, Tensor) and arg._changed_at > node.seq:
+            raise changed_error(node, f"its input {position}", arg)
+
+
 def changed_error(node: Node, which: str, t: Tensor) -> RuntimeError:
-    """A node whose output or input changed in place after it was recorded: its VJP would read the
-    new values and return a wrong gradient."""
     return RuntimeError(
         f"one of the variables needed for gradient computation has been modified by an in-place operation: "
         f"{which} [{node.op.name}, shape {t._data.shape}] was changed (through .data or an in-place operator) "

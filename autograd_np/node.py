@@ -16,6 +16,21 @@ import numpy as np
 next_stamp = itertools.count(1).__next__
 
 
+class _LastChange:
+    stamp = 0  # when any tensor was last changed in place (0: never)
+
+
+def mark_changed(t: Any) -> None:
+    """Record that ``t``'s values were changed in place, now."""
+    t._changed_at = _LastChange.stamp = next_stamp()
+
+
+def last_change() -> int:
+    """The stamp of the most recent in-place change to any tensor: a graph recorded after it
+    needs no per-node check."""
+    return _LastChange.stamp
+
+
 class GraphFreedError(RuntimeError):
     """Backpropagating through (or drawing) a graph whose intermediates ``backward()`` released."""
 

@@ -71,14 +71,14 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         if value is self._data:  # ``t.data op= ...``: the array was changed in place
-            self._changed_at = next_stamp()
+            mark_changed(self)
             return
         array = np.asarray(value)
         _check_array(array, ".data")
         if self._requires_grad and array.dtype.kind != "f":
             raise TypeError(f".data: this tensor requires grad, so it needs a floating-point array, got dtype {array.dtype}")
         if self._node is not None:  # the op's VJP may read its output: new values would give a wrong gradient
-            self._changed_at = next_stamp()
+            mark_changed(self)
         self._data = array
 
     def _set_grad(self, value: Any) -> None:
@@ -245,7 +245,7 @@ class Tensor:
         if not recording:
             value = op(self._data, other._data if isinstance(other, Tensor) else other)
             np.copyto(self._data, value, casting="same_kind")
-            self._changed_at = next_stamp()
+            mark_changed(self)
             return self
         if self._node is None and self._requires_grad:
             raise RuntimeError(
@@ -253,7 +253,7 @@ class Tensor:
                 "update parameters inside `with no_grad():`, or use the out-of-place form"
             )
         before = Tensor._of(self._data, self._node)
-        self._changed_at = next_stamp()  # nodes recorded before now that took `self` must not backpropagate
+        mark_changed(self)  # nodes recorded before now that took `self` must not backpropagate
         result = op(before, other)
         self._data, self._node, self._requires_grad = result._data, result._node, result._requires_grad
         return self
@@ -607,5 +607,5 @@ def seed_gradient(output: Tensor, grad_output: Any) -> np.ndarray:
 
 from . import functions, graph, numpy_api, ops  # noqa: E402  (all need the Tensor class defined above)
 from .grad_mode import is_grad_enabled  # noqa: E402
-from .node import GradHooks, HookHandle, next_stamp  # noqa: E402
+from .node import GradHooks, HookHandle, mark_changed  # noqa: E402
 from .primitive import normalize_axis, normalize_index  # noqa: E402
