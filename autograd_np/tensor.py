@@ -7,7 +7,7 @@ walk lives in ``graph.py``.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -608,4 +608,4 @@ def seed_gradient(output: Tensor, grad_output: Any) -> np.ndarray:
 from . import functions, graph, numpy_api, ops  # noqa: E402  (all need the Tensor class defined above)
 from .grad_mode import is_grad_enabled  # noqa: E402
 from .node import GradHooks, HookHandle, mark_changed  # noqa: E402
-from .primitive import normalize_axis, normalize_index  # noqa: E402
+from .primitive import normalize_index  # noqa: E402

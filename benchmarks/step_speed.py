@@ -581,7 +581,7 @@ def main() -> None:
     for b in info["blas"]:
         print(f"  BLAS: {b}")
     print(f"  PyTorch: {info.get('torch', 'not importable (skipped)')}")
-    print(f"  env: " + ", ".join(f"{k}={v}" for k, v in info["env"].items()))
+    print("  env: " + ", ".join(f"{k}={v}" for k, v in info["env"].items()))
     print(f"  load average at start: {info['loadavg']}")
     print(f"Data: {source} ({len(words)} words)")
     if ref_package is not None:
