@@ -51,7 +51,7 @@ class Primitive:
         self.name = name
         self.forward = forward
         self.saves = saves
-        self.vjps: Sequence[Callable] = ()
+        self.vjps: Sequence[Callable] = _NoVJPs(name)
         self.rule = ""
         self.__doc__ = forward.__doc__
         self.__wrapped__ = forward
@@ -125,6 +125,16 @@ def not_differentiable(reason: str) -> Callable:
         raise TypeError(f"no gradient flows to this input: {reason}")
 
     return vjp
+
+
+class _NoVJPs:
+    """What an op has before ``defvjp``: asking for a VJP is a clear error."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getitem__(self, i: int) -> Callable:
+        raise NotImplementedError(f"backward through {self.name}: it has no VJP yet; register one with {self.name}.defvjp(...)")
 
 
 class _ArgnumVJPs:

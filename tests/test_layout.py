@@ -104,3 +104,10 @@ def test_an_input_without_a_gradient_is_a_clear_error() -> None:
     x, s = Tensor(np.ones(2), requires_grad=True), Tensor(np.full(2, 3.0), requires_grad=True)
     with pytest.raises(TypeError, match="no gradient flows to this input: the scale is a setting"):
         scale(x, s).sum().backward()
+
+
+def test_an_op_without_a_vjp_says_so_at_backward() -> None:
+    half = ag.primitive("half")(lambda x: x / 2)
+    x = Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(NotImplementedError, match=r"backward through half: it has no VJP yet; register one with half.defvjp"):
+        half(x).sum().backward()
