@@ -20,15 +20,18 @@ class _LastChange:
     stamp = 0  # when any tensor was last changed in place (0: never)
 
 
+_last_change = _LastChange()  # an instance: storing on it is cheaper than changing a class
+
+
 def mark_changed(t: Any) -> None:
     """Record that ``t``'s values were changed in place, now."""
-    t._changed_at = _LastChange.stamp = next_stamp()
+    t._changed_at = _last_change.stamp = next_stamp()
 
 
 def last_change() -> int:
     """The stamp of the most recent in-place change to any tensor: a graph recorded after it
     needs no per-node check."""
-    return _LastChange.stamp
+    return _last_change.stamp
 
 
 class GraphFreedError(RuntimeError):
