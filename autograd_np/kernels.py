@@ -133,11 +133,16 @@ def scatter_add(g: np.ndarray, index: object, shape: tuple[int, ...]) -> np.ndar
         onehot = identity(shape[0], g.dtype).take(picks, axis=0)  # (picks, rows); negative indices wrap
         return onehot.T.dot(g.reshape(picks.size, -1)).reshape(shape)
     out = np.zeros(shape, dtype=g.dtype)
-    if is_basic_index(index) or _distinct_rows(index):
+    if is_basic_index(index) or _distinct_rows(index) or _is_mask(index):
         out[index] = g  # every position is picked at most once: no sums needed
     else:
         np.add.at(out, index, g)
     return out
+
+
+def _is_mask(index: object) -> bool:
+    """A boolean mask picks each position at most once."""
+    return type(index) is np.ndarray and index.dtype.kind == "b"
 
 
 def _distinct_rows(index: object) -> bool:

@@ -228,9 +228,7 @@ def _index_parts(i: Any) -> tuple:
     if isinstance(i, list):
         i = np.asarray(i)
     if isinstance(i, np.ndarray):
-        if i.dtype.kind == "b":  # a mask is its nonzero() positions; scatter_add needs integers
-            return i.nonzero()
-        if i.dtype.kind not in "iu":
+        if i.dtype.kind not in "iub":
             raise IndexError(f"getitem: index arrays must be integer or boolean, got dtype {i.dtype}")
     return (i,)
 

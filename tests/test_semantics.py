@@ -525,3 +525,12 @@ def test_row_gathers_scatter_back_exactly(index: list) -> None:
     expected = np.zeros((6, 3))
     np.add.at(expected, picks, g)
     np.testing.assert_array_equal(x.grad, expected)
+
+
+def test_a_boolean_mask_of_the_wrong_length_is_an_index_error_as_in_numpy() -> None:
+    x = Tensor(np.arange(8.0).reshape(4, 2), requires_grad=True)
+    with pytest.raises(IndexError, match="boolean index did not match"):
+        x[np.array([True, False])]
+    mask = np.array([True, False, True, True])
+    x[mask].sum().backward()
+    np.testing.assert_array_equal(x.grad, mask[:, None] * np.ones((4, 2)))
