@@ -7,11 +7,9 @@ Python API: ``Run`` (train / evaluate / sample / save / load), ``Config``,
 """
 import os
 
-# One BLAS thread unless the user chose otherwise. This model's matrices are small, and on a
-# machine shared with other jobs a second OpenBLAS thread that must wait for a core made every
-# matmul 10-20x slower (measured on the 2-core development machine). Takes effect only when
-# NumPy is not imported yet, as with ``python -m models.names``; set OPENBLAS_NUM_THREADS=2
-# to use both cores of an otherwise idle machine.
+# One BLAS thread unless the user chose otherwise: this model's matrices are small, and a second
+# OpenBLAS thread waiting for a busy core slows every product (see the README). Takes effect only
+# when NumPy is not imported yet, as with ``python -m models.names``.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from .checkpoint import CheckpointError, CheckpointWriteError  # noqa: E402
