@@ -560,7 +560,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     return np.asarray(_erf_elementwise(x), dtype=np.result_type(x, np.float16))
 
 
-erf.defvjp(lambda g, y, x: g * (2 / np.sqrt(np.pi)) * exp(-(x * x)), rule="dx = G 2/sqrt(pi) exp(-x^2)")
+erf.defvjp(lambda g, y, x: g * (2 / math.sqrt(math.pi)) * exp(-(x * x)), rule="dx = G 2/sqrt(pi) exp(-x^2)")
 
 
 @primitive("softplus")
@@ -734,7 +734,7 @@ def var(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
 
 var.defvjp(
     lambda g, y, x, axis=None, keepdims=False, ddof=0: unreduce(g, x.shape, axis, keepdims)
-    * (np.float64(2.0) / (reduced_count(x, y) - ddof))
+    * float(np.float64(2.0) / (reduced_count(x, y) - ddof))  # a Python float keeps float32 float32; n = ddof gives inf, not an error
     * (x - mean(x, axis=axis, keepdims=True)),
     rule="dx = G 2 (x - mean) / (n - ddof)",
 )

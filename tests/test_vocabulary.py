@@ -726,3 +726,19 @@ def test_integer_tensors_work_as_conditions_and_indices_without_grad() -> None:
     np.testing.assert_array_equal(x.grad, [[1, 1, 1], [2, 2, 2]])
     np.testing.assert_array_equal(ag.where(Tensor(np.array([0, 1, 2])), 1.0, 0.0).data, [0, 1, 1])
     np.testing.assert_array_equal(x.gather(1, Tensor(np.array([[2], [0]]))).data, [[2], [3]])
+
+
+@pytest.mark.parametrize("name", ["erf", "var", "std", "gelu_exact", "gelu_tanh", "logsumexp", "softplus"])
+def test_float32_gradients_stay_float32_inside_the_graph(name: str) -> None:
+    """A VJP constant must not promote a float32 gradient to float64 on its way upstream."""
+    fns = {
+        "erf": lambda h: h.erf().sum(), "var": lambda h: h.var(), "std": lambda h: h.std(),
+        "gelu_exact": lambda h: F.gelu(h).sum(), "gelu_tanh": lambda h: F.gelu(h, approximate="tanh").sum(),
+        "logsumexp": lambda h: h.logsumexp(), "softplus": lambda h: F.softplus(h).sum(),
+    }
+    x = Tensor(np.array([0.5, -1.0, 2.0], dtype=np.float32), requires_grad=True)
+    h = x * 2
+    seen = []
+    h.register_hook(lambda g: seen.append(g.dtype))
+    fns[name](h).backward()
+    assert seen == [np.float32] and x.grad.dtype == np.float32
