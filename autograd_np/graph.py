@@ -23,7 +23,7 @@ import numpy as np
 
 from .grad_mode import enable_grad
 from .anomaly import _anomaly, check_backward
-from .node import GraphFreedError, Node, last_change
+from .node import OUTPUT, GraphFreedError, Node, changed_at, last_change
 from .tensor import Tensor
 
 
@@ -52,11 +52,35 @@ def _reachable(roots: Sequence[Tensor], requiring_grad_only: bool) -> tuple[list
             raise GraphFreedError()
         made.append(t)
         for arg in node.args:
-            if isinstance(arg, Tensor) and id(arg) not in seen and (arg._requires_grad or not requiring_grad_only):
-                seen[id(arg)] = arg
-                stack.append(arg)
+            if isinstance(arg, Tensor):
+                if arg._replaced is not None:
+                    arg = as_recorded(node, arg)
+                if id(arg) not in seen and (arg._requires_grad or not requiring_grad_only):
+                    seen[id(arg)] = arg
+                    stack.append(arg)
     made.sort(key=_creation_number)
     return leaves, made
+
+
+def as_recorded(node: Node, t: Tensor) -> Tensor:
+    """``t`` as it was when ``node`` recorded it. A recorded in-place op (``t += ...``) gives
+    ``t`` a new value and graph and keeps the old ones in a snapshot, ``t._replaced = (stamp,
+    snapshot)``; a node recorded before the change means the snapshot. ``node.args`` is
+    updated, so the next walk finds the snapshot directly."""
+    recorded = t
+    while recorded._replaced is not None and recorded._replaced[0] > node.seq:
+        recorded = recorded._replaced[1]
+    if recorded is not t:
+        node.args = tuple(recorded if a is t else a for a in node.args)
+    return recorded
+
+
+def recorded_args(node: Node) -> tuple:
+    """``node.args`` with every Tensor as it was when the node recorded it (``as_recorded``)."""
+    for arg in node.args:
+        if isinstance(arg, Tensor) and arg._replaced is not None:
+            as_recorded(node, arg)
+    return node.args
 
 
 _creation_number = operator.attrgetter("_node.seq")
@@ -105,10 +129,11 @@ def backprop(
             if changed_since_recorded:
                 check_unchanged(t, node)
             op = node.op
-            if create_graph:  # the rules run on Tensors (and recompute instead of using saved arrays)
-                out, inputs, kwargs = t, node.args, {**node.kwargs, "saved": None} if op.saves else node.kwargs
+            kwargs = {**node.kwargs, "saved": node.saved} if op.saves else node.kwargs
+            if create_graph:  # the rules run on Tensors, so they are recorded too
+                out, inputs = t, node.args
             else:
-                out, inputs, kwargs = t._data, node.inputs, {**node.kwargs, "saved": node.saved} if op.saves else node.kwargs
+                out, inputs = t._data, node.inputs
             for i, arg in enumerate(node.args):
                 if isinstance(arg, Tensor) and arg._requires_grad:
                     accumulate(grads, arg, op.vjps[i](g, out, *inputs, **kwargs), node, i)
@@ -156,18 +181,25 @@ def run_hooks(t: Tensor, g: Any) -> Any:
 
 
 def check_unchanged(t: Tensor, node: Node) -> None:
-    """Refuse a node whose output or a Tensor input was changed in place after it was recorded:
-    its VJP would read the new values and return a wrong gradient."""
-    if t._changed_at > node.seq:
-        raise changed_error(node, "its output", t)
-    for position, arg in enumerate(node.args):
-        if isinstance(arg, Tensor) and arg._changed_at > node.seq:
-            raise changed_error(node, f"its input {position}", arg)
+    """Refuse a node if a value that one of its VJPs about to run reads (``op.reads``: an input,
+    or its output ``t``) was changed in place after the node was recorded: the VJP would
+    read the new values and return a wrong gradient. Other changes are harmless."""
+    op, args = node.op, node.args
+    for i, arg in enumerate(args):
+        if not (isinstance(arg, Tensor) and arg._requires_grad):
+            continue  # no VJP runs for this input
+        reads = op.reads_of(i)
+        for position in range(-1, len(args)) if reads is None else reads:
+            read = t if position == OUTPUT else args[position]
+            if isinstance(read, Tensor) and changed_at(read) > node.seq:
+                which = "its output" if position == OUTPUT else f"its input {position}"
+                raise changed_error(node, which, read)
 
 
 def changed_error(node: Node, which: str, t: Tensor) -> RuntimeError:
     return RuntimeError(
         f"one of the variables needed for gradient computation has been modified by an in-place operation: "
         f"{which} [{node.op.name}, shape {t._data.shape}] was changed (through .data or an in-place operator) "
-        f"after {node.op.name} recorded it. Compute the forward pass again after the change, or change a copy."
+        f"after {node.op.name} recorded it, and its VJP reads it. Compute the forward pass again after the "
+        f"change, or change a copy (clone())."
     )

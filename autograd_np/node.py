@@ -7,13 +7,18 @@ any result computed with recording off) holds ``None``. The backward walk in
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Any, Callable
 
 import numpy as np
 
 #: One clock for node creation and in-place changes: a tensor changed after a node was
-#: recorded has ``_changed_at > node.seq``.
+#: recorded has ``changed_at(t) > node.seq``.
 next_stamp = itertools.count(1).__next__
+
+
+#: In an op's ``reads``: its output (inputs are 0, 1, ...).
+OUTPUT = -1
 
 
 class _LastChange:
@@ -23,9 +28,53 @@ class _LastChange:
 _last_change = _LastChange()  # an instance: storing on it is cheaper than changing a class
 
 
+class Version:
+    """When a tensor's values last changed in place, shared by every tensor that shares its
+    memory: ``detach()`` results and views (basic slices, reshape, transpose), as PyTorch's
+    version counter is. ``views`` holds weak references to the view tensors made of it."""
+
+    __slots__ = ("stamp", "views")
+
+    def __init__(self) -> None:
+        self.stamp = 0
+        self.views: list | None = None
+
+
+def version_of(t: Any) -> Version:
+    """``t``'s change record, made on first need (most tensors never need one)."""
+    if t._version is None:
+        t._version = Version()
+    return t._version
+
+
+def changed_at(t: Any) -> int:
+    """The stamp of the last in-place change to ``t``'s values (0: never)."""
+    return 0 if t._version is None else t._version.stamp
+
+
 def mark_changed(t: Any) -> None:
-    """Record that ``t``'s values were changed in place, now."""
-    t._changed_at = _last_change.stamp = next_stamp()
+    """Record that ``t``'s values (and so those of every tensor sharing them) changed in place, now."""
+    version_of(t).stamp = _last_change.stamp = next_stamp()
+
+
+def share_changes(source: Any, alias: Any, view: bool) -> None:
+    """``alias`` shares ``source``'s memory: a change to either is a change to both. A ``view``
+    (an op's output aliasing its input) is also remembered, so a recorded in-place change to
+    memory that a live view shows can be refused (the view's graph would go stale)."""
+    version = alias._version = version_of(source)
+    if view:
+        if version.views is None:
+            version.views = []
+        version.views = [ref for ref in version.views if ref() is not None]
+        version.views.append(weakref.ref(alias))
+
+
+def live_views(t: Any) -> list:
+    """The live tensors that are views sharing ``t``'s memory (including ``t`` if it is one)."""
+    version = t._version
+    if version is None or not version.views:
+        return []
+    return [v for v in (ref() for ref in version.views) if v is not None]
 
 
 def last_change() -> int:

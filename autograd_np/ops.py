@@ -56,7 +56,7 @@ def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return kernels.sum_to(x, shape)
 
 
-_sum_to.defvjp(lambda g, y, x, shape: broadcast_to(g, shape=x.shape), rule="dx = G broadcast to x.shape")
+_sum_to.defvjp(lambda g, y, x, shape: broadcast_to(g, shape=x.shape), reads=("",), rule="dx = G broadcast to x.shape")
 
 
 @primitive("broadcast_to")
@@ -68,7 +68,7 @@ def broadcast_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(x, shape)
 
 
-broadcast_to.defvjp(lambda g, y, x, shape: sum_to(g, x.shape), rule="dx = G summed to x.shape")
+broadcast_to.defvjp(lambda g, y, x, shape: sum_to(g, x.shape), reads=("",), rule="dx = G summed to x.shape")
 
 
 # ----------------------------------------------------------------------------
@@ -87,6 +87,7 @@ def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 add.defvjp(
     lambda g, y, a, b: sum_to(g, a.shape),
     lambda g, y, a, b: sum_to(g, b.shape),
+    reads=("", ""),
     rule="da = G, db = G (summed to shape)",
 )
 
@@ -103,6 +104,7 @@ def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 sub.defvjp(
     lambda g, y, a, b: sum_to(g, a.shape),
     lambda g, y, a, b: -sum_to(g, b.shape),
+    reads=("", ""),
     rule="da = G, db = -G (summed to shape)",
 )
 
@@ -119,6 +121,7 @@ def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 mul.defvjp(
     lambda g, y, a, b: sum_to(g * b, a.shape),
     lambda g, y, a, b: sum_to(g * a, b.shape),
+    reads=("b", "a"),
     rule="da = G b, db = G a",
 )
 
@@ -135,6 +138,7 @@ def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 div.defvjp(
     lambda g, y, a, b: sum_to(g / b, a.shape),
     lambda g, y, a, b: sum_to(-g * y / b, b.shape),
+    reads=("b", "y b"),
     rule="da = G / b, db = -G y / b",
 )
 
@@ -148,7 +152,7 @@ def neg(x: np.ndarray) -> np.ndarray:
     return -x
 
 
-neg.defvjp(lambda g, y, x: -g, rule="dx = -G")
+neg.defvjp(lambda g, y, x: -g, reads=("",), rule="dx = -G")
 
 
 @primitive("pow")
@@ -164,6 +168,7 @@ def pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's nam
 pow.defvjp(
     lambda g, y, a, b: sum_to(g * b * a ** (b - 1), a.shape),
     lambda g, y, a, b: sum_to(g * y * log(a), b.shape),
+    reads=("a b", "y a"),
     rule="da = G b a^(b-1), db = G y ln(a)",
 )
 
@@ -179,7 +184,7 @@ def astype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return x.astype(dtype)
 
 
-astype.defvjp(lambda g, y, x, dtype: astype(g, dtype=array_of(x).dtype), rule="dx = G as x.dtype")
+astype.defvjp(lambda g, y, x, dtype: astype(g, dtype=array_of(x).dtype), reads=("",), rule="dx = G as x.dtype")
 
 
 # ----------------------------------------------------------------------------
@@ -194,7 +199,7 @@ def tanh(x: np.ndarray) -> np.ndarray:
     return np.tanh(x)
 
 
-tanh.defvjp(lambda g, y, x: g * one_minus_square(y), rule="dx = G (1 - y^2)")
+tanh.defvjp(lambda g, y, x: g * one_minus_square(y), reads=("y",), rule="dx = G (1 - y^2)")
 
 
 @primitive("sigmoid")
@@ -206,7 +211,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1)
 
 
-sigmoid.defvjp(lambda g, y, x: g * y * (1 - y), rule="dx = G y (1 - y)")
+sigmoid.defvjp(lambda g, y, x: g * y * (1 - y), reads=("y",), rule="dx = G y (1 - y)")
 
 
 @primitive("exp")
@@ -218,7 +223,7 @@ def exp(x: np.ndarray) -> np.ndarray:
     return np.exp(x)
 
 
-exp.defvjp(lambda g, y, x: g * y, rule="dx = G y")
+exp.defvjp(lambda g, y, x: g * y, reads=("y",), rule="dx = G y")
 
 
 @primitive("log")
@@ -230,7 +235,7 @@ def log(x: np.ndarray) -> np.ndarray:
     return np.log(x)
 
 
-log.defvjp(lambda g, y, x: g / x, rule="dx = G / x")
+log.defvjp(lambda g, y, x: g / x, reads=("x",), rule="dx = G / x")
 
 
 @primitive("relu")
@@ -242,7 +247,7 @@ def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
 
-relu.defvjp(lambda g, y, x: g * (array_of(x) > 0), rule="dx = G [x > 0]")
+relu.defvjp(lambda g, y, x: g * (array_of(y) > 0), reads=("y",), rule="dx = G [y > 0]")
 
 
 # ----------------------------------------------------------------------------
@@ -281,7 +286,7 @@ def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:  # B̄ = Aᵀ Ȳ
     return reshape(sum_to(matmul(swap_last(a2), g), b2.shape), shape=b.shape)
 
 
-matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b, rule="dA = G B^T, dB = A^T G")
+matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b, reads=("b", "a"), rule="dA = G B^T, dB = A^T G")
 
 
 @primitive("linear")
@@ -309,6 +314,7 @@ linear.defvjp(
     lambda g, y, x, weight, bias: matmul2d(g, weight.T) if g.ndim == 2 else matmul(g, weight.T),
     lambda g, y, x, weight, bias: rows_transposed_times(x, g),
     lambda g, y, x, weight, bias: sum_to(g, bias.shape),
+    reads=("weight", "x", ""),
     rule="dX = G W^T, dW = X^T G, db = sum_rows G",
 )
 
@@ -325,7 +331,7 @@ def sum(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
     return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
 
-sum.defvjp(lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims), rule="dx = G broadcast")
+sum.defvjp(lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims), reads=("",), rule="dx = G broadcast")
 
 
 @primitive("mean")
@@ -340,22 +346,26 @@ def mean(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fa
 
 mean.defvjp(
     lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims) / reduced_count(x, y),
+    reads=("",),
     rule="dx = G / n broadcast",
 )
 
 
-@primitive("max")
+@primitive("max", saves=True)
 def max(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
     """y = max x over ``axis``
 
     VJP: x̄ = ȳ ⊙ [x = y] / (number of ties): ȳ goes to the arg-max, and tied
-    maxima share it equally (a valid subgradient).
+    maxima share it equally (a valid subgradient). The forward saves that share
+    (where the maxima are), so the VJP reads neither x nor y.
     """
-    return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
+    y = np.maximum.reduce(x, axis=axis, keepdims=keepdims)
+    return y, tie_share(x, y, axis)
 
 
 max.defvjp(
-    lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims) * tie_share(x, y, axis),
+    lambda g, y, x, axis=None, keepdims=False, saved=None: unreduce(g, x.shape, axis, keepdims) * saved,
+    reads=("",),
     rule="dx = G [x = max] / ties",
 )
 
@@ -372,7 +382,7 @@ def reshape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return x.reshape(shape) if isinstance(x, (np.ndarray, np.generic)) else np.reshape(x, shape)
 
 
-reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=x.shape), rule="dx = G reshaped to x.shape")
+reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=x.shape), reads=("",), rule="dx = G reshaped to x.shape")
 
 
 @primitive("transpose")
@@ -384,7 +394,7 @@ def transpose(x: np.ndarray, axes: tuple[int, ...] | None = None) -> np.ndarray:
     return np.transpose(x, axes)
 
 
-transpose.defvjp(lambda g, y, x, axes=None: transpose(g, axes=inverse_permutation(axes)), rule="dx = G^T")
+transpose.defvjp(lambda g, y, x, axes=None: transpose(g, axes=inverse_permutation(axes)), reads=("",), rule="dx = G^T")
 
 
 @primitive("getitem")
@@ -399,7 +409,7 @@ def getitem(x: np.ndarray, index: Any) -> np.ndarray:
     return x[index]
 
 
-getitem.defvjp(lambda g, y, x, index: scatter_add(g, index=index, shape=x.shape), rule="dx = scatter-add of G")
+getitem.defvjp(lambda g, y, x, index: scatter_add(g, index=index, shape=x.shape), reads=("",), rule="dx = scatter-add of G")
 
 
 @primitive("scatter_add")
@@ -411,7 +421,28 @@ def scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray
     return kernels.scatter_add(g, index, shape)
 
 
-scatter_add.defvjp(lambda g, y, grad_in, index, shape: getitem(g, index=index), rule="dg = G[index]")
+scatter_add.defvjp(lambda g, y, grad_in, index, shape: getitem(g, index=index), reads=("",), rule="dg = G[index]")
+
+
+@primitive("setitem")
+def setitem(x: np.ndarray, value: Any, index: Any) -> np.ndarray:
+    """y = x with y[index] = value   (``t[index] = value`` on a tensor in a graph)
+
+    VJP: x̄ = ȳ with zeros at ``index`` (those positions no longer depend on x);
+         value̅ = sum_to(ȳ[index], value.shape)
+    (With repeated indices the last write wins, as in NumPy; each repeat gets ȳ.)
+    """
+    y = x.copy()
+    y[index] = value
+    return y
+
+
+setitem.defvjp(
+    lambda g, y, x, value, index: where(overwritten(shape_of(x), index), 0.0, g),
+    lambda g, y, x, value, index: sum_to(getitem(g, index=index), shape_of(value)),
+    reads=("", ""),
+    rule="dx = G with 0 at index, dvalue = G[index]",
+)
 
 
 @primitive("concatenate")
@@ -429,7 +460,7 @@ def _concatenate_vjp(i: int, g: Any, y: Any, *xs: Any, axis: int = 0) -> Any:
     return getitem(g, index=(slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),))
 
 
-_concatenate.defvjp_argnum(_concatenate_vjp, rule="dx_i = G[slice of x_i]")
+_concatenate.defvjp_argnum(_concatenate_vjp, reads="", rule="dx_i = G[slice of x_i]")
 
 
 @primitive("stack")
@@ -443,6 +474,7 @@ def _stack(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
 
 _stack.defvjp_argnum(
     lambda i, g, y, *xs, axis=0: getitem(g, index=(slice(None),) * (axis % g.ndim) + (i,)),
+    reads="",
     rule="dx_i = G[i]",
 )
 
@@ -472,6 +504,7 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 log_softmax.defvjp(
     lambda g, y, x, axis=-1: g - exp(y) * sum(g, axis=normalize_axis(axis, y.ndim), keepdims=True),
+    reads=("y",),
     rule="dx = G - softmax(x) sum(G)",
 )
 
@@ -485,7 +518,8 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
     VJP: logits̄ = L̄ ⊙ (softmax(logits) - onehot(targets)) / B
     (the derivation's "probs - onehot", divided by B because the loss is a mean).
     Its composition ``-log_softmax(x)[arange(B), t].mean()`` gives the same gradient.
-    The forward saves the softmax, so backward() needs no second one.
+    The forward saves the softmax, so backward() needs no second one; under
+    create_graph (Tensor inputs) the VJP recomputes it with ops, to be differentiable.
     """
     if logits.ndim != 2 or np.shape(targets) != logits.shape[:1]:
         raise ValueError(
@@ -495,13 +529,14 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any, saved: Any = None) -> Any:
-    probs = softmax_of(logits) if saved is None else saved  # saved: the forward's softmax (backward())
+    probs = softmax_of(logits) if isinstance(logits, Tensor) else saved  # saved: the forward's softmax
     return (probs - onehot(targets, probs.shape, probs.dtype)) * (g / builtins.max(len(targets), 1))
 
 
 cross_entropy.defvjp(
     _cross_entropy_vjp,
     not_differentiable("cross_entropy's targets are class indices"),
+    reads=("logits", ""),
     rule="dlogits = G (probs - onehot) / B",
 )
 
@@ -524,7 +559,7 @@ def abs(x: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's name)
     return np.abs(x)
 
 
-abs.defvjp(lambda g, y, x: g * np.sign(array_of(x)), rule="dx = G sign(x)")
+abs.defvjp(lambda g, y, x: g * np.sign(array_of(x)), reads=("x",), rule="dx = G sign(x)")
 
 
 @primitive("sin")
@@ -536,7 +571,7 @@ def sin(x: np.ndarray) -> np.ndarray:
     return np.sin(x)
 
 
-sin.defvjp(lambda g, y, x: g * cos(x), rule="dx = G cos(x)")
+sin.defvjp(lambda g, y, x: g * cos(x), reads=("x",), rule="dx = G cos(x)")
 
 
 @primitive("cos")
@@ -548,7 +583,7 @@ def cos(x: np.ndarray) -> np.ndarray:
     return np.cos(x)
 
 
-cos.defvjp(lambda g, y, x: -g * sin(x), rule="dx = -G sin(x)")
+cos.defvjp(lambda g, y, x: -g * sin(x), reads=("x",), rule="dx = -G sin(x)")
 
 
 @primitive("erf")
@@ -560,7 +595,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     return np.asarray(_erf_elementwise(x), dtype=np.result_type(x, np.float16))
 
 
-erf.defvjp(lambda g, y, x: g * (2 / math.sqrt(math.pi)) * exp(-(x * x)), rule="dx = G 2/sqrt(pi) exp(-x^2)")
+erf.defvjp(lambda g, y, x: g * (2 / math.sqrt(math.pi)) * exp(-(x * x)), reads=("x",), rule="dx = G 2/sqrt(pi) exp(-x^2)")
 
 
 @primitive("softplus")
@@ -572,7 +607,7 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0, x).astype(np.result_type(x, np.float16), copy=False)
 
 
-softplus.defvjp(lambda g, y, x: g * sigmoid(x), rule="dx = G sigmoid(x)")
+softplus.defvjp(lambda g, y, x: g * sigmoid(x), reads=("x",), rule="dx = G sigmoid(x)")
 
 
 def step_function(name: str, numpy_fn: Any, formula: str) -> Primitive:
@@ -582,7 +617,7 @@ def step_function(name: str, numpy_fn: Any, formula: str) -> Primitive:
 
     forward.__doc__ = f"y = {formula}\n\n    VJP: x̄ = 0   (a step function: flat almost everywhere)"
     op = primitive(name)(forward)
-    return op.defvjp(lambda g, y, x: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
+    return op.defvjp(lambda g, y, x: zero_gradient(g, x), reads=("",), rule="dx = 0 G (flat almost everywhere)")
 
 
 sign = step_function("sign", np.sign, "sign(x) ∈ {-1, 0, 1}")
@@ -600,7 +635,7 @@ def round(x: np.ndarray, decimals: int = 0) -> np.ndarray:  # noqa: A001
     return np.round(x, decimals)
 
 
-round.defvjp(lambda g, y, x, decimals=0: zero_gradient(g, x), rule="dx = 0 G (flat almost everywhere)")
+round.defvjp(lambda g, y, x, decimals=0: zero_gradient(g, x), reads=("",), rule="dx = 0 G (flat almost everywhere)")
 
 
 @primitive("clip")
@@ -619,6 +654,7 @@ clip.defvjp(
     lambda g, y, x, low, high: sum_to(g * clip_regions(x, low, high, g)[0], shape_of(x)),
     lambda g, y, x, low, high: sum_to(g * clip_regions(x, low, high, g)[1], shape_of(low)),
     lambda g, y, x, low, high: sum_to(g * clip_regions(x, low, high, g)[2], shape_of(high)),
+    reads=("x low high", "x low high", "x low high"),
     rule="dx = G [lo<=x<=hi], dlo = G [x<lo], dhi = G [x>hi]",
 )
 
@@ -636,6 +672,7 @@ def maximum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 maximum.defvjp(
     lambda g, y, a, b: sum_to(g * winner_share(a, b, g), shape_of(a)),
     lambda g, y, a, b: sum_to(g * winner_share(b, a, g), shape_of(b)),
+    reads=("a b", "a b"),
     rule="da = G [a > b] (1/2 on ties), db = G [b > a]",
 )
 
@@ -653,6 +690,7 @@ def minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 minimum.defvjp(
     lambda g, y, a, b: sum_to(g * winner_share(b, a, g), shape_of(a)),
     lambda g, y, a, b: sum_to(g * winner_share(a, b, g), shape_of(b)),
+    reads=("a b", "a b"),
     rule="da = G [a < b] (1/2 on ties), db = G [b < a]",
 )
 
@@ -682,6 +720,7 @@ where.defvjp(
     None,
     lambda g, y, condition, a, b: sum_to(where(condition, g, 0), shape_of(a)),
     lambda g, y, condition, a, b: sum_to(where(condition, 0, g), shape_of(b)),
+    reads=("", "condition", "condition"),
     rule="da = G [cond], db = G [not cond]",
 )
 
@@ -700,6 +739,7 @@ def gather(x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
 gather.defvjp(
     lambda g, y, x, index, axis: scatter_add(g, index=along_axis(x, index, axis), shape=shape_of(x)),
     None,
+    reads=("index", ""),
     rule="dx = scatter-add of G along axis",
 )
 
@@ -707,17 +747,20 @@ gather.defvjp(
 # ----------------------------------------------------------------------------
 # Reductions (more)
 # ----------------------------------------------------------------------------
-@primitive("min")
+@primitive("min", saves=True)
 def min(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
     """y = min x over ``axis``
 
-    VJP: x̄ = ȳ ⊙ [x = y] / (number of ties): tied minima share ȳ equally, as in ``max``.
+    VJP: x̄ = ȳ ⊙ [x = y] / (number of ties): tied minima share ȳ equally, as in ``max``
+    (saved by the forward).
     """
-    return np.min(x, axis=axis, keepdims=keepdims)
+    y = np.min(x, axis=axis, keepdims=keepdims)
+    return y, tie_share(x, y, axis)
 
 
 min.defvjp(
-    lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims) * tie_share(x, y, axis),
+    lambda g, y, x, axis=None, keepdims=False, saved=None: unreduce(g, x.shape, axis, keepdims) * saved,
+    reads=("",),
     rule="dx = G [x = min] / ties",
 )
 
@@ -736,6 +779,7 @@ var.defvjp(
     lambda g, y, x, axis=None, keepdims=False, ddof=0: unreduce(g, x.shape, axis, keepdims)
     * float(np.float64(2.0) / (reduced_count(x, y) - ddof))  # a Python float keeps float32 float32; n = ddof gives inf, not an error
     * (x - mean(x, axis=axis, keepdims=True)),
+    reads=("x",),
     rule="dx = G 2 (x - mean) / (n - ddof)",
 )
 
@@ -755,6 +799,7 @@ def logsumexp(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool
 logsumexp.defvjp(
     lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims)
     * exp(x - keep_reduced(y, x.shape, axis, keepdims)),
+    reads=("x y",),
     rule="dx = G softmax(x)",
 )
 
@@ -768,7 +813,7 @@ def cumsum(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     return np.cumsum(x, axis=axis)
 
 
-cumsum.defvjp(lambda g, y, x, axis=None: reverse_cumsum(g, shape_of(x), axis), rule="dx = reverse cumsum of G")
+cumsum.defvjp(lambda g, y, x, axis=None: reverse_cumsum(g, shape_of(x), axis), reads=("",), rule="dx = reverse cumsum of G")
 
 
 # ----------------------------------------------------------------------------
@@ -783,7 +828,7 @@ def flip(x: np.ndarray, axis: tuple[int, ...] | None = None) -> np.ndarray:
     return np.flip(x, axis)
 
 
-flip.defvjp(lambda g, y, x, axis=None: flip(g, axis=axis), rule="dx = G flipped")
+flip.defvjp(lambda g, y, x, axis=None: flip(g, axis=axis), reads=("",), rule="dx = G flipped")
 
 
 @primitive("tile")
@@ -795,7 +840,7 @@ def tile(x: np.ndarray, reps: tuple[int, ...]) -> np.ndarray:
     return np.tile(x, reps)
 
 
-tile.defvjp(lambda g, y, x, reps: untile(g, shape_of(x), reps), rule="dx = sum of G over the copies")
+tile.defvjp(lambda g, y, x, reps: untile(g, shape_of(x), reps), reads=("",), rule="dx = sum of G over the copies")
 
 
 @primitive("pad")
@@ -813,6 +858,7 @@ pad.defvjp(
     lambda g, y, x, widths, value=0.0: getitem(
         g, index=tuple(slice(before, before + n) for (before, _), n in zip(widths, shape_of(x)))
     ),
+    reads=("",),
     rule="dx = G without the padding",
 )
 
@@ -826,7 +872,7 @@ def tril(x: np.ndarray, k: int = 0) -> np.ndarray:
     return np.tril(x, k)
 
 
-tril.defvjp(lambda g, y, x, k=0: tril(g, k=k), rule="dx = tril(G)")
+tril.defvjp(lambda g, y, x, k=0: tril(g, k=k), reads=("",), rule="dx = tril(G)")
 
 
 @primitive("triu")
@@ -838,7 +884,7 @@ def triu(x: np.ndarray, k: int = 0) -> np.ndarray:
     return np.triu(x, k)
 
 
-triu.defvjp(lambda g, y, x, k=0: triu(g, k=k), rule="dx = triu(G)")
+triu.defvjp(lambda g, y, x, k=0: triu(g, k=k), reads=("",), rule="dx = triu(G)")
 
 
 # ----------------------------------------------------------------------------
@@ -952,6 +998,13 @@ def tie_share(x: Any, y: Any, axis: Any) -> np.ndarray:
     x, y = array_of(x), array_of(y)
     winners = x == y.reshape(reduced_shape(x.shape, axis))
     return (winners / winners.sum(axis=axis, keepdims=True)).astype(x.dtype)
+
+
+def overwritten(shape: tuple[int, ...], index: Any) -> np.ndarray:
+    """A constant boolean mask: True at the positions ``index`` selects."""
+    mask = np.zeros(shape, dtype=bool)
+    mask[index] = True
+    return mask
 
 
 def onehot(targets: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

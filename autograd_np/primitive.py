@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import builtins
 import functools
+import inspect
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .anomaly import _anomaly, check_forward, user_call_site
 from .grad_mode import _mode
-from .node import Node, TracedNode
+from .node import OUTPUT, Node, TracedNode, share_changes
 from .tensor import Tensor
 
 _NO_KWARGS: dict = {}
@@ -39,13 +40,17 @@ class Primitive:
     """An op: a forward function on arrays plus one VJP per input.
 
     ``saves=True`` declares an op whose forward returns ``(y, saved)``: ``saved``
-    (raw arrays, e.g. the softmax inside a fused cross-entropy) is kept on the
-    node and handed to the VJPs as the keyword ``saved`` during an ordinary
-    ``backward()``. Under ``create_graph=True`` the VJPs get ``saved=None`` and
-    recompute with ops, so that the gradient stays differentiable.
+    (raw arrays, e.g. the softmax inside a fused cross-entropy, or where the
+    maxima of a ``max`` are) is kept on the node and handed to the VJPs as the
+    keyword ``saved``. A VJP that needs its result to be differentiable again
+    (under ``create_graph=True`` its inputs are Tensors) recomputes with ops.
+
+    ``reads`` says, per input, which values its VJP reads (see ``defvjp``): an
+    in-place change to one of those after the op was recorded makes ``backward``
+    refuse; a change to anything else is harmless.
     """
 
-    __slots__ = ("name", "forward", "saves", "vjps", "rule", "__dict__")
+    __slots__ = ("name", "forward", "saves", "vjps", "rule", "reads", "__dict__")
 
     def __init__(self, name: str, forward: Callable, saves: bool = False) -> None:
         self.name = name
@@ -53,23 +58,61 @@ class Primitive:
         self.saves = saves
         self.vjps: Sequence[Callable] = _NoVJPs(name)
         self.rule = ""
+        self.reads: Any = None  # None: every VJP may read every input and the output
         self.__doc__ = forward.__doc__
         self.__wrapped__ = forward
         REGISTRY.append(self)
 
-    def defvjp(self, *vjps: Callable, rule: str = "") -> "Primitive":
+    def defvjp(self, *vjps: Callable, rule: str = "", reads: Sequence[str] | None = None) -> "Primitive":
         """Register ``vjp_i(g, y, *inputs, **kwargs) -> x̄_i`` for each input i.
 
         ``rule`` is the VJP in one short line of plain ASCII (``"dx = G (1 - y^2)"``):
         what ``viz`` writes under the op's nodes.
+
+        ``reads`` names, for each VJP, the values it reads: the forward's parameter
+        names and ``y`` for the output, space-separated (``mul``: ``("b", "a")``, since
+        ā = G b and b̄ = G a; ``tanh``: ``("y",)``; ``add``: ``("", "")``). Shapes and
+        dtypes do not count: in-place changes never alter them. Without ``reads``
+        every VJP is taken to read every input and the output.
         """
         self.vjps, self.rule = vjps, rule
+        if reads is not None:
+            if len(reads) != len(vjps):
+                raise ValueError(f"{self.name}.defvjp: {len(vjps)} VJPs but {len(reads)} entries in reads")
+            self.reads = tuple(self._positions(names) for names in reads)
         return self
 
-    def defvjp_argnum(self, vjp: Callable, *, rule: str = "") -> "Primitive":
-        """Register one ``vjp(i, g, y, *inputs, **kwargs)`` for an op with any number of inputs."""
+    def defvjp_argnum(self, vjp: Callable, *, rule: str = "", reads: str | None = None) -> "Primitive":
+        """Register one ``vjp(i, g, y, *inputs, **kwargs)`` for an op with any number of inputs.
+
+        ``reads`` is ``""`` (the VJP reads no values, only shapes) or ``None`` (it may read all).
+        """
         self.vjps, self.rule = _ArgnumVJPs(vjp), rule
+        if reads is not None:
+            if reads.strip():
+                raise ValueError(f"{self.name}.defvjp_argnum: reads must be '' or None")
+            self.reads = _ReadsNothing()
         return self
+
+    def _positions(self, names: str) -> tuple[int, ...]:
+        """``"y a"`` -> (OUTPUT, 0): names of the forward's parameters as argument positions."""
+        parameters = [
+            p.name for p in inspect.signature(self.forward).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        positions = []
+        for name in names.split():
+            if name == "y":
+                positions.append(OUTPUT)
+            elif name in parameters:
+                positions.append(parameters.index(name))
+            else:
+                raise ValueError(f"{self.name}: reads names {name!r}, not y or one of its inputs {parameters}")
+        return tuple(positions)
+
+    def reads_of(self, position: int) -> tuple[int, ...] | None:
+        """What the VJP of input ``position`` reads (positions, ``OUTPUT``); None: anything."""
+        return None if self.reads is None else self.reads[position]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the forward and, if an input requires grad and recording is on, record a Node."""
@@ -103,10 +146,14 @@ class Primitive:
             raise TypeError(f"{self.name}: complex values are not supported")
         record = needs_grad and _mode.enabled and kind == "f"  # integer and boolean results have no gradient
         if _anomaly.enabled:
-            return self._traced(args, arrays, kwargs, out, saved, record)
-        if record:
-            return Tensor._of(out, Node(self, args, arrays, kwargs or _NO_KWARGS, saved))
-        return Tensor._of(out)
+            result = self._traced(args, arrays, kwargs, out, saved, record)
+        elif record:
+            result = Tensor._of(out, Node(self, args, arrays, kwargs or _NO_KWARGS, saved))
+        else:
+            result = Tensor._of(out)
+        if out.base is not None:  # maybe a view of an input (a basic slice, reshape, transpose)
+            share_changes_with_input(result, args, arrays)
+        return result
 
     def _traced(self, args: tuple, arrays: list, kwargs: dict, out: np.ndarray, saved: Any, record: bool) -> Tensor:
         """Anomaly mode: check the output, and remember the user's call site on the node."""
@@ -119,12 +166,27 @@ class Primitive:
         return f"<op {self.name}>"
 
 
+def share_changes_with_input(result: Tensor, args: Sequence[Any], arrays: Sequence[Any]) -> None:
+    """An output that is a view of an input Tensor's memory shares its change record."""
+    for arg, array in zip(args, arrays):
+        if isinstance(arg, Tensor) and np.may_share_memory(result._data, array):
+            share_changes(arg, result, view=True)
+            return
+
+
 def not_differentiable(reason: str) -> Callable:
     """A VJP slot for an input that has no gradient (class indices, say): asking for one is an error."""
     def vjp(g: Any, y: Any, *inputs: Any, **kwargs: Any) -> Any:
         raise TypeError(f"no gradient flows to this input: {reason}")
 
     return vjp
+
+
+class _ReadsNothing:
+    """``reads`` of a variadic op whose VJPs read no values."""
+
+    def __getitem__(self, i: int) -> tuple[int, ...]:
+        return ()
 
 
 class _NoVJPs:

@@ -24,7 +24,7 @@ class Tensor:
     graph that saved the old values refuses to backpropagate through them.
     """
 
-    __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_changed_at", "_hooks", "name", "__weakref__")
+    __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_version", "_replaced", "_hooks", "name", "__weakref__")
 
     def __init__(
         self,
@@ -42,7 +42,7 @@ class Tensor:
         else:
             array = np.asarray(data)
         _check_array(array, "Tensor")
-        self._data, self._grad, self._node, self._changed_at, self._hooks = array, None, None, 0, None
+        self._data, self._grad, self._node, self._version, self._replaced, self._hooks = array, None, None, None, None, None
         self._requires_grad = False
         self.name = name
         if requires_grad:
@@ -57,7 +57,8 @@ class Tensor:
         t._grad = None
         t._requires_grad = node is not None
         t._node = node
-        t._changed_at = 0
+        t._version = None  # see node.Version: made when first needed
+        t._replaced = None  # (stamp, snapshot) after a recorded in-place op: see graph.as_recorded
         t._hooks = None
         t.name = None
         return t
@@ -143,7 +144,7 @@ class Tensor:
     @property
     def op_inputs(self) -> tuple[Any, ...]:
         """The op's positional arguments in call order: Tensors and constants (scalars, arrays)."""
-        return () if self._node is None else self._node.args
+        return () if self._node is None else graph.recorded_args(self._node)
 
     @property
     def op_params(self) -> dict[str, Any]:
@@ -181,8 +182,11 @@ class Tensor:
         return self.data
 
     def detach(self) -> "Tensor":
-        """A new leaf sharing this tensor's data, outside any graph (read-only if an op made it)."""
-        return Tensor._of(self.data)
+        """A new leaf sharing this tensor's data, outside any graph (read-only if an op made it).
+        It shares the change record too: an in-place change through it is a change of this tensor."""
+        out = Tensor._of(self.data)
+        share_changes(self, out, view=False)
+        return out
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -238,13 +242,37 @@ class Tensor:
     def __itruediv__(self, other: Any) -> "Tensor":
         return self._in_place(ops.div, other, "/=")
 
-    def _in_place(self, op: Any, other: Any, symbol: str) -> "Tensor":
-        """``self op= other``: in place under ``no_grad()`` (the tensor stays the same leaf); a leaf
-        that requires grad refuses it otherwise; any other tensor becomes the recorded result."""
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``t[index] = value`` (PyTorch's rules, like the in-place operators): written into the
+        array when nothing is recorded; a leaf that requires grad refuses it outside ``no_grad()``;
+        otherwise recorded, as ``ops.setitem``: the overwritten positions get no gradient, ``value``
+        gets the gradient at ``index``."""
+        index = normalize_index(index)
+
+        def assign(before: Any, new: Any) -> Any:
+            return ops.setitem(before, new, index=index)
+
+        self._in_place(assign, value, "t[index] =", index)
+
+    def _in_place(self, op: Any, other: Any, symbol: str, index: Any = None) -> "Tensor":
+        """``self op= other``: nothing recorded (no_grad(), or nothing requires grad): the values
+        are written into this tensor's array. Recorded: a leaf that requires grad refuses it;
+        any other tensor takes the result's value and graph, and the nodes recorded before keep
+        its old value and graph as a snapshot (see ``graph.as_recorded``). The shape and dtype
+        never change (NumPy's same-kind casting rule)."""
+        other_data = other._data if isinstance(other, Tensor) else other
+        check_in_place_result(self, other_data, symbol, index)
         recording = is_grad_enabled() and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad))
         if not recording:
-            value = op(self._data, other._data if isinstance(other, Tensor) else other)
-            np.copyto(self._data, value, casting="same_kind")
+            if not self._data.flags.writeable:
+                raise ValueError(
+                    f"in-place {symbol}: this tensor's values are read-only (they belong to a graph: an op's "
+                    "output or its detach()); use the out-of-place form, or clone() first"
+                )
+            if index is None:
+                np.copyto(self._data, op(self._data, other_data), casting="same_kind")
+            else:
+                self._data[index] = other_data
             mark_changed(self)
             return self
         if self._node is None and self._requires_grad:
@@ -252,11 +280,30 @@ class Tensor:
                 f"a leaf Tensor that requires grad is being used in an in-place operation ({symbol}); "
                 "update parameters inside `with no_grad():`, or use the out-of-place form"
             )
-        before = Tensor._of(self._data, self._node)
-        mark_changed(self)  # nodes recorded before now that took `self` must not backpropagate
-        result = op(before, other)
+        if live_views(self):
+            raise RuntimeError(
+                f"in-place {symbol} on a tensor that shares its memory with a view (a basic slice, reshape "
+                "or transpose of it, or the tensor it is a view of) while recording: the view's graph would "
+                "go stale. Use the out-of-place form (h = h + ...), or clone() first"
+            )
+        before = self._snapshot()
+        result = op(before, before if other is self else other)
+        if result.dtype != self._data.dtype:
+            result = ops.astype(result, dtype=self._data.dtype)
         self._data, self._node, self._requires_grad = result._data, result._node, result._requires_grad
         return self
+
+    def _snapshot(self) -> "Tensor":
+        """Before a recorded in-place op: this tensor's current value and graph as a new Tensor,
+        which the nodes recorded so far refer to from now on. It keeps the array (and so the
+        change record shared with detach() results); the change is stamped now, before the
+        in-place op records its node."""
+        before = Tensor._of(self._data, self._node)
+        before._requires_grad, before._version, before._replaced = self._requires_grad, self._version, self._replaced
+        mark_changed(before)
+        self._version = None  # the result will be a new array
+        self._replaced = (before._version.stamp, before)
+        return before
 
     # ----- operators --------------------------------------------------------
     def __add__(self, other: Any) -> "Tensor":
@@ -556,6 +603,29 @@ class Tensor:
         return functions.pad(self, pad_width, value)
 
 
+def check_in_place_result(t: Tensor, other: Any, symbol: str, index: Any) -> None:
+    """An in-place operator keeps the shape and dtype: ``other`` must broadcast to t's shape (or
+    to ``t[index]``'s), and an operator's result must cast to t's dtype under NumPy's same-kind
+    rule (item assignment casts, as in NumPy and PyTorch)."""
+    if isinstance(other, (list, tuple)):
+        other = np.asarray(other)
+    target = t._data.shape if index is None else np.shape(t._data[index])
+    other_shape = np.shape(other)
+    try:
+        shape = np.broadcast_shapes(target, other_shape)
+    except ValueError:
+        shape = None
+    if shape != target:
+        raise ValueError(f"in-place {symbol}: a value of shape {other_shape} does not broadcast to the shape {target}")
+    if index is None:
+        result = np.result_type(t._data, other)
+        if not np.can_cast(result, t._data.dtype, casting="same_kind"):
+            raise TypeError(
+                f"in-place {symbol}: the result has dtype {result}, which cannot be written into a tensor of dtype "
+                f"{t._data.dtype} (NumPy's same-kind rule); convert explicitly, e.g. t = t.astype(...)"
+            )
+
+
 def _comparable(other: Any) -> bool:
     """Whether ``==`` with ``other`` is elementwise (arrays, numbers, nested lists) rather than identity."""
     return isinstance(other, (Tensor, np.ndarray, np.generic, int, float, bool, complex, list, tuple))
@@ -607,5 +677,5 @@ def seed_gradient(output: Tensor, grad_output: Any) -> np.ndarray:
 
 from . import functions, graph, numpy_api, ops  # noqa: E402  (all need the Tensor class defined above)
 from .grad_mode import is_grad_enabled  # noqa: E402
-from .node import GradHooks, HookHandle, mark_changed  # noqa: E402
+from .node import GradHooks, HookHandle, live_views, mark_changed, share_changes  # noqa: E402
 from .primitive import normalize_index  # noqa: E402

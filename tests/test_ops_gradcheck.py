@@ -74,6 +74,13 @@ _C34 = np.linspace(-1, 1, 12).reshape(3, 4)  # an ndarray constant
 _T = np.array([2, 0, 2, 1, 2])  # class targets with repeats
 _MASK = np.array([True, False, True, True])
 
+def _assigned(x: Tensor, v: Tensor) -> Tensor:
+    """``h[1] = v`` on an intermediate: recorded as setitem."""
+    h = x * 1.0
+    h[1] = v * 2.0
+    return h
+
+
 CASES = [
     # broadcasting and its adjoint
     Case("sum_to", "(2,3,4)->(3,1)", lambda x: ops.sum_to(x, (3, 1)), _inputs(_n(2, 3, 4))),
@@ -148,6 +155,10 @@ CASES = [
          lambda x: x[np.array([0, 1, 0, 1]), np.array([2, 0, 2, 2])], _inputs(_n(2, 3))),
     Case("getitem", "mask, slice and repeats", lambda x: x[_MASK, 1:][[0, 0, 2]], _inputs(_n(4, 3))),
     Case("getitem", "0-d result", lambda x: x[1, 2], _inputs(_n(2, 3))),
+    Case("setitem", "slice", lambda x, v: ops.setitem(x, v, index=(slice(1, 3),)), _inputs(_n(4, 3), _n(2, 3))),
+    Case("setitem", "broadcast value, int arrays",
+         lambda x, v: ops.setitem(x, v, index=(np.array([0, 2]), np.array([1, 1]))), _inputs(_n(3, 2), _n(1))),
+    Case("setitem", "in place on a tensor in a graph", lambda x, v: _assigned(x, v), _inputs(_n(4, 2), _n(2))),
     Case("scatter_add", "repeated rows",
          lambda g: ops.scatter_add(g, index=np.array([1, 3, 1, 1]), shape=(5, 2)), _inputs(_n(4, 2))),
     Case("scatter_add", "basic slice",

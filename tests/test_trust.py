@@ -75,13 +75,30 @@ def test_in_place_operator_on_an_intermediate_is_recorded_and_checked() -> None:
 
 def test_retained_graph_with_an_optimizer_step_in_between_is_refused() -> None:
     rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(3, 4, rng=rng, dtype=np.float64), nn.Tanh(), nn.Linear(4, 2, rng=rng, dtype=np.float64))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    loss = (model(Tensor(rng.standard_normal((4, 3)))) ** 2).sum()
+    loss.backward(retain_graph=True)
+    opt.step()  # the second layer's VJP towards the first reads its weight, now changed
+    with pytest.raises(RuntimeError, match=re.escape(IN_PLACE) + r".*its input 1 \[linear, shape \(4, 2\)\]"):
+        loss.backward()
+
+
+def test_a_retained_graph_whose_vjps_read_no_changed_value_runs_after_a_step() -> None:
+    """As in PyTorch: one layer on an input that needs no gradient reads only x for W's gradient."""
+    rng = np.random.default_rng(0)
     layer = nn.Linear(3, 2, rng=rng, dtype=np.float64)
     opt = optim.SGD(layer.parameters(), lr=0.1)
-    loss = (layer(Tensor(rng.standard_normal((4, 3)))) ** 2).sum()
+    x = rng.standard_normal((4, 3))
+    loss = (layer(Tensor(x)) ** 2).sum()
     loss.backward(retain_graph=True)
+    first = layer.weight.grad.copy()
+    W_before, b_before = layer.weight.data.copy(), layer.bias.data.copy()
     opt.step()
-    with pytest.raises(RuntimeError, match=re.escape(IN_PLACE)):
-        loss.backward()
+    layer.zero_grad()
+    loss.backward()  # the gradient of the recorded graph: at the weights before the step
+    np.testing.assert_allclose(layer.weight.grad, first)
+    np.testing.assert_allclose(layer.weight.grad, x.T @ (2 * (x @ W_before + b_before)))
 
 
 def test_the_sgd_idiom_after_backward_still_works() -> None:
