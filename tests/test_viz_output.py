@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import stat
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 import viz
-from autograd_np import Tensor
+from autograd_np import Tensor, nn
 
 renderer_module = sys.modules["viz.renderer"]
 
@@ -247,3 +249,22 @@ def test_the_drawn_graph_is_still_a_digraph_with_its_source():
     assert isinstance(g, graphviz.Digraph)
     assert g.source.startswith("digraph autograd_np {") and '"w\\n(3,)' in g.source
     assert isinstance(g.copy(), viz.VizDigraph)
+
+
+# ----- the README's example ----------------------------------------------------------------------
+def test_the_readme_viz_example_runs_without_dot(no_dot, headless, tmp_path, monkeypatch, capsys):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "g.render(" in b)
+    model = nn.Sequential(nn.Linear(3, 4, rng=np.random.default_rng(0)), nn.Tanh())
+    loss = model(Tensor(np.ones((2, 3)))).sum()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # view()'s temporary folder
+    exec(compile(example, "README.md", "exec"), {"loss": loss})
+    assert listing(work) == ["grads.png", "graph.png", "rules.svg"]
+    assert (work / "graph.png").read_bytes().startswith(PNG)
+    assert "layers.0.weight" in (work / "rules.svg").read_text()
+    viewed = Path(capsys.readouterr().err.split("the graph is in ")[1].strip())
+    assert viewed.parent.parent == tmp_path and is_svg(viewed.read_bytes())
+
