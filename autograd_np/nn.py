@@ -39,10 +39,40 @@ def _rng(rng: Any) -> np.random.Generator:
     return creation.generator(rng)
 
 
+# ----- live-module registry (read by viz for parameter names) ----------------
+import weakref  # noqa: E402
+
+_LIVE_MODULES: "weakref.WeakValueDictionary[int, Module]" = weakref.WeakValueDictionary()
+
+
+def root_modules() -> list["Module"]:
+    """Every live Module that is no other live Module's sub-module, oldest first.
+
+    Each Module adds itself to a weak registry when created (no cost per op, and the
+    registry keeps nothing alive). ``viz.draw`` labels parameters with the names from
+    ``named_parameters()`` of these. A module whose children cannot be listed (one
+    whose ``__init__`` failed) is left out.
+    """
+    readable, children = [], set()
+    for m in list(_LIVE_MODULES.values()):
+        try:
+            children.update(id(c) for _, c in m.named_children())
+        except Exception:
+            continue
+        readable.append(m)
+    return [m for m in readable if id(m) not in children]
+# ----------------------------------------------------------------------------
+
+
 class Module:
     """Base class: subclasses set attributes in ``__init__`` and define ``forward``."""
 
     training: bool = True
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Module":
+        self = super().__new__(cls)
+        _LIVE_MODULES[id(self)] = self  # see root_modules()
+        return self
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")

@@ -1,9 +1,12 @@
 """viz: pictures of autograd_np computation graphs.
 
     import viz
-    g = viz.draw(loss, params=model, show_grad=True)   # a graphviz.Digraph (inline SVG in Jupyter)
-    viz.render(loss, "graph.png", params=model)         # .svg / .png / .jpg / .pdf / .dot by suffix
+    g = viz.draw(loss, show_grad=True)   # a graphviz.Digraph subclass (inline SVG in Jupyter)
+    g.render("graph.png")                # .svg / .png / .jpg / .pdf / .dot by suffix; g.view()
+    viz.render(loss, "graph.png")        # the same in one call
 
+Module parameters are labelled with their names (``layers.0.weight``) from the live
+modules that hold them (``autograd_np.nn.root_modules``); ``params=`` overrides that.
 Rendering uses the system ``dot`` when it is on PATH and the pip-installed
 ``graphviz-pure`` command otherwise (see ``viz.find_renderer``).
 """

@@ -26,6 +26,7 @@ import numpy as np
 import autograd_np
 from autograd_np import Tensor
 from autograd_np import GraphFreedError
+from autograd_np.nn import root_modules
 
 from .renderer import VizDigraph
 
@@ -69,6 +70,7 @@ def draw(
     collapse_chains: bool = False,
     show_rule: bool = False,
     graph_attr: Mapping[str, str] | None = None,
+    module_names: bool = True,
 ) -> VizDigraph:
     """The computation graph that produced ``tensor``, as a ``graphviz.Digraph`` subclass.
 
@@ -76,7 +78,7 @@ def draw(
         tensor: the output to draw back from (usually the loss).
         params: names for leaf tensors: an object with ``named_parameters()`` (a module),
             a dict ``name -> Tensor`` or an iterable of ``(name, Tensor)`` pairs. Leaves
-            not named here fall back to ``Tensor.name``.
+            not named here fall back to ``Tensor.name``, then to ``module_names``.
         show_values: ``True``/``"meanstd"`` adds mean and std of every tensor's value,
             ``"minmax"`` adds min and max (a one-element tensor shows its value).
         show_grad: colour every node by the norm of d(tensor)/d(node), computed with
@@ -97,6 +99,10 @@ def draw(
             (other characters are spelled out: ``ᵀ`` as ``^T``, ``∂`` as ``d``), so that
             both renderers can measure them. An op defined without a rule shows none.
         graph_attr: extra Graphviz graph attributes (``{"label": "my model"}``, ``size``...).
+        module_names: name a parameter of a live ``nn.Module`` as its top-most module's
+            ``named_parameters()`` does (``layers.0.weight``), without ``params``. The
+            modules come from ``autograd_np.nn.root_modules()``; where several name the
+            same tensor, the one naming most of this graph's leaves wins (then the newest).
     Raises:
         RuntimeError: if ``backward()`` already freed the graph.
     """
@@ -113,6 +119,7 @@ def draw(
         raise GraphTooLargeError(_too_large_message(order, len(groups), max_nodes, collapse_chains))
 
     names = _param_names(params)
+    fallback_names = _module_names(order) if module_names else {}
     norms = _grad_norms(tensor, order, grad_output) if show_grad else {}
     show_dtype = len({t.dtype for t in order}) > 1
 
@@ -123,7 +130,7 @@ def draw(
     for i, members in enumerate(groups):
         rules = _rules(members) if show_rule else []
         last = members[-1]
-        lines = _header(members, names)
+        lines = _header(members, names, fallback_names)
         lines.append(_shape_text(last.shape))
         if last.op is None and last.requires_grad:
             lines.append("requires_grad")
@@ -229,6 +236,26 @@ def _param_names(params: Any) -> dict[int, str]:
     return {key: " = ".join(value) for key, value in names.items()}
 
 
+def _module_names(order: list[Tensor]) -> dict[int, str]:
+    """id(leaf) -> dotted name from the live top-level modules (``nn.root_modules()``)."""
+    leaves = {id(t) for t in order if t.op is None and t.requires_grad}
+    if not leaves:
+        return {}
+    found = []
+    for rank, module in enumerate(root_modules()):
+        try:
+            named = {id(p): name for name, p in module.named_parameters() if id(p) in leaves}
+        except Exception:  # a module whose parameters cannot be listed names nothing
+            continue
+        if named:
+            found.append((len(named), rank, named))
+    names: dict[int, str] = {}
+    for *_, named in sorted(found, key=lambda item: item[:2], reverse=True):
+        for key, name in named.items():
+            names.setdefault(key, name)
+    return names
+
+
 def _grad_norms(root: Tensor, order: list[Tensor], grad_output: Any) -> dict[int, float]:
     """id(node) -> L2 norm of d(root)/d(node) for every node that requires grad."""
     if not root.requires_grad:
@@ -270,10 +297,10 @@ def _legend() -> str:
 
 
 # ----- labels ------------------------------------------------------------------------------
-def _header(members: list[Tensor], names: dict[int, str]) -> list[str]:
+def _header(members: list[Tensor], names: dict[int, str], fallback_names: dict[int, str]) -> list[str]:
     first = members[0]
-    if first.op is None:  # a leaf
-        name = names.get(id(first)) or first.name
+    if first.op is None:  # a leaf: params= name, else Tensor.name, else its module's name
+        name = names.get(id(first)) or first.name or fallback_names.get(id(first))
         if first.requires_grad:
             return [name or "leaf"]
         return [f"{name} (constant)" if name else "constant"]
