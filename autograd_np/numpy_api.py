@@ -126,7 +126,7 @@ def _reduction(name: str, engine: Callable) -> Callable:
     def numpy_reduction(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: Any = False,
                         **rest: Any) -> Any:
         _reject(name, dtype=dtype, out=out, **rest)
-        return engine(a, axis, bool(keepdims))
+        return engine(a, axis=axis, keepdims=bool(keepdims))
 
     return numpy_reduction
 
@@ -143,7 +143,7 @@ def _np_var(name: str, engine: Callable) -> Callable:
 def _np_arg(engine: Callable, name: str) -> Callable:
     def numpy_arg(a: Any, axis: Any = None, out: Any = None, *, keepdims: Any = False) -> Any:
         _reject(name, out=out)
-        return engine(a, axis, bool(keepdims))
+        return engine(a, axis=axis, keepdims=bool(keepdims))
 
     return numpy_arg
 
