@@ -563,17 +563,8 @@ class Tensor:
     # like PyTorch's, they return this tensor itself when the dtype already matches.
     def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False) -> "Tensor":
         """``t.to(dtype)``, ``t.to("cpu")``, ``t.to("cpu", dtype)``, ``t.to(other)`` (other's dtype)."""
-        for a in args:
-            if isinstance(a, Tensor):
-                a = a.dtype
-            elif isinstance(a, str) or _is_device(a):
-                device = _pick(device, a, "device")
-                continue
-            dtype = _pick(dtype, a, "dtype")
-        _check_device(device)
-        if dtype is None:
-            return ops.astype(self, dtype=self.dtype) if copy else self
-        return self._convert(_as_dtype(dtype), copy)
+        dtype = parse_to(args, dtype, device)
+        return self._convert(self._data.dtype if dtype is None else dtype, copy)
 
     def cpu(self) -> "Tensor":
         """This tensor (everything is on the CPU)."""
@@ -611,6 +602,19 @@ class Tensor:
     def numel(self) -> int:
         """The number of elements (``size``)."""
         return self._data.size
+
+
+def parse_to(args: tuple, dtype: Any, device: Any) -> np.dtype | None:
+    """The dtype that ``to(...)``'s arguments ask for (None: keep it), after checking the device."""
+    for a in args:
+        if isinstance(a, Tensor):
+            a = a.dtype
+        elif isinstance(a, str) or _is_device(a):
+            device = _pick(device, a, "device")
+            continue
+        dtype = _pick(dtype, a, "dtype")
+    _check_device(device)
+    return None if dtype is None else _as_dtype(dtype)
 
 
 def _is_device(a: Any) -> bool:
