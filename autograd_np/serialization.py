@@ -20,7 +20,7 @@ from .tensor import Tensor
 __all__ = ["save", "load", "SerializationError", "MAX_BYTES", "MAX_HEADER_BYTES"]
 
 #: ``load`` refuses larger files unless given ``max_bytes=``.
-MAX_BYTES = 4 << 30
+MAX_BYTES = 2 << 30
 #: safetensors' own limit on the JSON header.
 MAX_HEADER_BYTES = 100_000_000
 _DTYPES = "bool uint8 int8 int16 uint16 int32 uint32 int64 uint64 float16 float32 float64".split()
@@ -84,24 +84,24 @@ def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> dict[str, np
         (n,) = struct.unpack("<Q", f.read(8))
         if n > MAX_HEADER_BYTES or n > size - 8:
             raise SerializationError(f"{path}: not a safetensors file: the header claims {n} bytes in a file of {size}")
-        header = f.read(n)
-        _check_header(path, header, size - 8 - n)
-        rest = f.read(size - 8 - n + 1)  # one more: a file that grew meanwhile is noticed
-    if len(header) != n or len(rest) != size - 8 - n:
+        _check_header(path, f.read(n), size - 8 - n)
+        f.seek(0)
+        data = f.read(size + 1)  # one more: a file that grew meanwhile is noticed
+    if len(data) != size:
         raise SerializationError(f"{path}: the file changed while it was read")
     try:
-        arrays = st.load(struct.pack("<Q", n) + header + rest)
+        arrays = st.load(data)
     except Exception as error:  # safetensors' own validation (SafetensorError) and its dtype table
         raise SerializationError(f"{path}: not a valid safetensors file: {_one_line(error)}") from None
-    return {name: np.array(a) for name, a in arrays.items()}
+    return {name: a if a.flags.writeable else a.copy() for name, a in arrays.items()}
 
 
 def _check_header(path: str, header: bytes, data_bytes: int) -> None:
     """The header's JSON and its dtypes: what safetensors would report less clearly."""
     try:
-        entries = json.loads(header.decode("utf-8"))
+        entries = json.loads(header.decode("utf-8"), object_pairs_hook=_no_repeated_names)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise SerializationError(f"{path}: not a safetensors file: the header is not JSON ({_one_line(error)})") from None
+        raise SerializationError(f"{path}: not a safetensors file: bad JSON header ({_one_line(error)})") from None
     if not isinstance(entries, dict):
         raise SerializationError(f"{path}: not a safetensors file: the header is not a JSON object")
     for name, info in entries.items():
@@ -115,7 +115,14 @@ def _check_header(path: str, header: bytes, data_bytes: int) -> None:
         offsets = info.get("data_offsets")
         if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets)
                 or not 0 <= offsets[0] <= offsets[1] <= data_bytes):
-            raise SerializationError(f"{path}: entry {name!r}: data_offsets {offsets!r} outside the {data_bytes} data bytes")
+            raise SerializationError(f"{path}: entry {name!r}: data_offsets {offsets!r} outside the {data_bytes} data bytes (truncated?)")
+
+
+def _no_repeated_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a name appears twice: {next(n for n in names if names.count(n) > 1)!r}")
+    return dict(pairs)
 
 
 _SAFETENSORS_DTYPES = ("BOOL", "U8", "I8", "I16", "U16", "I32", "U32", "I64", "U64", "F16", "F32", "F64")
