@@ -309,7 +309,7 @@ FUNCTIONS: dict[Callable, Callable[..., Any]] = {
 
 #: What to use for an array function the engine has no op for (shown in the error).
 FUNCTION_HINTS = {
-    "copy": "t.clone() (recorded) or t.detach() (a constant)",
+    "copy": "t.detach() (a constant) or t.clone() (recorded)",
     "prod": "t.log().sum().exp() for positive t",
     "linalg.norm": "(t * t).sum().sqrt()",
     "norm": "(t * t).sum().sqrt()",
