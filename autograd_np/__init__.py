@@ -14,7 +14,7 @@ from .graph import topological_order
 from .gradcheck import GradcheckError, gradcheck
 from .node import GraphFreedError
 from .creation import (
-    arange, default_generator, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand, randn, tensor,
+    arange, default_generator, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like, rand, randn, tensor,
     zeros, zeros_like,
 )
 from .functions import (  # PyTorch's spellings (NumPy's functions on Tensors go through numpy_api.py)
@@ -44,7 +44,7 @@ __all__ = [
     "topological_order", "functional", "ops", "nn", "optim",
     # constructors
     "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "eye", "randn",
-    "rand", "manual_seed", "default_generator",
+    "rand", "manual_seed", "default_generator", "from_numpy",
     # functions in PyTorch's spelling
     "abs", "sign", "sin", "cos", "erf", "exp", "log", "tanh", "sigmoid", "relu", "softplus", "sqrt", "square",
     "floor", "ceil", "round", "trunc", "clamp", "clip", "maximum", "minimum", "where", "masked_fill", "matmul",

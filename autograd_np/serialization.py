@@ -7,10 +7,8 @@ Every problem with a file is a ``SerializationError`` (a ``ValueError``) naming 
 """
 from __future__ import annotations
 
-import json
 import os
 import struct
-import tempfile
 from typing import Any, Mapping
 
 import numpy as np
@@ -53,6 +51,8 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike, metadata: Mappi
             raise SerializationError(f"{path}: cannot save {name!r}: dtype {array.dtype} is not one of {', '.join(_DTYPES)}")
         arrays[name] = np.asarray(array, dtype=array.dtype.newbyteorder("<"), order="C")  # safetensors wants C order
     data = st.save(arrays, metadata=None if metadata is None else dict(metadata))
+    import tempfile
+
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".safetensors")
     try:
@@ -98,6 +98,8 @@ def load(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> dict[str, np
 
 def _check_header(path: str, header: bytes, data_bytes: int) -> None:
     """The header's JSON and its dtypes: what safetensors would report less clearly."""
+    import json
+
     try:
         entries = json.loads(header.decode("utf-8"), object_pairs_hook=_no_repeated_names)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:

@@ -105,6 +105,14 @@ def test_numel_and_dtype_names() -> None:
     assert _x(2).dtype == ag.float64 and str(ag.float32) == "float32"
 
 
+def test_from_numpy_shares_the_array() -> None:
+    a = np.arange(3.0)
+    t = ag.from_numpy(a)
+    assert np.shares_memory(t.data, a) and not t.requires_grad
+    with pytest.raises(TypeError, match="from_numpy: expected a numpy.ndarray, got list"):
+        ag.from_numpy([1.0])
+
+
 def test_a_star_import_does_not_shadow_builtins() -> None:
     namespace: dict[str, Any] = {}
     exec("from autograd_np import *", namespace)

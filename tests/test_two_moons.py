@@ -21,7 +21,7 @@ def two_moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarra
 def test_two_moons_with_pytorch_habits(tmp_path: Path) -> None:
     ag.manual_seed(0)
     X_np, y_np = two_moons(200, 0.1, np.random.default_rng(0))
-    X, y = ag.tensor(X_np).float(), ag.tensor(y_np, dtype=ag.long)
+    X, y = ag.from_numpy(X_np).float(), ag.tensor(y_np, dtype=ag.long)
 
     model = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2))
     model.to("cpu")
