@@ -633,16 +633,19 @@ def _check_device(device: Any) -> None:
     hint = ""
     try:
         hint = f"; for a dtype pass autograd_np.{np.dtype(device).name}, not a string"
-    except TypeError:
+    except (TypeError, ValueError):
         pass
     raise ValueError(f"to: device {str(device)!r} is not available; autograd_np runs on NumPy, on the CPU only ('cpu'){hint}")
 
 
 def _as_dtype(dtype: Any) -> np.dtype:
     try:
-        return np.dtype(dtype)
-    except TypeError:
+        dtype = np.dtype(dtype)
+    except (TypeError, ValueError):
         raise TypeError(f"to: expected a dtype (autograd_np.float32, np.int64, ...), a device or a Tensor, got {dtype!r}") from None
+    if dtype.kind not in "biuf":
+        raise TypeError(f"to: dtype {dtype} is not supported (booleans, integers and floats are)")
+    return dtype
 
 
 def _comparable(other: Any) -> bool:

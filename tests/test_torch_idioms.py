@@ -76,6 +76,8 @@ def test_to_accepts_a_dtype_a_device_or_a_tensor() -> None:
     ((ag.float32, ag.float64), {}, TypeError, "to: dtype given twice"),
     (("cpu",), {"device": "cpu"}, TypeError, "to: device given twice"),
     ((object(),), {}, TypeError, "to: expected a dtype"),
+    ((np.complex128,), {}, TypeError, "to: dtype complex128 is not supported"),
+    ((object,), {}, TypeError, "to: dtype object is not supported"),
 ])
 def test_to_errors(args: tuple, kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message.replace(".", r"\.").replace("(", r"\(")):
