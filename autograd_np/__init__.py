@@ -2,6 +2,8 @@
 
     from autograd_np import Tensor, no_grad, grad, gradcheck
 """
+import numpy as _np
+
 from .tensor import Tensor
 from . import functional, ops
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
@@ -12,7 +14,7 @@ from .graph import topological_order
 from .gradcheck import GradcheckError, gradcheck
 from .node import GraphFreedError
 from .creation import (
-    arange, default_generator, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand, randn, tensor,
+    arange, default_generator, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like, rand, randn, tensor,
     zeros, zeros_like,
 )
 from .functions import (  # PyTorch's spellings (NumPy's functions on Tensors go through numpy_api.py)
@@ -24,6 +26,17 @@ from .functions import (  # PyTorch's spellings (NumPy's functions on Tensors go
 from .ops import abs, ceil, cos, erf, exp, floor, log, matmul, relu, round, sigmoid, sign, sin, softplus, tanh, trunc
 from .primitive import Primitive, primitive
 from . import nn, optim  # noqa: E402  (modules and optimizers, built on the above)
+from .serialization import SerializationError, load, save
+
+# dtypes in PyTorch's names (NumPy's dtypes: usable as dtype= anywhere). float, int and bool are
+# module attributes only (not in __all__), so a star import does not shadow the builtins.
+float16 = half = _np.dtype(_np.float16)
+float32 = float = _np.dtype(_np.float32)  # noqa: A001
+float64 = double = _np.dtype(_np.float64)
+uint8, int8, int16 = _np.dtype(_np.uint8), _np.dtype(_np.int8), _np.dtype(_np.int16)
+int32 = int = _np.dtype(_np.int32)  # noqa: A001
+int64 = long = _np.dtype(_np.int64)
+bool = _np.dtype(_np.bool_)  # noqa: A001
 
 __all__ = [
     "Tensor", "no_grad", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "gradcheck",
@@ -31,7 +44,7 @@ __all__ = [
     "topological_order", "functional", "ops", "nn", "optim",
     # constructors
     "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "eye", "randn",
-    "rand", "manual_seed", "default_generator",
+    "rand", "manual_seed", "default_generator", "from_numpy",
     # functions in PyTorch's spelling
     "abs", "sign", "sin", "cos", "erf", "exp", "log", "tanh", "sigmoid", "relu", "softplus", "sqrt", "square",
     "floor", "ceil", "round", "trunc", "clamp", "clip", "maximum", "minimum", "where", "masked_fill", "matmul",
@@ -39,5 +52,8 @@ __all__ = [
     "reshape", "flatten", "transpose", "permute", "swapaxes", "squeeze", "unsqueeze", "expand_dims", "broadcast_to",
     "flip", "tile", "repeat_interleave", "pad", "split", "chunk", "tril", "triu", "gather", "take_along_axis", "cat",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
+    # saving, and dtypes
+    "save", "load", "SerializationError", "float16", "half", "float32", "float64", "double", "uint8", "int8",
+    "int16", "int32", "int64", "long",
 ]
 __version__ = "0.1.0"

@@ -72,6 +72,13 @@ def tensor(data: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tens
     return Tensor(np.array(data, dtype=dtype) if dtype is None else data, dtype=dtype, requires_grad=requires_grad)
 
 
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A Tensor sharing ``array``'s memory (``torch.from_numpy``)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
 def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return _make(np.zeros(_shape("zeros", size), dtype=dtype), requires_grad)
 

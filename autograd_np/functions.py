@@ -88,15 +88,16 @@ def mean(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, kee
     return ops.mean(x, axis=_axes("mean", x, pick_axis("mean", axis, dim)), keepdims=pick_keepdims("mean", keepdims, keepdim))
 
 
-def max(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor:  # noqa: A001
-    """The maximum over ``axis``: values only (PyTorch's ``max(dim)`` also returns indices: use ``argmax``).
-    Tied maxima share the gradient equally."""
-    return ops.max(x, axis=_axes("max", x, pick_axis("max", axis, dim)), keepdims=pick_keepdims("max", keepdims, keepdim))
+def max(x: Any, dim: Any = None, keepdim: Any = None, *, axis: Any = None, keepdims: Any = None) -> Any:  # noqa: A001
+    """PyTorch's rule: ``max(x)`` is the overall maximum; ``max(x, dim)`` (positional or ``dim=``) is
+    ``(values, indices)`` along that axis, the gradient going to the returned index. NumPy's ``axis=``
+    (one axis or several) gives the values only, tied maxima sharing the gradient equally."""
+    return _max_min("max", ops.max, np.argmax, x, dim, keepdim, axis, keepdims)
 
 
-def min(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor:  # noqa: A001
-    """The minimum over ``axis``: values only (use ``argmin`` for the indices). Ties share the gradient."""
-    return ops.min(x, axis=_axes("min", x, pick_axis("min", axis, dim)), keepdims=pick_keepdims("min", keepdims, keepdim))
+def min(x: Any, dim: Any = None, keepdim: Any = None, *, axis: Any = None, keepdims: Any = None) -> Any:  # noqa: A001
+    """As ``max``: ``min(x, dim)`` is ``(values, indices)``; ``axis=`` gives the values only."""
+    return _max_min("min", ops.min, np.argmin, x, dim, keepdim, axis, keepdims)
 
 
 def _ddof(name: str, ddof: Any, correction: Any) -> int:
@@ -522,3 +523,40 @@ def all(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keep
 def any(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor:  # noqa: A001
     axes = _axes("any", x, pick_axis("any", axis, dim))
     return Tensor._of(np.asarray(np.any(array_of(x), axis=axes, keepdims=pick_keepdims("any", keepdims, keepdim))))
+
+
+# ----------------------------------------------------------------------------
+# max/min along a dim: PyTorch's (values, indices)
+# ----------------------------------------------------------------------------
+from typing import NamedTuple  # noqa: E402 (kept with its one use)
+
+
+class ValuesIndices(NamedTuple):
+    """What ``max(dim)`` / ``min(dim)`` return (PyTorch's ``torch.return_types.max``)."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def _max_min(name: str, op: Any, arg_fn: Any, x: Any, dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> Any:
+    keep = pick_keepdims(name, keepdims, keepdim)
+    if dim is None:
+        return op(x, axis=_axes(name, x, axis), keepdims=keep)
+    if axis is not None:
+        raise TypeError(f"{name}: got both axis={axis!r} and dim={dim!r}; pass one of them")
+    _axes(name, x, dim)  # a Tensor given as the axis: the error points to maximum/minimum
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name}: dim must be one integer ({name}(dim) returns (values, indices)); "
+                        f"for the {name}imum over several axes pass axis={dim!r}")
+    data = array_of(x)
+    a = _one_axis(name, x, dim)
+    if data.ndim == 0:  # PyTorch: a 0-d tensor's max(0) is itself, index 0
+        return ValuesIndices(ops.reshape(x, shape=()), Tensor._of(np.zeros((), dtype=np.int64)))
+    if data.shape[a] == 0:
+        raise IndexError(f"{name}: input shape {data.shape}: dim {dim} has size 0, so there is no {name}imum")
+    index = arg_fn(data, axis=a, keepdims=True).astype(np.int64)
+    values = ops.gather(x, index, axis=a)
+    if not keep:
+        index = index.squeeze(a)
+        values = ops.reshape(values, shape=index.shape)
+    return ValuesIndices(values, Tensor._of(index))

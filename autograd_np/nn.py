@@ -16,6 +16,7 @@ feature axis ("channels last"), so ``BatchNorm1d`` accepts (B, C) or (B, T, C).
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Iterator
 
 import numpy as np
@@ -23,7 +24,10 @@ import numpy as np
 from . import creation, functional as F
 from .grad_mode import no_grad
 from .ops import concatenate
-from .tensor import Tensor
+from .tensor import Tensor, parse_to
+
+functional = F  # PyTorch's spelling: ``import autograd_np.nn.functional as F``
+sys.modules.setdefault(__name__ + ".functional", F)
 
 __all__ = [
     "Module", "Sequential", "Embedding", "Linear", "Tanh", "ReLU", "Flatten",
@@ -126,9 +130,11 @@ class Module:
         return int(sum(p.size for p in self.parameters()))
 
     # ----- training helpers ----------------------------------------------------
-    def zero_grad(self) -> None:
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient: None (the default), or zeros with ``set_to_none=False``."""
+        from .optim import _zero_grads
+
+        _zero_grads(self.parameters(), set_to_none)
 
     def train(self, mode: bool = True) -> "Module":
         """Switch this module and all sub-modules to training (or, with False, evaluation) mode."""
@@ -166,6 +172,37 @@ class Module:
 
     def extra_repr(self) -> str:
         return ""
+
+    # ----- device and dtype (PyTorch's spelling) -------------------------------
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> "Module":
+        """``to("cpu")`` (the only device) or ``to(dtype)``: floating-point parameters and buffers
+        converted in place (create the optimizer afterwards). Returns this module."""
+        dtype = parse_to(args, dtype, device)  # Tensor.to's rules
+        if dtype is None:
+            return self
+        if dtype.kind != "f":
+            raise TypeError(f"Module.to: only floating-point dtypes, got {dtype}")
+        with no_grad():
+            for p in self.parameters():
+                if p.dtype != dtype:
+                    grad = p.grad
+                    p.data = p.data.astype(dtype)
+                    p.grad = grad  # cast to the new dtype
+            for module in self.modules():
+                for name in module.__dict__.get("_buffer_names", ()):
+                    buffer = getattr(module, name)
+                    if isinstance(buffer, np.ndarray) and buffer.dtype.kind == "f" and buffer.dtype != dtype:
+                        setattr(module, name, buffer.astype(dtype))
+        return self
+
+    def cpu(self) -> "Module":
+        return self
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
 
     def __repr__(self) -> str:
         children = list(self.named_children())

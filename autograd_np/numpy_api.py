@@ -126,7 +126,7 @@ def _reduction(name: str, engine: Callable) -> Callable:
     def numpy_reduction(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: Any = False,
                         **rest: Any) -> Any:
         _reject(name, dtype=dtype, out=out, **rest)
-        return engine(a, axis, bool(keepdims))
+        return engine(a, axis=axis, keepdims=bool(keepdims))
 
     return numpy_reduction
 
@@ -143,7 +143,7 @@ def _np_var(name: str, engine: Callable) -> Callable:
 def _np_arg(engine: Callable, name: str) -> Callable:
     def numpy_arg(a: Any, axis: Any = None, out: Any = None, *, keepdims: Any = False) -> Any:
         _reject(name, out=out)
-        return engine(a, axis, bool(keepdims))
+        return engine(a, axis=axis, keepdims=bool(keepdims))
 
     return numpy_arg
 
@@ -309,7 +309,7 @@ FUNCTIONS: dict[Callable, Callable[..., Any]] = {
 
 #: What to use for an array function the engine has no op for (shown in the error).
 FUNCTION_HINTS = {
-    "copy": "t.detach() (a constant) or t * 1 (recorded)",
+    "copy": "t.detach() (a constant) or t.clone() (recorded)",
     "prod": "t.log().sum().exp() for positive t",
     "linalg.norm": "(t * t).sum().sqrt()",
     "norm": "(t * t).sum().sqrt()",

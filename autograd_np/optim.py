@@ -124,9 +124,9 @@ class Optimizer:
         """The learning rate the next ``step()`` will use."""
         return float(self.schedule(self.step_count))
 
-    def zero_grad(self) -> None:
-        for p in self._params():
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient: None (the default, as PyTorch), or zeros with ``set_to_none=False``."""
+        _zero_grads(self._params(), set_to_none)
 
     def step(self) -> None:
         """One update of every parameter that has a gradient, then advance the step count."""
@@ -177,6 +177,15 @@ class Optimizer:
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
         return f"{type(self).__name__}(lr={self.schedule!r}, {opts})"
+
+
+def _zero_grads(params: Iterable[Tensor], set_to_none: bool) -> None:
+    """``p.grad = None``, or (set_to_none=False) fresh zeros where there is a gradient (PyTorch's rule)."""
+    for p in params:
+        if set_to_none:
+            p.grad = None
+        elif p.grad is not None:
+            p.grad = np.zeros_like(p.grad)
 
 
 class SGD(Optimizer):

@@ -378,8 +378,10 @@ class Tensor:
         """Variance dividing by n - ddof; ddof=0 (biased, NumPy's default) unless ``ddof``/``correction`` say otherwise."""
         return functions.var(self, axis, keepdims, ddof=ddof, correction=correction, dim=dim, keepdim=keepdim)
 
-    def max(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
-        return functions.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def max(self, dim: Any = None, keepdim: Any = None, *, axis: Any = None, keepdims: Any = None) -> Any:
+        """``t.max()`` a Tensor; ``t.max(dim)`` / ``t.max(dim=d)`` ``(values, indices)`` (PyTorch);
+        ``t.max(axis=a)`` the values only (NumPy)."""
+        return functions.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape: Any) -> "Tensor":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -516,8 +518,9 @@ class Tensor:
         """PyTorch's ``x.where(condition, y)``: x where the condition holds, else y."""
         return ops.where(condition, self, other)
 
-    def min(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
-        return functions.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def min(self, dim: Any = None, keepdim: Any = None, *, axis: Any = None, keepdims: Any = None) -> Any:
+        """As ``max``: ``t.min(dim)`` is ``(values, indices)``; ``t.min(axis=a)`` the values only."""
+        return functions.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
         return functions.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
@@ -601,6 +604,95 @@ class Tensor:
 
     def pad(self, pad_width: Any, value: float = 0.0) -> "Tensor":
         return functions.pad(self, pad_width, value)
+
+    # ----- PyTorch's first lines: dtype conversions, to(), clone(), numel() ----------
+    # Conversions are the recorded ``astype`` op (the gradient comes back in the input's dtype);
+    # like PyTorch's, they return this tensor itself when the dtype already matches.
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False) -> "Tensor":
+        """``t.to(dtype)``, ``t.to("cpu")``, ``t.to("cpu", dtype)``, ``t.to(other)`` (other's dtype)."""
+        dtype = parse_to(args, dtype, device)
+        return self._convert(self._data.dtype if dtype is None else dtype, copy)
+
+    def cpu(self) -> "Tensor":
+        """This tensor (everything is on the CPU)."""
+        return self
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def float(self) -> "Tensor":
+        return self._convert(np.dtype(np.float32))
+
+    def double(self) -> "Tensor":
+        return self._convert(np.dtype(np.float64))
+
+    def half(self) -> "Tensor":
+        return self._convert(np.dtype(np.float16))
+
+    def long(self) -> "Tensor":
+        return self._convert(np.dtype(np.int64))
+
+    def int(self) -> "Tensor":
+        return self._convert(np.dtype(np.int32))
+
+    def bool(self) -> "Tensor":
+        return self._convert(np.dtype(np.bool_))
+
+    def _convert(self, dtype: np.dtype, copy: bool = False) -> "Tensor":
+        return self if dtype == self._data.dtype and not copy else ops.astype(self, dtype=dtype)
+
+    def clone(self) -> "Tensor":
+        """A copy with its own array; recorded, so the gradient flows back to this tensor."""
+        return ops.astype(self, dtype=self._data.dtype)
+
+    def numel(self) -> int:
+        """The number of elements (``size``)."""
+        return self._data.size
+
+
+def parse_to(args: tuple, dtype: Any, device: Any) -> np.dtype | None:
+    """The dtype that ``to(...)``'s arguments ask for (None: keep it), after checking the device."""
+    for a in args:
+        if isinstance(a, Tensor):
+            a = a.dtype
+        elif isinstance(a, str) or _is_device(a):
+            device = _pick(device, a, "device")
+            continue
+        dtype = _pick(dtype, a, "dtype")
+    _check_device(device)
+    return None if dtype is None else _as_dtype(dtype)
+
+
+def _is_device(a: Any) -> bool:
+    return type(a).__name__ == "device"  # a torch.device-like object, without importing torch
+
+
+def _pick(current: Any, value: Any, what: str) -> Any:
+    if current is not None:
+        raise TypeError(f"to: {what} given twice ({current!r} and {value!r})")
+    return value
+
+
+def _check_device(device: Any) -> None:
+    if device is None or str(device) in ("cpu", "cpu:0"):
+        return
+    hint = ""
+    try:
+        hint = f"; for a dtype pass autograd_np.{np.dtype(device).name}, not a string"
+    except (TypeError, ValueError):
+        pass
+    raise ValueError(f"to: device {str(device)!r} is not available; autograd_np runs on NumPy, on the CPU only ('cpu'){hint}")
+
+
+def _as_dtype(dtype: Any) -> np.dtype:
+    try:
+        dtype = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"to: expected a dtype (autograd_np.float32, np.int64, ...), a device or a Tensor, got {dtype!r}") from None
+    if dtype.kind not in "biuf":
+        raise TypeError(f"to: dtype {dtype} is not supported (booleans, integers and floats are)")
+    return dtype
 
 
 def check_in_place_result(t: Tensor, other: Any, symbol: str, index: Any) -> None:

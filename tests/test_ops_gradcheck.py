@@ -200,7 +200,7 @@ CASES = [
          _inputs(_n(3, 2))),
     # reductions (more)
     Case("min", "axis=None", lambda x: x.min(), _inputs(lambda r: distinct(4, (3, 4)))),
-    Case("min", "dim=1 keepdim", lambda x: x.min(dim=1, keepdim=True), _inputs(lambda r: distinct(5, (3, 4)))),
+    Case("min", "axis=1 keepdim", lambda x: x.min(axis=1, keepdim=True), _inputs(lambda r: distinct(5, (3, 4)))),
     Case("var", "axis=None", lambda x: x.var(), _inputs(_n(3, 4))),
     Case("var", "dim=0 correction=1", lambda x: x.var(dim=0, correction=1), _inputs(_n(3, 4))),
     Case("var", "std ddof=1 keepdims", lambda x: x.std(axis=(0, 2), ddof=1, keepdims=True), _inputs(_n(2, 3, 4))),

@@ -210,7 +210,7 @@ def test_each_op_is_a_method_a_package_function_and_a_numpy_call() -> None:
         (t.minimum(0.2), ag.minimum(t, 0.2), np.minimum(t, 0.2), np.minimum(x, 0.2)),
         (t.where(m, 0.0), ag.where(m, t, 0.0), np.where(m, t, 0.0), np.where(m, x, 0.0)),
         (t.masked_fill(m, 7.0), ag.masked_fill(t, m, 7.0), np.where(m, 7.0, t), np.where(m, 7.0, x)),
-        (t.min(1), ag.min(t, 1), np.min(t, 1), np.min(x, 1)),
+        (t.min(axis=1), ag.min(t, axis=1), np.min(t, 1), np.min(x, 1)),
         (t.argmax(1), ag.argmax(t, 1), np.argmax(t, 1), np.argmax(x, 1)),
         (t.argmin(), ag.argmin(t), np.argmin(t), np.argmin(x)),
         (t.std(0), ag.std(t, 0), np.std(t, 0), np.std(x, 0)),
@@ -308,7 +308,10 @@ def test_new_reductions_on_random_shapes(op: str, spec: tuple, keepdims: bool, s
     x = distinct(seed, shape)
     if op in ("var", "std") and (x.size if axis is None else shape[axis]) < 2:
         return  # one value: no spread (std's gradient is infinite there, as in PyTorch)
-    fn = lambda t: getattr(t, op)(dim=axis, keepdim=keepdims)  # noqa: E731
+    def fn(t: Tensor) -> Tensor:
+        out = getattr(t, op)(dim=axis, keepdim=keepdims)
+        return out.values if op == "min" and axis is not None else out  # min(dim): (values, indices)
+
     reference = {"min": np.min, "var": np.var, "std": np.std}.get(op)
     expected = reference(x, axis=axis, keepdims=keepdims) if reference else np.log(np.exp(x).sum(axis=axis, keepdims=keepdims))
     np.testing.assert_allclose(fn(Tensor(x)).data, expected, rtol=1e-12)
@@ -485,6 +488,8 @@ def test_dim_and_keepdim_are_accepted_and_both_spellings_is_an_error() -> None:
     t = Tensor(x)
     for name in ("sum", "mean", "max", "min", "var", "std", "logsumexp"):
         got = getattr(t, name)(dim=1, keepdim=True)
+        if name in ("max", "min"):  # with a dim: (values, indices), as PyTorch
+            got = got.values
         np.testing.assert_allclose(got.data, getattr(t, name)(axis=1, keepdims=True).data)
         assert got.shape == (2, 1, 4)
         with pytest.raises(TypeError, match=f"{name}: got both axis=1 and dim=1"):
