@@ -235,11 +235,12 @@ def test_jupyter_reprs_use_graphviz_pure(no_dot):
     assert both["image/png"].startswith(PNG) and both["image/jpeg"].startswith(JPEG)
 
 
-def test_ipython_displays_svg_only():
-    formatters = pytest.importorskip("IPython.core.formatters")
-    data, _ = formatters.DisplayFormatter().format(graph())
-    assert "image/svg+xml" in data and "image/png" not in data  # rendered once, not also as PNG
-    assert is_svg(data["image/svg+xml"].encode()) or "<svg" in data["image/svg+xml"]
+def test_notebook_display_renders_svg_only():
+    """IPython calls every ``_repr_<format>_`` a displayed object has, besides its mime bundle:
+    a ``_repr_png_`` would render each graph a second time, as PNG."""
+    g = graph()
+    assert not hasattr(g, "_repr_png_") and not hasattr(g, "_repr_jpeg_")
+    assert list(g._repr_mimebundle_()) == ["image/svg+xml"]
 
 
 def test_the_drawn_graph_is_still_a_digraph_with_its_source():
