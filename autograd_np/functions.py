@@ -17,7 +17,7 @@ that never requires grad and record nothing.
 from __future__ import annotations
 
 import builtins
-from typing import Any, Sequence, Callable
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -528,9 +528,6 @@ def any(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keep
 # ----------------------------------------------------------------------------
 # max/min along a dim: PyTorch's (values, indices)
 # ----------------------------------------------------------------------------
-from typing import NamedTuple  # noqa: E402 (kept with its one use)
-
-
 class ValuesIndices(NamedTuple):
     """What ``max(dim)`` / ``min(dim)`` return (PyTorch's ``torch.return_types.max``)."""
 

@@ -17,12 +17,14 @@ feature axis ("channels last"), so ``BatchNorm1d`` accepts (B, C) or (B, T, C).
 from __future__ import annotations
 
 import sys
+import weakref
 from typing import Any, Iterator
 
 import numpy as np
 
 from . import creation, functional as F
 from .grad_mode import no_grad
+from .node import mark_changed
 from .ops import concatenate
 from .tensor import Tensor, parse_to
 
@@ -44,8 +46,6 @@ def _rng(rng: Any) -> np.random.Generator:
 
 
 # ----- live-module registry (read by viz for parameter names) ----------------
-import weakref  # noqa: E402
-
 _LIVE_MODULES: "weakref.WeakValueDictionary[int, Module]" = weakref.WeakValueDictionary()
 
 
@@ -154,7 +154,8 @@ class Module:
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
         """Copy arrays into the existing parameters and buffers (in place: optimizers stay valid)."""
-        targets: dict[str, np.ndarray] = {name: p.data for name, p in self.named_parameters()}
+        params = dict(self.named_parameters())
+        targets: dict[str, np.ndarray] = {name: p.data for name, p in params.items()}
         targets.update(dict(self.named_buffers()))
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
@@ -169,6 +170,8 @@ class Module:
                     f"load_state_dict: {name} has shape {value.shape} in the state but {target.shape} in the model"
                 )
             np.copyto(target, value, casting="same_kind")
+            if name in params:
+                mark_changed(params[name])  # a graph recorded before must not read the new values
 
     def extra_repr(self) -> str:
         return ""

@@ -239,3 +239,13 @@ def test_reads_names_are_checked_against_the_forward() -> None:
     op = ops.primitive("reads_typo_test")(lambda a, b: a + b)
     with pytest.raises(ValueError, match=r"reads names 'c', not y or one of its inputs \['a', 'b'\]"):
         op.defvjp(lambda g, y, a, b: g, lambda g, y, a, b: g, reads=("c", ""))
+
+
+def test_load_state_dict_is_an_in_place_change_of_the_parameters() -> None:
+    rng = np.random.default_rng(0)
+    model = ag.nn.Sequential(ag.nn.Linear(3, 4, rng=rng, dtype=np.float64), ag.nn.Tanh(),
+                             ag.nn.Linear(4, 2, rng=rng, dtype=np.float64))
+    loss = model(Tensor(rng.standard_normal((5, 3)))).sum()
+    model.load_state_dict({k: v * 2 for k, v in model.state_dict().items()})
+    with pytest.raises(RuntimeError, match=re.escape(IN_PLACE) + r".*\[linear"):
+        loss.backward()  # the first layer's input gradient reads the second layer's weight
