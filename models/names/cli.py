@@ -396,8 +396,8 @@ def _finish(args: argparse.Namespace, run: Run, out: Path, checkpoint: Path, bes
             for name in names:
                 print(f"  {name}")
     if stop:
-        print(f"interrupted by {signal_name(stop[0])} after the final evaluation: {out / 'metrics.json'} and the "
-              "checkpoint are written; the remaining output was skipped")
+        print(f"interrupted by {signal_name(stop[0])} after the final evaluation; metrics: {out / 'metrics.json'}, "
+              f"checkpoint: {checkpoint}; the remaining output was skipped")
         return 128 + stop[0]
     return 0
 

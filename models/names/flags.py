@@ -123,5 +123,5 @@ def in_flags(message: str) -> str:
     """A config validation message in the command line's words: ``config: n_head 3 does not divide
     n_embd 64`` -> ``--n-head 3 does not divide --n-embd 64``."""
     message = re.sub(r"^config: ", "", message)
-    message = re.sub(r"\barch '", "--arch '", message)
+    message = re.sub(r"^arch '", "--arch '", message)
     return _FIELD.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)
