@@ -144,9 +144,11 @@ def test_too_many_parameters_are_refused_before_building(tmp_path, capsys):
     (["sample", ""], "argument checkpoint: must not be empty"),
     (["train", "--max-bytes", "9223372036854775808"], "argument --max-bytes: must be at most 1,099,511,627,776 (1 TiB"),
     (["train", "--steps", "10000000000"], "argument --steps: must be at most 1,000,000,000"),
-    (["sample", "-n", "100000000"], "argument -n/--num: must be at most 1,000,000"),
+    (["sample", "-n", "100000000"], "argument -n/--num: must be at most 100,000"),
     (["derive", "--batch-size", "0"], "argument --batch-size: must be >= 1"),
     (["derive", "--seed", "-1"], "argument --seed: must be >= 0"),
+    (["train", "--seed", str(2**63)], "argument --seed: must be at most 9,223,372,036,854,775,807"),
+    (["train", "--block-size", "1000000"], "argument --block-size: must be at most 1,024"),
 ])
 def test_bad_command_lines_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

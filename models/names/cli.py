@@ -34,7 +34,7 @@ from . import checkpoint as ckpt
 from . import interrupt, zoo
 from .derive import add_parser as add_derive_parser, cmd_derive
 from .data import DEFAULT_DATA, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, DataError, Vocab, read_words, split
-from .flags import (FRACTION, MAX_BYTES, NAMES, NON_NEGATIVE, NON_NEGATIVE_NUMBER, OPEN_FRACTION, POSITIVE,  # noqa: F401
+from .flags import (BLOCK, MAX_BLOCK, FRACTION, MAX_BYTES, NAMES, NON_NEGATIVE, NON_NEGATIVE_NUMBER, OPEN_FRACTION, POSITIVE,  # noqa: F401
                     POSITIVE_NUMBER, STEPS, TEMPERATURE, MAX_NAMES, Parser, UsageError, in_flags, integer, path as path_arg,
                     unrecognized, widths)
 from .interrupt import pause, signal_name, stop_on_signals
@@ -106,7 +106,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-plot", action="store_true", help="skip the loss-curve PNG")
     g = t.add_argument_group("model and optimisation (override the config)")
-    g.add_argument("--block-size", type=POSITIVE)
+    g.add_argument("--block-size", type=BLOCK, help=f"characters of context (MLPs; at most {MAX_BLOCK:,})")
     g.add_argument("--emb", type=POSITIVE, help="embedding size")
     g.add_argument("--hidden", type=widths, help="hidden widths, comma separated, e.g. 200 or 512,512")
     g.add_argument("--arch", choices=ARCHS, help="mlp, hier, or a sequence model (makemore's zoo)")

@@ -17,10 +17,14 @@ MAX_BYTES_LIMIT = 1 << 40
 #: largest ``--steps`` / ``--stop-at``: the loss history takes 4 bytes a step
 MAX_STEPS = 10**9
 #: most names ``-n`` / ``--samples`` draws at once
-MAX_NAMES = 1_000_000
+MAX_NAMES = 100_000
 #: widest hidden layer and most hidden layers accepted on the command line (--max-params bounds the total)
 MAX_WIDTH = 1 << 20
 MAX_LAYERS = 1024
+#: longest context an MLP reads (every example stores it: 1,024 characters is far past any name)
+MAX_BLOCK = 1024
+#: a checkpoint stores integers below 2**63 (schema.py)
+MAX_INT = 2**63 - 1
 
 
 class UsageError(ValueError):
@@ -59,7 +63,7 @@ def unrecognized(extra: Sequence[str], parser: argparse.ArgumentParser,
     return message + ("; " + "; ".join(hints) if hints else "")
 
 
-def integer(low: int, high: int | None = None, why: str = "") -> Callable[[str], int]:
+def integer(low: int, high: int = MAX_INT, why: str = "") -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -67,7 +71,7 @@ def integer(low: int, high: int | None = None, why: str = "") -> Callable[[str],
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        if high is not None and value > high:
+        if value > high:
             raise argparse.ArgumentTypeError(f"must be at most {high:,}{why}, got {value:,}")
         return value
     return parse
@@ -107,6 +111,7 @@ def widths(text: str) -> list[int]:
 POSITIVE = integer(1)
 NON_NEGATIVE = integer(0)
 STEPS = integer(1, MAX_STEPS)
+BLOCK = integer(1, MAX_BLOCK)
 NAMES = integer(1, MAX_NAMES)
 MAX_BYTES = integer(1, MAX_BYTES_LIMIT, " (1 TiB: a file of names beyond that is surely a wrong --input)")
 POSITIVE_NUMBER = number(lambda v: v > 0, "> 0")
