@@ -340,7 +340,7 @@ def test_a_signal_at_any_moment_of_train_is_one_line_and_leaves_metrics_or_a_res
 
 def test_a_second_signal_aborts_at_once_in_one_line(tmp_path):
     out = tmp_path / "run"
-    proc = _train_cli(*TINY, "--out", str(out), "--stop-at", "10", pause="save")
+    proc = _train_cli(*TINY, "--out", str(out), "--stop-at", "10", pause="save:2")  # waits for both signals
     _wait_for_pause(proc, "save")
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGTERM)  # another signal number: two pending SIGINTs could merge into one

@@ -4,7 +4,8 @@
   signals in ``EARLY``; ``stop_on_signals()`` takes over from there (and inherits what ``EARLY`` holds).
 - Test seam: with ``MODELS_NAMES_PAUSE=<phase>`` in the environment, the process stops once at that
   named point (``PHASES``), writes ``paused at <phase>`` to stderr and waits (at most 60 s) for a signal,
-  so a test can deliver one at a known moment instead of sleeping and hoping.
+  so a test can deliver one at a known moment instead of sleeping and hoping (``<phase>:2`` waits for
+  two, so the second one's handling is certain to happen there too).
 
 Light on purpose (no NumPy): it runs before anything heavy is imported.
 """
@@ -26,7 +27,7 @@ PHASES = ("imports", "setup", "train", "save", "evaluate", "plot", "samples")
 #: signals received before ``stop_on_signals`` took over
 EARLY: list[int] = []
 
-_pause_at = os.environ.get(PAUSE_ENV)
+_pause_at, _, _pause_for = os.environ.get(PAUSE_ENV, "").partition(":")
 
 
 def _record_early(signum: int, frame: Any) -> None:
@@ -80,7 +81,7 @@ def pause(phase: str, stop: Sequence[int]) -> None:
     _pause_at = None
     print(f"paused at {phase}", file=sys.stderr, flush=True)
     deadline = time.monotonic() + 60
-    while not stop and time.monotonic() < deadline:
+    while len(stop) < int(_pause_for or 1) and time.monotonic() < deadline:
         time.sleep(0.005)
 
 
