@@ -23,8 +23,8 @@ from autograd_np import nn
 
 from . import checkpoint as ckpt
 from . import schema, zoo
-from .interrupt import STOP_SIGNALS, pause, stop_on_signals  # noqa: F401 (STOP_SIGNALS: re-exported)
 from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, Vocab, Words, build_examples, split
+from .interrupt import pause, stop_on_signals
 from .model import Config, build_model, make_optimizer
 
 EVAL_CHUNK = 8192
