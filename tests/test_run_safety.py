@@ -103,12 +103,13 @@ def test_a_run_directory_is_accepted_wherever_a_checkpoint_is(tmp_path, monkeypa
         assert capsys.readouterr().err.startswith(note), argv
     assert main(["sample", "runs/names", "-n", "1"]) == 0  # a directory of numbered runs: the newest run's
     assert capsys.readouterr().err.startswith(f"runs/names is a directory: using its newest checkpoint, {checkpoint}")
+    (run_dir / "best.npz").write_bytes(checkpoint.read_bytes())  # newer, but training continues checkpoint.npz
     assert main(["train", "--resume", str(run_dir), "--no-progress", "--no-plot", "--samples", "0"]) == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith(note) and f"resuming {checkpoint} at step 10 of 30" in captured.out
+    assert captured.err.startswith(f"{run_dir} is a directory: using its run's checkpoint, {checkpoint}\n")
+    assert f"resuming {checkpoint} at step 10 of 30" in captured.out
     assert _step(checkpoint) == 30 and (run_dir / "metrics.json").exists()
     best = run_dir / "best.npz"  # written later than checkpoint.npz: the newest
-    best.write_bytes(checkpoint.read_bytes())
     os.utime(checkpoint, ns=(1, 1))
     assert main(["eval", str(run_dir), "--split", "dev"]) == 0
     assert capsys.readouterr().err == f"{run_dir} is a directory: using its newest checkpoint, {best}\n"

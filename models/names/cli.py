@@ -90,7 +90,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", type=path_arg, help=f"run directory (default: a new numbered one, {RUNS_ROOT}/N; "
                    "with --resume, the checkpoint's own directory)")
     t.add_argument("--resume", type=path_arg, metavar="CKPT",
-                   help="continue a run from its checkpoint (a file, or a run directory: its newest checkpoint)")
+                   help="continue a run from its checkpoint (a file, or a run directory: its checkpoint.npz)")
     t.add_argument("--force", action="store_true", help="replace the checkpoint an existing --out holds")
     t.add_argument("--stop-at", type=STEPS, metavar="STEP", help="stop at this step (checkpoint saved; resume later)")
     t.add_argument("--stop-on-divergence", action="store_true",
@@ -251,7 +251,7 @@ def cmd_train(args: argparse.Namespace, stop: list[int]) -> int:
     if stop:
         return _interrupted_before_training(args, stop)
     if args.resume is not None:
-        args.resume = find_checkpoint(args.resume)
+        args.resume = find_checkpoint(args.resume, resume=True)
     if args.out is not None:  # fail before reading any data; checked again under the lock
         check_out_dir(args.out, args.out / CHECKPOINT, resume=args.resume, force=args.force)
     run = _resume_run(args) if args.resume else _new_run(args)

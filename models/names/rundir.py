@@ -75,11 +75,15 @@ def latest_checkpoint(root: Path = RUNS_ROOT) -> Path:
                       "'python -m models.names train' or name a checkpoint file")
 
 
-def resolve_checkpoint(path: Path) -> Path:
+def resolve_checkpoint(path: Path, resume: bool = False) -> Path:
     """``path`` itself, unless it is a directory: then a run directory's newest checkpoint (the more recently
-    written of checkpoint.npz and best.npz), or the newest run's under a directory of numbered runs."""
+    written of checkpoint.npz and best.npz), or the newest run's under a directory of numbered runs.
+    ``resume``: a run directory's checkpoint.npz wherever there is one (training continues by writing
+    it; continuing from best.npz would write the run's state into the best-dev file)."""
     if not path.is_dir():
         return path
+    if resume and (path / CHECKPOINT).is_file():
+        return path / CHECKPOINT
     found = [p for p in (path / CHECKPOINT, path / BEST) if p.is_file()]
     if found:
         return max(found, key=lambda p: (p.stat().st_mtime_ns, p.name == CHECKPOINT))
@@ -90,11 +94,12 @@ def resolve_checkpoint(path: Path) -> Path:
                       "with one; give a checkpoint file or a run directory")
 
 
-def find_checkpoint(path: Path) -> Path:
+def find_checkpoint(path: Path, resume: bool = False) -> Path:
     """``resolve_checkpoint``, saying on stderr which file a directory stood for."""
-    found = resolve_checkpoint(path)
+    found = resolve_checkpoint(path, resume)
     if found != path:
-        print(f"{path} is a directory: using its newest checkpoint, {found}", file=sys.stderr)
+        which = "its run's checkpoint" if resume and found.parent == path else "its newest checkpoint"
+        print(f"{path} is a directory: using {which}, {found}", file=sys.stderr)
     return found
 
 
