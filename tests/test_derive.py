@@ -37,7 +37,9 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     assert main(["train", *TINY, "--hidden", "24", "--dropout", "0.1", "--out", str(out / "mlp")]) == 0
     assert main(["train", *TINY, "--arch", "hier", "--block-size", "4", "--hidden", "16",
                  "--out", str(out / "hier")]) == 0
-    return {"mlp": out / "mlp" / "checkpoint.npz", "hier": out / "hier" / "checkpoint.npz"}
+    assert main(["train", "--arch", "gru", "--steps", "2", "--n-embd", "4", "--n-embd2", "4", "--no-progress",
+                 "--samples", "0", "--no-plot", "--out", str(out / "gru")]) == 0
+    return {name: out / name / "checkpoint.npz" for name in ("mlp", "hier", "gru")}
 
 
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
@@ -72,6 +74,14 @@ def test_trained_checkpoint_every_row_matches(checkpoints, dtype, capsys) -> Non
     assert "dropout is left out (as in evaluation)" in out
 
 
+def test_a_run_directory_stands_for_its_checkpoint(checkpoints, capsys) -> None:
+    run_dir = checkpoints["mlp"].parent
+    assert main(["derive", str(run_dir)]) == 0
+    captured = capsys.readouterr()
+    assert f"checkpoint {checkpoints['mlp']} (step 30)" in captured.out and "all 10 rows match" in captured.out
+    assert captured.err == f"{run_dir} is a directory: using its newest checkpoint, {checkpoints['mlp']}\n"
+
+
 def test_a_wrong_hand_gradient_is_a_wrong_row_and_a_failing_exit(monkeypatch, capsys) -> None:
     right = derivation.backward
 
@@ -89,10 +99,11 @@ def test_a_wrong_hand_gradient_is_a_wrong_row_and_a_failing_exit(monkeypatch, ca
     assert "1 of 10 rows WRONG: ∂L/∂b⁽¹⁾" in out
 
 
-def test_hier_checkpoint_exits_2_naming_what_is_covered(checkpoints, capsys) -> None:
-    assert main(["derive", str(checkpoints["hier"])]) == 2
+@pytest.mark.parametrize("arch, name", [("hier", "hierarchical (WaveNet-style) MLP ('hier')"), ("gru", "GRU ('gru')")])
+def test_other_archs_exit_2_naming_the_arch_and_what_is_covered(checkpoints, capsys, arch, name) -> None:
+    assert main(["derive", str(checkpoints[arch])]) == 2
     err = capsys.readouterr().err
-    assert "hierarchical ('hier') model" in err and "the derivation covers the flat MLP" in err
+    assert f"this is the {name} model" in err and "the derivation covers the flat MLP" in err
 
 
 def test_norm_layers_are_not_covered(capsys) -> None:
@@ -105,9 +116,10 @@ def test_norm_layers_are_not_covered(capsys) -> None:
 
 
 def test_bad_arguments(checkpoints, tmp_path, capsys) -> None:
-    assert main(["derive", "--batch-size", "0"]) == 1
-    assert "--batch-size must be >= 1" in capsys.readouterr().err
-    assert main(["derive", str(checkpoints["mlp"]), "--hidden", "8"]) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["derive", "--batch-size", "0"])
+    assert exit_info.value.code == 2 and "argument --batch-size: must be >= 1" in capsys.readouterr().err
+    assert main(["derive", str(checkpoints["mlp"]), "--hidden", "8"]) == 2
     assert "--hidden is for a fresh model" in capsys.readouterr().err
     assert main(["derive", str(tmp_path / "missing.npz")]) == 1
     assert "missing.npz" in capsys.readouterr().err

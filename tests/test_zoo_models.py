@@ -158,7 +158,7 @@ def test_recurrent_models_read_words_longer_than_their_training_words():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--arch", "transformer", "--n-head", "3"], "n_head 3 does not divide n_embd 64"),
+    (["--arch", "transformer", "--n-head", "3"], "--n-head 3 does not divide --n-embd 64"),
     (["--arch", "gru", "--block-size", "8"], "--block-size does not apply to arch 'gru' (a sequence model reads whole"),
     (["--arch", "rnn", "--hidden", "32"], "--hidden does not apply to arch 'rnn'"),
     (["--arch", "mlp", "--n-layer", "2"], "--n-layer does not apply to arch 'mlp'"),
@@ -168,17 +168,17 @@ def test_recurrent_models_read_words_longer_than_their_training_words():
     (["--config", "transformer", "--arch", "mlp"], "config 'transformer' is for arch 'transformer', not 'mlp'"),
 ])
 def test_incompatible_flags_are_clear_errors(tmp_path, capsys, argv, message):
-    assert main(["train", *argv, "--steps", "1", "--out", str(tmp_path), "--no-progress"]) == 1
+    assert main(["train", *argv, "--steps", "1", "--out", str(tmp_path), "--no-progress"]) == 2  # usage errors
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err
+    assert "train: error: " in err and message in err
 
 
 def test_checkpoint_of_one_arch_with_another_arch(transformer_ckpt, capsys):
-    assert main(["train", "--resume", str(transformer_ckpt), "--arch", "gru"]) == 1
+    assert main(["train", "--resume", str(transformer_ckpt), "--arch", "gru"]) == 2
     assert f"{transformer_ckpt} holds a 'transformer' model, but --arch gru was given" in capsys.readouterr().err
-    assert main(["graph", str(transformer_ckpt), "--config", "large"]) == 1
+    assert main(["graph", str(transformer_ckpt), "--config", "large"]) == 2
     assert "holds a 'transformer' model, but --config large (arch hier) was given" in capsys.readouterr().err
-    assert main(["graph", str(transformer_ckpt), "--layers", "1"]) == 1
+    assert main(["graph", str(transformer_ckpt), "--layers", "1"]) == 2
     assert "a checkpoint keeps its own layers" in capsys.readouterr().err
 
 

@@ -4,21 +4,37 @@
 
 Python API: ``Run`` (train / evaluate / sample / save / load), ``Config``,
 ``get_config``, ``read_words``, ``split``, ``build_examples``, ``Vocab``.
+
+The names are imported on first use, so ``python -m models.names`` can take charge of
+SIGINT/SIGTERM before NumPy is loaded (``interrupt.py``).
 """
+import importlib
 import os
+from typing import Any
 
 # One BLAS thread unless the user chose otherwise: this model's matrices are small, and a second
 # OpenBLAS thread waiting for a busy core slows every product (see the README). Takes effect only
 # when NumPy is not imported yet, as with ``python -m models.names``.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from .checkpoint import CheckpointError, CheckpointWriteError  # noqa: E402
-from .data import DEFAULT_DATA, DataError, Vocab, Words, build_examples, parse_words, read_words, split  # noqa: E402
-from .model import CONFIGS, Config, build_model, get_config, make_optimizer, make_schedule  # noqa: E402
-from .train import DivergedError, Run  # noqa: E402
+_EXPORTS = {
+    "CheckpointError": "checkpoint", "CheckpointWriteError": "checkpoint",
+    "DEFAULT_DATA": "data", "DataError": "data", "Vocab": "data", "Words": "data", "build_examples": "data",
+    "parse_words": "data", "read_words": "data", "split": "data",
+    "CONFIGS": "model", "Config": "model", "build_model": "model", "get_config": "model", "make_optimizer": "model",
+    "make_schedule": "model",
+    "DivergedError": "train", "Run": "train",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "CheckpointError", "CheckpointWriteError", "DivergedError", "DEFAULT_DATA", "DataError", "Vocab", "Words",
-    "build_examples", "parse_words", "read_words", "split", "CONFIGS", "Config", "build_model", "get_config", "make_optimizer",
-    "make_schedule", "Run",
-]
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -4,13 +4,15 @@
     python -m models.names train --config large --out runs/large
     python -m models.names train --arch transformer --steps 2000   # or bigram, bow, rnn, gru (models/names/zoo.py)
     python -m models.names train --input my_words.txt --steps 20000
-    python -m models.names train --resume runs/names/1/checkpoint.npz
+    python -m models.names train --resume runs/names/1      # a run directory: its newest checkpoint
     python -m models.names sample [CKPT] -n 10 --temperature 0.8 --exclude-train
     python -m models.names eval [CKPT] [--input FILE] [--split dev]
     python -m models.names graph [CKPT] --out graph.svg
     python -m models.names derive [CKPT] [--dtype float32]
 
-A command without CKPT uses the newest run under runs/names (see rundir.py).
+A command without CKPT uses the newest run under runs/names (see rundir.py); CKPT may be a checkpoint
+file or a run directory. Bad command lines exit with status 2 (``flags.py``), other errors with 1.
+SIGINT or SIGTERM during ``train`` ends it with one line and a saved state (``interrupt.py``).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import argparse
 import importlib.util
 import json
 import math
+import re
 import secrets
 import shlex
 import sys
@@ -28,18 +31,23 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import zoo
+from . import interrupt, zoo
 from .derive import add_parser as add_derive_parser, cmd_derive
 from .data import DEFAULT_DATA, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, DataError, Vocab, read_words, split
+from .flags import (BLOCK, MAX_BLOCK, FRACTION, MAX_BYTES, NAMES, NON_NEGATIVE, NON_NEGATIVE_NUMBER, OPEN_FRACTION, POSITIVE,  # noqa: F401
+                    POSITIVE_NUMBER, STEPS, TEMPERATURE, MAX_NAMES, Parser, UsageError, in_flags, integer, path as path_arg,
+                    unrecognized, widths)
+from .interrupt import pause, signal_name, stop_on_signals
 from .layout import parameter_count
 from .model import ARCHS, CONFIGS, get_config, make_schedule
-from .rundir import CHECKPOINT, RUNS_ROOT, RunDirError, RunLock, check_out_dir, check_writable, latest_checkpoint, new_run_dir
+from .rundir import (CHECKPOINT, RUNS_ROOT, RunDirError, RunLock, check_out_dir, check_writable, find_checkpoint,
+                     latest_checkpoint, new_run_dir)
 from .schema import DEFAULT_MAX_PARAMETERS
-from .train import Run, stop_on_signals
+from .train import Interrupted, Run
 
 # train options that define the model/optimisation (ignored, with an error, when resuming)
 _CONFIG_FLAGS = {
-    "block_size": int, "emb": int, "hidden": str, "arch": str, "norm": str, "dropout": float,
+    "block_size": int, "emb": int, "hidden": list, "arch": str, "norm": str, "dropout": float,
     "batch_size": int, "optimizer": str, "lr": float, "momentum": float, "weight_decay": float,
     "schedule": str, "warmup": float, "final_lr": float, "seed": int, "dtype": str, "eval_every": int,
     "n_layer": int, "n_head": int, "n_embd": int, "n_embd2": int, "beta2": float, "grad_clip": float,
@@ -47,42 +55,9 @@ _CONFIG_FLAGS = {
 SPLITS = ("train", "dev", "test")
 
 
-# ----- argument types: bad values are usage errors (exit code 2) naming the flag ------------------------
-def _integer(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-    return parse
-
-
-def _number(check: Callable[[float], bool], expected: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or not check(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number {expected}, got {text}")
-        return value
-    return parse
-
-
-POSITIVE = _integer(1)
-NON_NEGATIVE = _integer(0)
-POSITIVE_NUMBER = _number(lambda v: v > 0, "> 0")
-NON_NEGATIVE_NUMBER = _number(lambda v: v >= 0, ">= 0")
-FRACTION = _number(lambda v: 0 <= v < 1, "in [0, 1)")
-TEMPERATURE = _number(lambda v: 0.01 <= v <= 100, "in [0.01, 100]")
-OPEN_FRACTION = _number(lambda v: 0 < v < 1, "in (0, 1)")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser and each command's own parser."""
+    parser = Parser(
         prog="python -m models.names",
         description="Character-level models that learn to make up names (autograd_np): the MLP and makemore's zoo.",
     )
@@ -92,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_graph(sub)
     add_derive_parser(sub)
-    return parser
+    return parser, dict(sub.choices)
 
 
 def _add_max_params(p: argparse.ArgumentParser) -> None:
@@ -102,39 +77,42 @@ def _add_max_params(p: argparse.ArgumentParser) -> None:
 
 
 def _add_checkpoint(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=Path, nargs="?", help=f"(default: the newest run under {RUNS_ROOT})")
+    p.add_argument("checkpoint", type=path_arg, nargs="?",
+                   help=f"a checkpoint file or a run directory (default: the newest run under {RUNS_ROOT})")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a model (default: bundled names, default config)")
-    t.add_argument("--input", type=Path, help=f"one word per line, UTF-8 (default: bundled {DEFAULT_DATA.name})")
+    t.add_argument("--input", type=path_arg, help=f"one word per line, UTF-8 (default: bundled {DEFAULT_DATA.name})")
     t.add_argument("--config", choices=sorted(CONFIGS),
                    help="named configuration (default: 'default', or the one named after a sequence --arch)")
-    t.add_argument("--steps", type=POSITIVE, help="total optimisation steps (default: from the config)")
-    t.add_argument("--out", type=Path, help=f"run directory (default: a new numbered one, {RUNS_ROOT}/N; "
+    t.add_argument("--steps", type=STEPS, help="total optimisation steps (default: from the config)")
+    t.add_argument("--out", type=path_arg, help=f"run directory (default: a new numbered one, {RUNS_ROOT}/N; "
                    "with --resume, the checkpoint's own directory)")
-    t.add_argument("--resume", type=Path, metavar="CKPT", help="continue a run from its checkpoint")
+    t.add_argument("--resume", type=path_arg, metavar="CKPT",
+                   help="continue a run from its checkpoint (a file, or a run directory: its checkpoint.npz)")
     t.add_argument("--force", action="store_true", help="replace the checkpoint an existing --out holds")
-    t.add_argument("--stop-at", type=POSITIVE, metavar="STEP", help="stop at this step (checkpoint saved; resume later)")
+    t.add_argument("--stop-at", type=STEPS, metavar="STEP", help="stop at this step (checkpoint saved; resume later)")
     t.add_argument("--stop-on-divergence", action="store_true",
-                   help="stop with an error when the loss stays above 10x its starting value")
+                   help="stop with an error when the mean loss stays above 10x its starting value "
+                        "(default: a warning)")
     t.add_argument("--checkpoint-every", type=NON_NEGATIVE, default=20_000, metavar="N",
                    help="also save every N steps (0: only at the end)")
-    t.add_argument("--samples", type=NON_NEGATIVE, default=20, help="names to print at the end (default 20)")
+    t.add_argument("--samples", type=integer(0, MAX_NAMES), default=20, help="names to print at the end (default 20)")
     t.add_argument("--max-len", type=POSITIVE, default=DEFAULT_MAX_LEN, help=f"longest accepted word (default {DEFAULT_MAX_LEN})")
-    t.add_argument("--max-bytes", type=POSITIVE, default=DEFAULT_MAX_BYTES,
+    t.add_argument("--max-bytes", type=MAX_BYTES, default=DEFAULT_MAX_BYTES,
                    help=f"largest accepted --input file (default {DEFAULT_MAX_BYTES:,} bytes)")
     _add_max_params(t)
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-plot", action="store_true", help="skip the loss-curve PNG")
     g = t.add_argument_group("model and optimisation (override the config)")
-    g.add_argument("--block-size", type=POSITIVE)
+    g.add_argument("--block-size", type=BLOCK, help=f"characters of context (MLPs; at most {MAX_BLOCK:,})")
     g.add_argument("--emb", type=POSITIVE, help="embedding size")
-    g.add_argument("--hidden", help="hidden widths, comma separated, e.g. 200 or 512,512")
+    g.add_argument("--hidden", type=widths, help="hidden widths, comma separated, e.g. 200 or 512,512")
     g.add_argument("--arch", choices=ARCHS, help="mlp, hier, or a sequence model (makemore's zoo)")
     g.add_argument("--norm", choices=["none", "batch", "layer"])
     g.add_argument("--dropout", type=FRACTION)
-    g.add_argument("--batch-size", type=POSITIVE)
+    g.add_argument("--batch-size", type=POSITIVE, help="at most the number of training examples")
     g.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     g.add_argument("--lr", type=POSITIVE_NUMBER, help="(peak) learning rate")
     g.add_argument("--momentum", type=FRACTION)
@@ -156,7 +134,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sample", help="print names sampled from a checkpoint")
     _add_checkpoint(s)
-    s.add_argument("-n", "--num", type=POSITIVE, default=20, help="how many names (default 20)")
+    s.add_argument("-n", "--num", type=NAMES, default=20, help="how many names (default 20)")
     s.add_argument("--temperature", type=TEMPERATURE, default=1.0, help="<1: safer, >1: wilder (default 1.0)")
     s.add_argument("--seed", type=NON_NEGATIVE, help="repeat a draw (default: fresh names, seed printed)")
     s.add_argument("--exclude-train", action="store_true", help="only names that are not in the training data file")
@@ -166,24 +144,26 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="losses of a checkpoint on a data file's standard split")
     _add_checkpoint(e)
-    e.add_argument("--input", type=Path, help="data file (default: the words stored in the checkpoint)")
+    e.add_argument("--input", type=path_arg, help="data file (default: the words stored in the checkpoint)")
     e.add_argument("--split", default="all", choices=["train", "dev", "test", "all", "whole"],
                    help="all: train, dev and test; whole: every word of the file, unsplit")
     e.add_argument("--max-len", type=POSITIVE, default=DEFAULT_MAX_LEN)
-    e.add_argument("--max-bytes", type=POSITIVE, default=DEFAULT_MAX_BYTES)
+    e.add_argument("--max-bytes", type=MAX_BYTES, default=DEFAULT_MAX_BYTES)
     _add_max_params(e)
 
 
 def _add_graph(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("graph", help="render the computation graph of one training batch")
-    r.add_argument("checkpoint", type=Path, nargs="?",
-                   help=f"(default: the newest run under {RUNS_ROOT}; with --config or --arch, an untrained model)")
+    r.add_argument("checkpoint", type=path_arg, nargs="?",
+                   help=f"a checkpoint file or a run directory (default: the newest run under {RUNS_ROOT}; "
+                        "with --config or --arch, an untrained model)")
     r.add_argument("--config", choices=sorted(CONFIGS), help="draw an untrained model of this config")
     r.add_argument("--arch", choices=ARCHS, help="draw an untrained model of this arch (its own config)")
     r.add_argument("--layers", type=POSITIVE, metavar="N", help="untrained transformer: N blocks (1 keeps the graph small)")
     r.add_argument("--max-nodes", type=NON_NEGATIVE, default=500, help="refuse bigger graphs (default 500; 0: no limit)")
-    r.add_argument("--batch-size", type=POSITIVE, default=4)
-    r.add_argument("--out", type=Path, help="file type by suffix: svg, png, pdf, dot (default: graph.svg in the run directory)")
+    r.add_argument("--batch-size", type=POSITIVE, help="examples in the batch drawn (default 4; at most the "
+                   "number of training examples)")
+    r.add_argument("--out", type=path_arg, help="file type by suffix: svg, png, pdf, dot (default: graph.svg in the run directory)")
     r.add_argument("--show-grad", action="store_true", help="colour nodes by gradient norm")
     r.add_argument("--show-values", action="store_true", help="print mean/std of every tensor")
     r.add_argument("--show-rule", action="store_true", help="write each op's VJP rule under it")
@@ -191,28 +171,47 @@ def _add_graph(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "graph": cmd_graph, "derive": cmd_derive}
+    """Run one command; the exit status: 0, 1 (an error), 2 (a bad command line), 128 + signal (interrupted)."""
+    parser, parsers = _parser()
+    args, extra = parser.parse_known_args(argv)
+    command = parsers[args.command]
+    if extra:
+        command.error(unrecognized(extra, command, {k: v for k, v in parsers.items() if k != args.command}))
+    if args.command == "train":
+        with stop_on_signals() as stop:  # from here on, SIGINT/SIGTERM end train with one line and a saved state
+            return _run(command, cmd_train, args, stop)
+    interrupt.release_early()
+    if interrupt.EARLY:
+        print(f"interrupted by {signal_name(interrupt.EARLY[0])}", file=sys.stderr)
+        return 128 + interrupt.EARLY[0]
+    commands = {"sample": cmd_sample, "eval": cmd_eval, "graph": cmd_graph, "derive": cmd_derive}
+    return _run(command, commands[args.command], args)
+
+
+def _run(parser: argparse.ArgumentParser, cmd: Callable[..., int], args: argparse.Namespace, *extra: object) -> int:
     try:
-        return commands[args.command](args)
+        return cmd(args, *extra)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
     except (DataError, ckpt.CheckpointError, ValueError, FloatingPointError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except MemoryError as error:
+        print(f"error: out of memory{f' ({error})' if str(error) else ''}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second signal during train, or Ctrl-C in the other commands
+        if args.command == "train":
+            print("aborted by a second signal; the last checkpoint saved before it (if any) is intact",
+                  file=sys.stderr)
+        else:
+            print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    values = {}
-    for name in _CONFIG_FLAGS:
-        value = getattr(args, name)
-        if value is None:
-            continue
-        if name == "hidden":
-            try:
-                value = [int(v) for v in value.split(",") if v.strip()]
-            except ValueError:
-                raise ValueError(f"--hidden: expected comma-separated integers, got {args.hidden!r}") from None
-        values[name] = value
-    return values
+    return {name: getattr(args, name) for name in _CONFIG_FLAGS if getattr(args, name) is not None}
 
 
 def _check_arch(path: Path, run: Run, args: argparse.Namespace) -> None:
@@ -220,11 +219,18 @@ def _check_arch(path: Path, run: Run, args: argparse.Namespace) -> None:
     wanted = args.arch or (CONFIGS[args.config].get("arch", "mlp") if args.config else None)
     if wanted and wanted != run.config.arch:
         given = f"--arch {args.arch}" if args.arch else f"--config {args.config} (arch {wanted})"
-        raise ValueError(f"{path} holds a {run.config.arch!r} model, but {given} was given")
+        raise UsageError(f"{path} holds a {run.config.arch!r} model, but {given} was given")
 
 
 def _checkpoint_arg(args: argparse.Namespace) -> Path:
-    return args.checkpoint if args.checkpoint is not None else latest_checkpoint()
+    return find_checkpoint(args.checkpoint) if args.checkpoint is not None else latest_checkpoint()
+
+
+def _check_batch_size(flag_given: bool, batch_size: int, n_train: int, what: str = "--batch-size") -> None:
+    """A batch larger than the training set is a typo that would allocate gigabytes: refused."""
+    if flag_given and batch_size > n_train:
+        raise UsageError(f"{what} {batch_size:,} is larger than the training set ({n_train:,} examples); "
+                         f"give at most {n_train:,}")
 
 
 def _split_sizes(words: list[str]) -> dict[str, int]:
@@ -239,12 +245,21 @@ def _warn_empty_splits(sizes: dict[str, int]) -> None:
 
 
 # ----- train --------------------------------------------------------------------------------------------
-def cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace, stop: list[int]) -> int:
+    """Train; ``stop`` (from ``stop_on_signals``) receives SIGINT/SIGTERM, which end the command at the next
+    safe point with one line, leaving a resumable checkpoint or metrics.json (or nothing, before training)."""
+    if stop:
+        return _interrupted_before_training(args, stop)
+    if args.resume is not None:
+        args.resume = find_checkpoint(args.resume, resume=True)
     if args.out is not None:  # fail before reading any data; checked again under the lock
         check_out_dir(args.out, args.out / CHECKPOINT, resume=args.resume, force=args.force)
     run = _resume_run(args) if args.resume else _new_run(args)
     _warn_empty_splits(_split_sizes(run.words))
-    print(f"model: {run.describe()}")
+    print(f"model: {run.describe()}", flush=True)
+    pause("setup", stop)
+    if stop:
+        return _interrupted_before_training(args, stop)
     out, checkpoint = _train_paths(args)
     with RunLock(out) as lock:
         if lock.stale_pid is not None:
@@ -255,32 +270,43 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.force:
             for stale in ("metrics.json", "loss.png", "best.npz"):
                 (out / stale).unlink(missing_ok=True)
-        with stop_on_signals() as stop:  # from here on, SIGINT/SIGTERM end with a saved checkpoint
-            print(f"run directory: {out}", flush=True)
-            run.train(until=args.stop_at, progress=not args.no_progress, checkpoint_path=checkpoint,
-                      checkpoint_every=args.checkpoint_every, stop_on_divergence=args.stop_on_divergence, stop=stop,
-                      best_path=best)
-            run.save(checkpoint)
+        print(f"run directory: {out}", flush=True)
+        run.train(until=args.stop_at, progress=not args.no_progress, checkpoint_path=checkpoint,
+                  checkpoint_every=args.checkpoint_every, stop_on_divergence=args.stop_on_divergence, stop=stop,
+                  best_path=best)
+        pause("save", stop)
+        run.save(checkpoint)
         if stop and not run.interrupted:  # the signal came during the final save
             run.stopped_by = stop[0]
         if run.interrupted or run.step < run.config.steps:
-            why = "interrupted" if run.interrupted else "stopped"
-            print(f"{why} at step {run.step:,} of {run.config.steps:,}; checkpoint: {checkpoint}\n"
+            why = f"interrupted by {signal_name(run.stopped_by)}" if run.interrupted else "stopped"
+            print(f"{why} at step {run.step:,} of {run.config.steps:,}; checkpoint: {checkpoint}; "
                   f"continue with: {_resume_command(args, checkpoint)}")
             return 128 + run.stopped_by if run.interrupted else 0
-        _finish(args, run, out, checkpoint, best)
-    return 0
+        return _finish(args, run, out, checkpoint, best, stop)
+
+
+def _interrupted_before_training(args: argparse.Namespace, stop: list[int]) -> int:
+    kept = f"; {args.resume} is unchanged" if args.resume is not None else ""
+    print(f"interrupted by {signal_name(stop[0])} before training started: nothing was saved{kept}")
+    return 128 + stop[0]
 
 
 def _new_run(args: argparse.Namespace) -> Run:
     data = read_words(args.input or DEFAULT_DATA, max_len=args.max_len, max_bytes=args.max_bytes)
-    config = get_config(args.config or "default", steps=args.steps, **_overrides(args))
+    try:
+        config = get_config(args.config or "default", steps=args.steps, **_overrides(args))
+    except ValueError as error:
+        raise UsageError(in_flags(str(error))) from None
     if zoo.is_sequence_arch(config.arch) and config.block_size == 0:
         config.block_size = zoo.sequence_length(data.words)
     vocab = Vocab.from_words(data.words)
     count = parameter_count(config, len(vocab))
     if count > args.max_params:
-        raise ValueError(f"the model would have {count:,} parameters, more than --max-params {args.max_params:,}")
+        raise UsageError(f"the model would have {count:,} parameters, more than --max-params {args.max_params:,}")
+    train_words = split(data.words)[0]
+    examples = len(train_words) if zoo.is_sequence_arch(config.arch) else sum(len(w) + 1 for w in train_words)
+    _check_batch_size(args.batch_size is not None, config.batch_size, examples)
     run = Run.from_words(config, data, max_len=args.max_len)
     sizes = _split_sizes(data.words)
     print(f"data: {data.source} ({len(data.words):,} words; split {sizes['train']:,}/{sizes['dev']:,}/"
@@ -292,11 +318,11 @@ def _resume_run(args: argparse.Namespace) -> Run:
     run = Run.load(args.resume, max_parameters=args.max_params)
     _check_arch(args.resume, run, args)
     if _overrides(args) or args.input or args.config is not None:
-        raise ValueError("--resume continues the checkpoint's own data and config; only --steps, --stop-at, "
+        raise UsageError("--resume continues the checkpoint's own data and config; only --steps, --stop-at, "
                          "--out and output options may be given")
     if args.steps is not None and args.steps != run.config.steps:
         if args.steps < run.step:
-            raise ValueError(f"--steps {args.steps} is below the checkpoint's step {run.step}")
+            raise UsageError(f"--steps {args.steps} is below the checkpoint's step {run.step}")
         print(f"note: --steps changes the run length from {run.config.steps} to {args.steps}; "
               "the learning-rate schedule follows the new length", file=sys.stderr)
         run.config.steps = args.steps
@@ -329,14 +355,31 @@ def _resume_command(args: argparse.Namespace, checkpoint: Path) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _finish(args: argparse.Namespace, run: Run, out: Path, checkpoint: Path, best: Path | None) -> None:
-    """Final evaluation, loss curve, metrics.json (null for an empty split) and sampled names."""
+def _finish(args: argparse.Namespace, run: Run, out: Path, checkpoint: Path, best: Path | None,
+            stop: list[int]) -> int:
+    """Final evaluation, metrics.json (null for an empty split), loss curve and sampled names.
+
+    A signal during the evaluation ends it at once (the checkpoint is complete: resuming it evaluates
+    again); after it, metrics.json is still written and the curve and samples are skipped.
+    """
+    pause("evaluate", stop)
     t0 = time.perf_counter()
-    losses = {name: _loss_or_none(run.evaluate(name)) for name in SPLITS}
+    try:
+        losses = {name: _loss_or_none(run.evaluate(name, stop=stop)) for name in SPLITS}
+    except Interrupted as error:
+        print(f"interrupted by {signal_name(error.signum)} during the final evaluation; training is complete "
+              f"(step {run.step:,}), checkpoint: {checkpoint}; metrics.json not written: "
+              f"{_resume_command(args, checkpoint)} evaluates and writes it")
+        return 128 + error.signum
     eval_seconds = time.perf_counter() - t0
+    (out / "metrics.json").write_text(json.dumps({
+        **losses, "steps": run.step, "train_seconds": run.train_seconds, "eval_seconds": eval_seconds,
+        "config": run.config.to_dict(), "data": run.data_info,
+    }, indent=2, allow_nan=False) + "\n")
     print(f"done: {run.step:,} steps in {run.train_seconds:.1f} s of training (+{eval_seconds:.1f} s final evaluation)")
     print("loss: " + "  ".join(f"{k} {_format_loss(v)}" for k, v in losses.items()))
-    if not args.no_plot:
+    pause("plot", stop)
+    if not args.no_plot and not stop:
         if importlib.util.find_spec("matplotlib") is None:
             print("loss curve: skipped (matplotlib is not installed: pip install -e '.[plot]')")
         else:
@@ -345,14 +388,18 @@ def _finish(args: argparse.Namespace, run: Run, out: Path, checkpoint: Path, bes
     if best is not None and best.exists() and run.dev_losses:
         i = int(np.nanargmin(run.dev_losses))
         print(f"best dev loss {run.dev_losses[i]:.4f} at step {run.dev_steps[i]:,}: {best}")
-    (out / "metrics.json").write_text(json.dumps({
-        **losses, "steps": run.step, "train_seconds": run.train_seconds, "eval_seconds": eval_seconds,
-        "config": run.config.to_dict(), "data": run.data_info,
-    }, indent=2, allow_nan=False) + "\n")
-    if args.samples > 0:
-        print(f"{args.samples} sampled names:")
-        for name in run.sample(args.samples, seed=run.config.seed):
-            print(f"  {name}")
+    pause("samples", stop)
+    if args.samples > 0 and not stop:
+        names = run.sample(args.samples, seed=run.config.seed)
+        if not stop:
+            print(f"{args.samples} sampled names:")
+            for name in names:
+                print(f"  {name}")
+    if stop:
+        print(f"interrupted by {signal_name(stop[0])} after the final evaluation; metrics: {out / 'metrics.json'}, "
+              f"checkpoint: {checkpoint}; the remaining output was skipped")
+        return 128 + stop[0]
+    return 0
 
 
 def _loss_or_none(loss: float) -> float | None:
@@ -413,20 +460,35 @@ def _graph_run(args: argparse.Namespace) -> tuple[Run, Path]:
             args.checkpoint = latest_checkpoint()
         except RunDirError:
             print(f"note: no run under {RUNS_ROOT}; drawing an untrained default model", file=sys.stderr)
+    elif args.checkpoint is not None:
+        args.checkpoint = find_checkpoint(args.checkpoint)
     if args.checkpoint is not None:
         run = Run.load(args.checkpoint, max_parameters=args.max_params)
         _check_arch(args.checkpoint, run, args)
         if untrained:
-            raise ValueError("graph: give a checkpoint or --config/--arch (an untrained model), not both")
+            raise UsageError("give a checkpoint or --config/--arch (an untrained model), not both")
         if args.layers is not None:
-            raise ValueError("graph: --layers shapes an untrained model; a checkpoint keeps its own layers")
+            raise UsageError("--layers shapes an untrained model; a checkpoint keeps its own layers")
         return run, args.checkpoint.parent
-    config = get_config(args.config or "default", steps=1, arch=args.arch)
+    try:
+        config = get_config(args.config or "default", steps=1, arch=args.arch)
+    except ValueError as error:
+        raise UsageError(in_flags(str(error))) from None
     if args.layers is not None:
         if config.arch != "transformer":
-            raise ValueError("graph: --layers applies to the transformer only")
+            raise UsageError("--layers applies to the transformer only")
         config.n_layer = args.layers
     return Run.from_words(config, read_words(DEFAULT_DATA)), RUNS_ROOT
+
+
+def _too_large(message: str, limit: int, run: Run) -> str:
+    """viz's GraphTooLargeError in the command line's words (viz speaks of its keyword arguments)."""
+    count = re.search(r"has ([\d,]+) nodes", message)
+    size = f"has {count.group(1)} nodes, more than" if count else "is larger than"
+    # a sequence model's graph grows with its batch's longest name; an MLP's is fixed
+    hints = (["--batch-size 2"] if run.sequence else []) + (["--layers 1"] if run.config.arch == "transformer" else [])
+    hints.append(f"--max-nodes {count.group(1).replace(',', '')}" if count else "a larger --max-nodes")
+    return f"graph: the graph {size} --max-nodes {limit}; try {', '.join(hints)}, or --max-nodes 0 (no limit)"
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -439,7 +501,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     X, Y = run.splits()["train"]
     if len(X) == 0:
         raise ValueError("graph: the run's train split is empty")
-    ix = np.random.default_rng(0).integers(0, len(X), args.batch_size)
+    _check_batch_size(args.batch_size is not None, args.batch_size or 0, len(X))
+    batch_size = args.batch_size or 4
+    ix = np.random.default_rng(0).integers(0, len(X), batch_size)
     run.model.train()
     loss = run.batch_loss(X[ix], Y[ix])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -448,9 +512,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
         viz.render(loss, out, params=run.model, show_grad=args.show_grad, show_values=args.show_values,
                    show_rule=args.show_rule, collapse_chains=run.sequence, max_nodes=args.max_nodes or None)
     except viz.GraphTooLargeError as error:
-        raise ValueError(f"graph: {error}; try --batch-size 2, --layers 1 or --max-nodes") from None
+        raise ValueError(_too_large(str(error), args.max_nodes, run)) from None
     except (viz.RendererNotFoundError, viz.RenderError) as error:
         raise ValueError(f"graph: {error} (a .dot output needs no renderer)") from None
     source = args.checkpoint if args.checkpoint is not None else f"an untrained {run.config.arch} model"
-    print(f"graph of one batch of {args.batch_size} from {source} (loss {loss.item():.4f}): {out}")
+    print(f"graph of one batch of {batch_size} from {source} (loss {loss.item():.4f}): {out}")
     return 0

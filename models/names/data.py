@@ -26,7 +26,7 @@ import random
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 
@@ -35,6 +35,8 @@ DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "names.txt"
 DEFAULT_MAX_LEN = 64
 #: largest data file read (``--max-bytes``): generous, but a wrong path such as /dev/zero fails at once
 DEFAULT_MAX_BYTES = 1 << 30
+#: files are read in pieces of this size
+READ_CHUNK = 1 << 20
 END = "."
 
 
@@ -72,12 +74,24 @@ def read_words(path: str | Path, max_len: int = DEFAULT_MAX_LEN, max_bytes: int 
             raise DataError(f"{path}: the file is {st.st_size:,} bytes, more than the limit of {max_bytes:,} "
                             "(raise it with --max-bytes if this is intended)")
         try:
-            raw = f.read(max_bytes + 1)
+            raw = _read_at_most(f, max_bytes + 1)
         except OSError as error:
             raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from None
     if len(raw) > max_bytes:
         raise DataError(f"{path}: the file grew past the limit of {max_bytes:,} bytes while being read")
     return parse_words(raw, str(path), max_len)
+
+
+def _read_at_most(f: BinaryIO, limit: int) -> bytes:
+    """Up to ``limit`` bytes, read in pieces: memory follows the file's size, never the limit."""
+    chunks, total = [], 0
+    while total < limit:
+        chunk = f.read(min(READ_CHUNK, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
 
 
 def _file_kind(mode: int) -> str:

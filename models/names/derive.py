@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,11 +24,16 @@ from autograd_np.functional import cross_entropy
 from . import derivation
 from .data import DEFAULT_DATA, read_words
 from .derivation import symbol
+from .flags import NON_NEGATIVE, POSITIVE, UsageError, path, widths
 from .model import build_model, get_config
+from .rundir import find_checkpoint
 from .train import Run
 
 #: Exit status when the model is not one the derivation covers.
 UNSUPPORTED = 2
+#: what each arch is called in messages
+ARCH_NAMES = {"mlp": "flat MLP", "hier": "hierarchical (WaveNet-style) MLP", "bigram": "bigram",
+              "bow": "bag-of-words", "rnn": "RNN", "gru": "GRU", "transformer": "transformer"}
 
 
 class UnsupportedModel(ValueError):
@@ -38,25 +42,25 @@ class UnsupportedModel(ValueError):
 
 def add_parser(sub: Any) -> None:
     d = sub.add_parser("derive", help="check the seed derivation's hand gradients against the engine, layer by layer")
-    d.add_argument("checkpoint", type=Path, nargs="?", help="(default: a fresh model of the default config)")
-    d.add_argument("--batch-size", type=int, default=32)
-    d.add_argument("--seed", type=int, default=0, help="which batch of the train split (default 0)")
+    d.add_argument("checkpoint", type=path, nargs="?",
+                   help="a checkpoint file or a run directory (default: a fresh model of the default config)")
+    d.add_argument("--batch-size", type=POSITIVE, default=32, help="(default 32; at most the training examples)")
+    d.add_argument("--seed", type=NON_NEGATIVE, default=0, help="which batch of the train split (default 0)")
     d.add_argument("--dtype", default="float64", choices=["float64", "float32"],
                    help="precision of both computations (a checkpoint is cast); sets the tolerance (default float64)")
-    d.add_argument("--hidden", help="a fresh model's hidden widths, comma separated, e.g. 256,256 (default 200)")
+    d.add_argument("--hidden", type=widths,
+                   help="a fresh model's hidden widths, comma separated, e.g. 256,256 (default 200)")
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
-    if args.batch_size < 1:
-        raise ValueError(f"derive: --batch-size must be >= 1, got {args.batch_size}")
     if args.checkpoint:
         if args.hidden:
-            raise ValueError("derive: --hidden is for a fresh model; a checkpoint has its own widths")
+            raise UsageError("--hidden is for a fresh model; a checkpoint has its own widths")
+        args.checkpoint = find_checkpoint(args.checkpoint)
         run = Run.load(args.checkpoint)
         source = f"checkpoint {args.checkpoint} (step {run.step:,})"
     else:
-        hidden = _widths(args.hidden) if args.hidden else None
-        run = Run.from_words(get_config("default", steps=1, hidden=hidden), read_words(DEFAULT_DATA))
+        run = Run.from_words(get_config("default", steps=1, hidden=args.hidden), read_words(DEFAULT_DATA))
         source = f"fresh model (init seed {run.config.seed})"
     try:
         model = _cast(run, args.dtype)
@@ -66,6 +70,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
         return UNSUPPORTED
 
     X, Y = run.splits()["train"]
+    if args.batch_size > len(X):
+        raise UsageError(f"--batch-size {args.batch_size:,} is larger than the training set ({len(X):,} examples); "
+                         f"give at most {len(X):,}")
     ix = np.random.default_rng(args.seed).integers(0, len(X), args.batch_size)
     X, Y = X[ix], Y[ix]
     cfg = run.config
@@ -132,7 +139,8 @@ def flat_mlp_layers(model: nn.Module, config: Any) -> tuple[nn.Embedding, list[n
     covers = ("the derivation covers the flat MLP (--arch mlp, --norm none): embedding, flatten, "
               "Linear -> tanh layers, then a Linear output layer")
     if config.arch != "mlp":
-        raise UnsupportedModel(f"this is the hierarchical ({config.arch!r}) model; {covers}")
+        name = ARCH_NAMES.get(config.arch, config.arch)
+        raise UnsupportedModel(f"this is the {name} ({config.arch!r}) model; {covers}")
     if config.norm != "none":
         raise UnsupportedModel(f"this model has {config.norm} norm layers; {covers}")
     layers = [layer for layer in model if not isinstance(layer, nn.Dropout)]
@@ -150,10 +158,3 @@ def _cast(run: Run, dtype: str) -> nn.Module:
     model = build_model(config, len(run.vocab), np.random.default_rng(0))
     model.load_state_dict(run.model.state_dict())
     return model
-
-
-def _widths(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"--hidden: expected comma-separated integers, got {text!r}") from None

@@ -3,7 +3,8 @@
 - Without ``--out``, every ``train`` gets a new numbered directory under
   ``runs/names`` (``1``, ``2``, ...), so no run ever replaces another.
 - ``sample``, ``eval`` and ``graph`` without a checkpoint use the newest run
-  (the highest number that holds a checkpoint).
+  (the highest number that holds a checkpoint). Wherever a checkpoint is taken, a
+  run directory may be given instead: its newest checkpoint is used (``resolve_checkpoint``).
 - An explicit ``--out`` that holds a checkpoint is refused unless the run
   continues that very checkpoint (``--resume``) or ``--force`` replaces it.
 - A training process holds an exclusive lock (``.lock``, holding its pid) on
@@ -29,6 +30,7 @@ from .checkpoint import pid_alive
 
 RUNS_ROOT = Path("runs/names")
 CHECKPOINT = "checkpoint.npz"
+BEST = "best.npz"
 LOCK = ".lock"
 
 
@@ -71,6 +73,34 @@ def latest_checkpoint(root: Path = RUNS_ROOT) -> Path:
         return root / CHECKPOINT
     raise RunDirError(f"no checkpoint given, and no run under {root} holds one; train one with "
                       "'python -m models.names train' or name a checkpoint file")
+
+
+def resolve_checkpoint(path: Path, resume: bool = False) -> Path:
+    """``path`` itself, unless it is a directory: then a run directory's newest checkpoint (the more recently
+    written of checkpoint.npz and best.npz), or the newest run's under a directory of numbered runs.
+    ``resume``: a run directory's checkpoint.npz wherever there is one (training continues by writing
+    it; continuing from best.npz would write the run's state into the best-dev file)."""
+    if not path.is_dir():
+        return path
+    if resume and (path / CHECKPOINT).is_file():
+        return path / CHECKPOINT
+    found = [p for p in (path / CHECKPOINT, path / BEST) if p.is_file()]
+    if found:
+        return max(found, key=lambda p: (p.stat().st_mtime_ns, p.name == CHECKPOINT))
+    for _, directory in reversed(_numbered(path)):
+        if (directory / CHECKPOINT).is_file():
+            return directory / CHECKPOINT
+    raise RunDirError(f"{path} is a directory holding no checkpoint ({CHECKPOINT} or {BEST}) and no numbered run "
+                      "with one; give a checkpoint file or a run directory")
+
+
+def find_checkpoint(path: Path, resume: bool = False) -> Path:
+    """``resolve_checkpoint``, saying on stderr which file a directory stood for."""
+    found = resolve_checkpoint(path, resume)
+    if found != path:
+        which = "its run's checkpoint" if resume and found.parent == path else "its newest checkpoint"
+        print(f"{path} is a directory: using {which}, {found}", file=sys.stderr)
+    return found
 
 
 def check_out_dir(out: Path, checkpoint: Path, *, resume: Path | None, force: bool) -> None:

@@ -7,15 +7,12 @@ loading it again gives bit-identical continued training.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -27,41 +24,28 @@ from autograd_np import nn
 from . import checkpoint as ckpt
 from . import schema, zoo
 from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, Vocab, Words, build_examples, split
+from .interrupt import pause, stop_on_signals
 from .model import Config, build_model, make_optimizer
 
 EVAL_CHUNK = 8192
-#: a training loss above DIVERGENCE_FACTOR x its starting value at DIVERGENCE_EVALS evaluations in a row
-#: is divergence: a warning, or an error with ``stop_on_divergence``
+#: divergence: the mean training loss of DIVERGENCE_WINDOWS windows in a row above DIVERGENCE_FACTOR x its
+#: starting value (a warning, or an error with ``stop_on_divergence``); a window is DIVERGENCE_WINDOW steps,
+#: or eval_every if that is shorter, so the check never waits for a distant evaluation
 DIVERGENCE_FACTOR = 10.0
-DIVERGENCE_EVALS = 3
-#: signals that stop training after the current step and save a resumable checkpoint
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+DIVERGENCE_WINDOWS = 3
+DIVERGENCE_WINDOW = 100
 
 
 class DivergedError(FloatingPointError):
     """Training diverged; the message names the step and what happened to the checkpoint."""
 
 
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[list[int]]:
-    """While active (main thread only), SIGINT and SIGTERM are appended to the yielded list instead of
-    ending the process, so training can stop after the current step and save; a second signal raises
-    KeyboardInterrupt at once."""
-    stop: list[int] = []
+class Interrupted(Exception):
+    """A stop signal (its number in ``signum``) ended a long computation early (``loss_on`` with ``stop``)."""
 
-    def on_signal(signum: int, frame: Any) -> None:
-        if stop:
-            raise KeyboardInterrupt
-        stop.append(signum)
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
 
 
 class Run:
@@ -171,7 +155,12 @@ class Run:
         return build_examples(words, self.vocab, self.config.block_size)
 
     def batch_loss(self, X: np.ndarray, Y: np.ndarray) -> ag.Tensor:
-        """Mean cross-entropy of a batch: per example (MLP) or per real character (sequence archs)."""
+        """Mean cross-entropy of a batch: per example (MLP) or per real character (sequence archs).
+
+        Every loss the trainer and the evaluation compute comes from here: the one seam where a
+        subclass, or a test, changes or injects a loss value (tests inject NaN, infinity or a huge
+        finite loss here to check divergence handling without depending on how BLAS overflows).
+        """
         if self.sequence:
             return zoo.sequence_loss(self.model, *zoo.trim_padding(X, Y))
         return cross_entropy(self.model(X), Y)
@@ -208,10 +197,11 @@ class Run:
         whenever the dev loss is the lowest so far. SIGINT (Ctrl-C) and SIGTERM
         stop after the current step (``self.stopped_by`` holds the signal number;
         a second signal aborts at once); pass ``stop`` from an enclosing
-        ``stop_on_signals()`` to catch signals that arrive outside this call. A non-finite loss raises ``DivergedError``;
-        a mean training loss above ``DIVERGENCE_FACTOR`` x its starting value at
-        ``DIVERGENCE_EVALS`` evaluations in a row warns, or raises with
-        ``stop_on_divergence``.
+        ``stop_on_signals()`` to catch signals that arrive outside this call.
+        A non-finite loss raises ``DivergedError``; a mean training loss above
+        ``DIVERGENCE_FACTOR`` x its starting value in ``DIVERGENCE_WINDOWS`` windows
+        in a row (of ``min(eval_every, DIVERGENCE_WINDOW)`` steps) warns, or raises
+        with ``stop_on_divergence``.
         """
         if stop is None:
             with stop_on_signals() as own:
@@ -228,7 +218,8 @@ class Run:
         losses = np.zeros(max(until - self.step, 0), dtype=np.float32)
         start_step = self.step
         start_loss = float(self.train_losses[0]) if len(self.train_losses) else None
-        window_sum, window_n, high_evals, warned = 0.0, 0, 0, False
+        window = min(cfg.eval_every, DIVERGENCE_WINDOW)
+        window_sum, window_n, high_windows, warned = 0.0, 0, 0, False
         ema = None
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, desc="train", unit="step",
                    mininterval=0.5, smoothing=0.05, dynamic_ncols=True)
@@ -245,14 +236,15 @@ class Run:
                 start_loss = loss if start_loss is None else start_loss
                 window_sum, window_n = window_sum + loss, window_n + 1
                 ema = loss if ema is None else 0.99 * ema + 0.01 * loss
-                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                    self.train_seconds += time.perf_counter() - t0
+                pause("train", stop)
+                if self.step % window == 0 or self.step == cfg.steps:
                     mean = window_sum / window_n
                     window_sum, window_n = 0.0, 0
-                    high_evals = high_evals + 1 if mean > DIVERGENCE_FACTOR * start_loss else 0
-                    if high_evals >= DIVERGENCE_EVALS:
+                    high_windows = high_windows + 1 if mean > DIVERGENCE_FACTOR * start_loss else 0
+                    if high_windows >= DIVERGENCE_WINDOWS:
                         what = (f"the mean training loss ({mean:.4g}) has been above {DIVERGENCE_FACTOR:g}x its "
-                                f"starting value ({start_loss:.4g}) at {high_evals} evaluations in a row")
+                                f"starting value ({start_loss:.4g}) in {high_windows} windows of {window} steps "
+                                "in a row")
                         if stop_on_divergence:
                             raise DivergedError(f"training diverged at step {self.step}: {what}; stopped "
                                                 f"(--stop-on-divergence); {_kept(checkpoint_path)}")
@@ -260,6 +252,8 @@ class Run:
                             tqdm.write(f"warning: step {self.step}: {what}: training is diverging (lower the "
                                        "learning rate; --stop-on-divergence makes this an error)", file=sys.stderr)
                             warned = True
+                if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                    self.train_seconds += time.perf_counter() - t0
                     if has_dev:
                         dev = self._record_dev()
                         if best_path and dev <= min(self.dev_losses):
@@ -304,11 +298,12 @@ class Run:
         return dev
 
     # ----- evaluation and sampling ----------------------------------------------
-    def loss_on(self, X: np.ndarray, Y: np.ndarray) -> float:
+    def loss_on(self, X: np.ndarray, Y: np.ndarray, stop: Sequence[int] | None = None) -> float:
         """Mean cross-entropy over all of (X, Y), in evaluation mode (float64 accumulation).
 
         For every arch this is the mean over every predicted character, the end
-        token included (sequence archs: the non-padding targets).
+        token included (sequence archs: the non-padding targets). With ``stop``
+        (from ``stop_on_signals``), a signal raises ``Interrupted`` between chunks.
         """
         if len(X) == 0:
             return float("nan")
@@ -317,15 +312,17 @@ class Run:
         chunk = EVAL_CHUNK // X.shape[1] if self.sequence else EVAL_CHUNK
         with ag.no_grad():
             for i in range(0, len(X), chunk):
+                if stop:
+                    raise Interrupted(stop[0])
                 xb, yb = X[i:i + chunk], Y[i:i + chunk]
                 n = int((yb != zoo.IGNORE).sum()) if self.sequence else len(xb)
                 total += self.batch_loss(xb, yb).item() * n
                 count += n
         return total / count
 
-    def evaluate(self, name: str) -> float:
+    def evaluate(self, name: str, stop: Sequence[int] | None = None) -> float:
         """Mean loss on a split of this run's words; NaN if the split is empty."""
-        return self.loss_on(*self.splits()[name])
+        return self.loss_on(*self.splits()[name], stop=stop)
 
     def sample(
         self,
