@@ -124,11 +124,10 @@ def std(
     dim: Any = None, keepdim: Any = None,
 ) -> Tensor:
     """Standard deviation, √var (same ``ddof``/``correction`` convention as ``var``)."""
-    variance = ops.var(
+    return ops.std(
         x, axis=_axes("std", x, pick_axis("std", axis, dim)), keepdims=pick_keepdims("std", keepdims, keepdim),
         ddof=_ddof("std", ddof, correction),
     )
-    return variance ** 0.5
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor:

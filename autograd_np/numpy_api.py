@@ -49,7 +49,7 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
     np.rint: ops.round,
     np.maximum: ops.maximum,
     np.minimum: ops.minimum,
-    np.logaddexp: lambda a, b: _logaddexp(a, b),
+    np.logaddexp: ops.logaddexp,
     # comparisons and logic: boolean Tensors that never require grad
     np.equal: fn.eq,
     np.not_equal: fn.ne,
@@ -66,11 +66,6 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
     np.bitwise_or: lambda a, b: fn.elementwise_constant("bitwise_or", np.bitwise_or, a, b),
     np.invert: lambda a: fn.elementwise_constant("invert", np.invert, a),
 }
-
-
-def _logaddexp(a: Any, b: Any) -> Any:
-    """log(eᵃ + eᵇ) = max(a, b) + softplus(-|a - b|), from ops (stable for large values)."""
-    return ops.maximum(a, b) + ops.softplus(-ops.abs(a - b))
 
 
 #: What to use for a ufunc the engine has no op for (shown in the error).
