@@ -166,4 +166,5 @@ def _rows_of_small_table(g: np.ndarray, index: object, shape: tuple[int, ...]) -
         return False
     # 0 · inf in the product would put NaN in rows never picked: only finite g (a sum is
     # finite only if every element is; an overflow to inf merely falls back).
-    return math.isfinite(np.add.reduce(g, axis=None))
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, not a warning
+        return math.isfinite(np.add.reduce(g, axis=None))
