@@ -79,7 +79,7 @@ def _rows_of_classes(name: str, scores: Tensor, targets: np.ndarray) -> tuple[Te
         )
     if scores.ndim == 2:
         return scores, targets
-    return scores.reshape(-1, scores.shape[-1]), targets.reshape(-1)
+    return scores.reshape(targets.size, scores.shape[-1]), targets.reshape(-1)  # not -1: C may be 0
 
 
 def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:

@@ -479,6 +479,8 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
     VJP: x̄ = ȳ - softmax(x) ⊙ Σ ȳ   (softmax(x) = exp(y); the sum is over ``axis``)
     """
+    if np.size(x) == 0:  # no max of an empty axis; the result is as empty as x
+        return np.zeros_like(x, dtype=np.result_type(x, np.float16))
     shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
     return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
 
@@ -768,8 +770,8 @@ def var(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
 
 var.defvjp(
     lambda g, y, x, axis=None, keepdims=False, ddof=0: unreduce(g, x.shape, axis, keepdims)
-    * float(np.float64(2.0) / (reduced_count(x, y) - ddof))  # a Python float keeps float32 float32; n = ddof gives inf, not an error
-    * (x - mean(x, axis=axis, keepdims=True)),
+    * (2.0 * reciprocal(reduced_count(x, y) - ddof))
+    * centered(x, axis),
     rule="dx = G 2 (x - mean) / (n - ddof)",
 )
 
@@ -790,8 +792,8 @@ def _std_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False, d
     per_slice = where(constant, 0.0, g / where(constant, 1.0, y))  # y = 1 there: no 0/0, even in a second derivative
     return (
         unreduce(per_slice, x.shape, axis, keepdims)
-        * float(np.float64(1.0) / (reduced_count(x, y) - ddof))  # a Python float keeps float32 float32; n = ddof gives inf
-        * (x - mean(x, axis=axis, keepdims=True))
+        * reciprocal(reduced_count(x, y) - ddof)
+        * centered(x, axis)
     )
 
 
@@ -804,6 +806,9 @@ def logsumexp(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool
 
     VJP: x̄ = ȳ ⊙ exp(x - y) = ȳ ⊙ softmax(x), broadcast back over the reduced axes
     """
+    if np.size(x) == 0:  # no max to shift by; an empty sum is 0, and log 0 = -inf
+        with np.errstate(divide="ignore"):
+            return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
     top = np.max(x, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0)
     total = np.sum(np.exp(x - top), axis=axis, keepdims=keepdims)
@@ -943,7 +948,7 @@ def rows_transposed_times(x: Any, g: Any) -> Any:
 
 def fold_rows(x: Any) -> Any:
     """(..., n) -> (rows, n): the leading axes folded into rows (a 2-D x is returned as is)."""
-    return x if x.ndim == 2 else reshape(x, shape=(-1, x.shape[-1]))
+    return x if x.ndim == 2 else reshape(x, shape=(math.prod(x.shape[:-1]), x.shape[-1]))  # not -1: n may be 0
 
 
 def unfold_rows(x: Any, leading: tuple[int, ...]) -> Any:
@@ -1003,6 +1008,18 @@ def unreduce(g: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any
 def reduced_count(x: Any, y: Any) -> int:
     """How many elements each output of a reduction combined (0 for an empty input)."""
     return x.size // builtins.max(np.size(array_of(y)), 1)
+
+
+def centered(x: Any, axis: Any) -> Any:
+    """x - mean(x) over ``axis`` (x itself when empty: nothing to centre, and no "mean of an
+    empty slice" warning in a backward pass)."""
+    return x - mean(x, axis=axis, keepdims=True) if x.size else x
+
+
+def reciprocal(n: int) -> float:
+    """1 / n as a Python float (it keeps float32 float32), and inf for n = 0 (an empty or
+    fully corrected reduction) rather than an error or a warning."""
+    return math.inf if n == 0 else 1.0 / n
 
 
 def tie_share(x: Any, y: Any, axis: Any) -> np.ndarray:
