@@ -10,7 +10,7 @@ through ``getitem``/``gather``'s gradient, and the table must reach every path.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
