@@ -156,6 +156,7 @@ TORCH: dict[str, Callable[..., Any]] = {
     "take_along_axis (2,3) indices (2,0)": lambda x: torch.take_along_dim(x, _long(2, 0), 1),
     "take_along_axis (2,0) indices (2,1)": lambda x: torch.take_along_dim(x, _long(2, 1), 1),
     "take_along_axis (0,3) indices (1,2)": lambda x: torch.take_along_dim(x, _long(1, 2), 1),
+    "take_along_axis (2,3) indices (0,1)": lambda x: torch.take_along_dim(x, _long(0, 1), 1),
 }
 
 

@@ -200,6 +200,7 @@ CASES = [
     _c("take_along_axis (2,3) indices (2,0)", [(2, 3)], lambda x: np.take_along_axis(x, np.zeros((2, 0), np.int64), 1)),
     _c("take_along_axis (2,0) indices (2,1)", [(2, 0)], lambda x: np.take_along_axis(x, np.zeros((2, 1), np.int64), 1)),
     _c("take_along_axis (0,3) indices (1,2)", [(0, 3)], lambda x: np.take_along_axis(x, np.zeros((1, 2), np.int64), 1)),
+    _c("take_along_axis (2,3) indices (0,1)", [(2, 3)], lambda x: np.take_along_axis(x, np.zeros((0, 1), np.int64), 1)),
 ]
 IDS = [c.id for c in CASES]
 
