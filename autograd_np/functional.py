@@ -66,7 +66,7 @@ def nll_loss(
     if ignore_index is not None:
         per_row = ops.where(kept, per_row, 0.0)
     if reduction == "mean":
-        return per_row.sum() / np.asarray(kept.sum(), dtype=per_row.dtype)
+        return per_row.sum() / np.asarray(kept.sum() or np.nan, dtype=per_row.dtype)  # no row: NaN, not 0/0 (a warning)
     return _reduce("nll_loss", per_row, reduction)
 
 
