@@ -43,6 +43,12 @@ def reference(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def assert_same_sums(got: np.ndarray, expected: np.ndarray) -> None:
+    """Equal up to the order of the additions (the one-hot product sums in BLAS's order)."""
+    eps = float(np.finfo(expected.dtype).eps)
+    np.testing.assert_allclose(got, expected, rtol=16 * eps, atol=16 * eps)
+
+
 @dataclass(frozen=True)
 class Case:
     label: str
@@ -109,7 +115,7 @@ def test_scatter_add_path_and_value(case: Case) -> None:
     assert path_of(g, case.index, case.shape) == case.path
     got = kernels.scatter_add(g, case.index, case.shape)
     assert got.dtype == g.dtype and got.shape == case.shape
-    np.testing.assert_array_equal(got, reference(g, case.index, case.shape))
+    assert_same_sums(got, reference(g, case.index, case.shape))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.label)
@@ -118,7 +124,7 @@ def test_indexing_gradient_adds_up_repeats(case: Case) -> None:
     g = case.gradient()
     x = Tensor(np.zeros(case.shape, dtype=case.dtype), requires_grad=True)
     x[case.index].backward(g)
-    np.testing.assert_array_equal(x.grad, reference(g, case.index, case.shape))
+    assert_same_sums(x.grad, reference(g, case.index, case.shape))
 
 
 def test_repeated_sorted_rows_of_a_large_table_by_finite_differences() -> None:
@@ -161,4 +167,4 @@ def table_and_rows(draw: Any) -> tuple[tuple[int, ...], np.ndarray]:
 def test_scatter_add_matches_add_at(spec: tuple, dtype: Any, seed: int) -> None:
     shape, index = spec
     g = np.random.default_rng(seed).standard_normal(index.shape + shape[1:]).astype(dtype)
-    np.testing.assert_array_equal(ops.scatter_add(g, index=index, shape=shape), reference(g, index, shape))
+    assert_same_sums(ops.scatter_add(g, index=index, shape=shape), reference(g, index, shape))
