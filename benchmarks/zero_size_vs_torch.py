@@ -184,7 +184,8 @@ def main() -> None:
         raise SystemExit(f"cases without a PyTorch spelling: {missing}; spellings without a case: {extra}")
     cases = {c.id: {"inputs": [list(s) for s in c.inputs], **answer(TORCH[c.id], c.inputs)} for c in CASES}
     FIXTURE.parent.mkdir(exist_ok=True)
-    FIXTURE.write_text(json.dumps({"torch": torch.__version__, "cases": cases}, indent=1) + "\n")
+    lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in cases.items()]  # one case per line
+    FIXTURE.write_text(f'{{"torch": {json.dumps(torch.__version__)}, "cases": {{\n' + ",\n".join(lines) + "\n}}\n")
     refused = sum("error" in v for v in cases.values())
     print(f"wrote {FIXTURE.relative_to(ROOT)}: {len(cases)} cases, PyTorch {torch.__version__} refuses {refused}")
 
