@@ -99,6 +99,7 @@ def test_logaddexp_first_and_second_derivatives_are_the_closed_form(a: float, b:
 
 
 def test_logaddexp_is_one_op_and_finite_for_large_values() -> None:
+    """PyTorch: gradient [0.5, 0]."""
     a = Tensor(np.array([1000.0, -1000.0]), requires_grad=True)
     y = np.logaddexp(a, 1000.0)
     assert y.op == "logaddexp"
@@ -129,6 +130,7 @@ def test_clamp_with_equal_bounds_and_an_infinite_gradient() -> None:
 
 
 def test_clamp_tensor_bounds_with_a_nan_gradient() -> None:
+    """Each input gets the NaN only in its own region (PyTorch: the same three vectors)."""
     gx, lo, hi = gradients(lambda x, a, b: x.clamp(a, b) * np.nan, [-1.0, 0.0, 1.0], [-0.5] * 3, [0.5] * 3)
     np.testing.assert_array_equal(gx, [0.0, np.nan, 0.0])
     np.testing.assert_array_equal(lo, [np.nan, 0.0, 0.0])
@@ -149,6 +151,7 @@ def test_maximum_and_minimum_give_the_loser_zero_under_an_infinite_gradient() ->
 
 
 def test_masked_rules_stay_twice_differentiable() -> None:
+    """PyTorch: 0, 2, 3 and [[2, 0], [0, 0]]."""
     np.testing.assert_array_equal(hessian(lambda x: x.relu() ** 2, -1.0), [[0.0]])
     np.testing.assert_array_equal(hessian(lambda x: x.relu() ** 2, 3.0), [[2.0]])
     np.testing.assert_array_equal(hessian(lambda x: x.clamp(-1.0, 1.0) ** 3, 0.5), [[3.0]])
