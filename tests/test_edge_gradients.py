@@ -89,8 +89,7 @@ def test_std_keeps_float32() -> None:
 # ----------------------------------------------------------------------------
 @pytest.mark.parametrize("a, b", [(1.0, 1.0), (0.3, -1.2), (-40.0, -40.0)])
 def test_logaddexp_first_and_second_derivatives_are_the_closed_form(a: float, b: float) -> None:
-    """∂y/∂a = σ(a - b); ∂²y/∂a² = σ(1 - σ) = -∂²y/∂a∂b: ¼ at a = b (PyTorch: [[¼, -¼], [-¼, ¼]]).
-    Composed from max and |a - b| the second derivative was 0 at a = b."""
+    """∂y/∂a = σ(a - b); ∂²y/∂a² = σ(1 - σ) = -∂²y/∂a∂b: ¼ at a = b (PyTorch: [[¼, -¼], [-¼, ¼]])."""
     s = 1 / (1 + np.exp(b - a))
     ga, gb = gradients(lambda x, y: np.logaddexp(x, y), a, b)
     np.testing.assert_allclose([ga, gb], [s, 1 - s], rtol=1e-12)

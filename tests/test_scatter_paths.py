@@ -128,7 +128,8 @@ def test_indexing_gradient_adds_up_repeats(case: Case) -> None:
 
 
 def test_repeated_sorted_rows_of_a_large_table_by_finite_differences() -> None:
-    """The example that once passed every test with the shortcut taking sorted repeats for distinct rows."""
+    """Sorted repeated rows of a table past the one-hot product's 256 rows: what a distinct-rows
+    shortcut that let equal neighbours through would get wrong."""
     x = np.random.default_rng(1).standard_normal((300, 4))
     t = Tensor(x, requires_grad=True)
     (t[np.array([1, 1, 2])] * np.arange(12.0).reshape(3, 4)).sum().backward()
