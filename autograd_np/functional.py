@@ -66,7 +66,7 @@ def nll_loss(
     if ignore_index is not None:
         per_row = ops.where(kept, per_row, 0.0)
     if reduction == "mean":
-        return per_row.sum() / np.asarray(kept.sum(), dtype=per_row.dtype)
+        return per_row.sum() / np.asarray(kept.sum() or np.nan, dtype=per_row.dtype)  # no row: NaN, not 0/0 (a warning)
     return _reduce("nll_loss", per_row, reduction)
 
 
@@ -79,7 +79,7 @@ def _rows_of_classes(name: str, scores: Tensor, targets: np.ndarray) -> tuple[Te
         )
     if scores.ndim == 2:
         return scores, targets
-    return scores.reshape(-1, scores.shape[-1]), targets.reshape(-1)
+    return scores.reshape(targets.size, scores.shape[-1]), targets.reshape(-1)  # not -1: C may be 0
 
 
 def _reduce(name: str, losses: Tensor, reduction: str) -> Tensor:

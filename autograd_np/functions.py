@@ -17,6 +17,7 @@ that never requires grad and record nothing.
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -125,11 +126,10 @@ def std(
     dim: Any = None, keepdim: Any = None,
 ) -> Tensor:
     """Standard deviation, √var (same ``ddof``/``correction`` convention as ``var``)."""
-    variance = ops.var(
+    return ops.std(
         x, axis=_axes("std", x, pick_axis("std", axis, dim)), keepdims=pick_keepdims("std", keepdims, keepdim),
         ddof=_ddof("std", ddof, correction),
     )
-    return variance ** 0.5
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor:
@@ -150,10 +150,13 @@ def _arg_reduction(name: str, np_fn: Any, x: Any, axis: Any, keepdims: Any, dim:
     axis = pick_axis(name, axis, dim)
     keep = pick_keepdims(name, keepdims, keepdim)
     data = array_of(x)
-    if axis is None:
-        result = np_fn(data)
-        return Tensor._of(np.asarray(result).reshape((1,) * data.ndim if keep else ()))
-    return Tensor._of(np.asarray(np_fn(data, axis=_one_axis(name, x, axis), keepdims=keep)))
+    try:
+        if axis is None:
+            result = np_fn(data)
+            return Tensor._of(np.asarray(result).reshape((1,) * data.ndim if keep else ()))
+        return Tensor._of(np.asarray(np_fn(data, axis=_one_axis(name, x, axis), keepdims=keep)))
+    except ValueError as error:  # an empty axis has no arg-max
+        raise ValueError(f"{name}: input shape {shape_of(x)}: {error}") from None
 
 
 def argmax(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor:
@@ -300,7 +303,7 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if not shape:
         return ops.reshape(x, shape=(1,))
     start, end = _one_axis("flatten", x, start_dim), _one_axis("flatten", x, end_dim)
-    return ops.reshape(x, shape=shape[:start] + (-1,) + shape[end + 1:])
+    return ops.reshape(x, shape=shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])  # not -1: 0 sizes
 
 
 def broadcast_to(x: Any, *shape: Any) -> Tensor:
@@ -390,8 +393,15 @@ def take_along_axis(x: Any, indices: Any, axis: int) -> Tensor:
     idx = np.asarray(array_of(indices))
     if idx.ndim != np.ndim(array_of(x)):
         raise ValueError(f"take_along_axis: indices of shape {idx.shape} need as many axes as the input of shape {shape_of(x)}")
-    target = tuple(n if d == axis else builtins.max(n, m) for d, (n, m) in enumerate(zip(idx.shape, shape_of(x))))
-    return ops.gather(x, np.broadcast_to(idx, target), axis=axis)
+    target = tuple(n if d == axis or m == 1 else m for d, (n, m) in enumerate(zip(idx.shape, shape_of(x))))
+    try:
+        idx = np.broadcast_to(idx, target)
+    except ValueError:
+        raise ValueError(
+            f"take_along_axis: indices of shape {idx.shape} do not broadcast against the input of shape "
+            f"{shape_of(x)} outside axis {axis}"
+        ) from None
+    return ops.gather(x, idx, axis=axis)
 
 
 def cat(tensors: Sequence[Any], dim: Any = None, *, axis: Any = None) -> Tensor:

@@ -68,7 +68,12 @@ def rows_transposed_times(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Xᵀ G with the leading axes of X (..., n) and G (..., m) folded into rows: one BLAS product."""
     if x.ndim == 2:
         return x.T.dot(g)
-    return x.reshape(-1, x.shape[-1]).T.dot(g.reshape(-1, g.shape[-1]))
+    return as_rows(x).T.dot(as_rows(g))
+
+
+def as_rows(x: np.ndarray) -> np.ndarray:
+    """(..., n) -> (rows, n), the row count spelled out: ``reshape(-1, 0)`` is ambiguous and refused."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
 
 
 def sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -91,7 +96,7 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     if x.ndim == 2:
         y = x.dot(weight)
     else:
-        y = x.reshape(-1, x.shape[-1]).dot(weight).reshape(x.shape[:-1] + weight.shape[1:])
+        y = as_rows(x).dot(weight).reshape(x.shape[:-1] + weight.shape[1:])
     with_bias = y + bias
     if with_bias.shape != y.shape:
         raise ValueError(f"linear: bias of shape {np.shape(bias)} does not broadcast to the output shape {y.shape}")
@@ -166,4 +171,5 @@ def _rows_of_small_table(g: np.ndarray, index: object, shape: tuple[int, ...]) -
         return False
     # 0 · inf in the product would put NaN in rows never picked: only finite g (a sum is
     # finite only if every element is; an overflow to inf merely falls back).
-    return math.isfinite(np.add.reduce(g, axis=None))
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, not a warning
+        return math.isfinite(np.add.reduce(g, axis=None))

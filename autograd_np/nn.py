@@ -164,7 +164,7 @@ class Module:
         for name, target in targets.items():
             if name not in state:
                 continue
-            value = np.asarray(state[name])
+            value = state[name].data if isinstance(state[name], Tensor) else np.asarray(state[name])
             if value.shape != target.shape:
                 raise ValueError(
                     f"load_state_dict: {name} has shape {value.shape} in the state but {target.shape} in the model"

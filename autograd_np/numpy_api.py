@@ -6,8 +6,9 @@ lands here) or ``Tensor.__array_function__`` (``np.sum``, ``np.where``, ...).
 Both look the NumPy function up in a table below and call the engine's function
 for it, which records the op. A NumPy function without an entry raises a
 ``TypeError`` naming it (and what to use instead, where there is something): it
-never quietly returns an ndarray that would drop the graph. ``np.asarray(t)`` and
-``t.numpy()`` are the explicit ways to get the plain array.
+never quietly returns an ndarray that would drop the graph. ``t.data``, ``t.numpy()`` and
+``np.asarray(t.detach())`` are the explicit ways to get the plain array (``np.asarray(t)``
+and ``np.array([t1, t2])`` refuse a tensor that requires grad: see ``Tensor.__array__``).
 
 The entries keep NumPy's meaning of each name (``np.transpose(x, axes)`` permutes,
 ``np.split(x, 3)`` makes three pieces); the package-level functions and Tensor
@@ -49,7 +50,7 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
     np.rint: ops.round,
     np.maximum: ops.maximum,
     np.minimum: ops.minimum,
-    np.logaddexp: lambda a, b: _logaddexp(a, b),
+    np.logaddexp: ops.logaddexp,
     # comparisons and logic: boolean Tensors that never require grad
     np.equal: fn.eq,
     np.not_equal: fn.ne,
@@ -66,11 +67,6 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
     np.bitwise_or: lambda a, b: fn.elementwise_constant("bitwise_or", np.bitwise_or, a, b),
     np.invert: lambda a: fn.elementwise_constant("invert", np.invert, a),
 }
-
-
-def _logaddexp(a: Any, b: Any) -> Any:
-    """log(eᵃ + eᵇ) = max(a, b) + softplus(-|a - b|), from ops (stable for large values)."""
-    return ops.maximum(a, b) + ops.softplus(-ops.abs(a - b))
 
 
 #: What to use for a ufunc the engine has no op for (shown in the error).
@@ -93,12 +89,12 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
     if method != "__call__":
         raise TypeError(
             f"{name}.{method} is not supported on Tensors (it would drop the graph); "
-            "use the Tensor methods (t.sum(), t.max(), ...) or np.asarray(t) for a plain array"
+            "use the Tensor methods (t.sum(), t.max(), ...) or t.data for a plain array"
         )
     if "out" in kwargs:
         raise TypeError(
             f"{name}: out= would write a Tensor's result into an array, dropping the graph; "
-            "assign the result instead (for a plain array, call it on np.asarray(t))"
+            "assign the result instead (for a plain array, call it on t.data)"
         )
     if kwargs:
         raise TypeError(f"{name}: keyword arguments {sorted(kwargs)} are not supported on Tensors")
@@ -107,7 +103,7 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
         hint = UFUNC_HINTS.get(ufunc.__name__)
         raise TypeError(
             f"{name} has no op in autograd_np, so it cannot record a gradient"
-            + (f"; use {hint}" if hint else "; for a plain array call it on np.asarray(t)")
+            + (f"; use {hint}" if hint else "; for a plain array call it on t.data")
         )
     return handler(*inputs)
 
@@ -179,7 +175,7 @@ def _np_stack(arrays: Any, axis: int = 0, out: Any = None, *, dtype: Any = None,
 def _np_where(condition: Any, x: Any = None, y: Any = None) -> Any:
     if x is None or y is None:
         raise TypeError("numpy.where: the one-argument form (positions) is not supported on Tensors; "
-                        "use np.nonzero(np.asarray(t)), or give both x and y")
+                        "use np.nonzero(t.data), or give both x and y")
     return fn.where(condition, x, y)
 
 
@@ -317,12 +313,13 @@ FUNCTION_HINTS = {
     "diff": "t[1:] - t[:-1]",
     "moveaxis": "t.permute(...)",
     "atleast_2d": "t.reshape(1, -1)",
+    "append": "autograd_np.cat([a.reshape(-1), b.reshape(-1)]) (np.append flattens), or cat([a, b], dim=axis)",
     "vstack": "autograd_np.cat([...], dim=0)",
     "hstack": "autograd_np.cat([...], dim=-1)",
     "einsum": "matmul (@), sum and permute",
-    "nonzero": "np.nonzero(np.asarray(t)) (positions carry no gradient)",
-    "argsort": "np.argsort(np.asarray(t)) (an order carries no gradient)",
-    "sort": "t[np.argsort(np.asarray(t))] (indexing records the gradient)",
+    "nonzero": "np.nonzero(t.data) (positions carry no gradient)",
+    "argsort": "np.argsort(t.data) (an order carries no gradient)",
+    "sort": "t[np.argsort(t.data)] (indexing records the gradient)",
     "array_split": "autograd_np.split or np.split",
     "average": "(t * w).sum() / w.sum()",
     "diag": "t * autograd_np.eye(n) for the matrix, or t[np.arange(n), np.arange(n)]",
@@ -338,6 +335,6 @@ def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
         hint = FUNCTION_HINTS.get(name)
         raise TypeError(
             f"numpy.{name} has no op in autograd_np, so it cannot record a gradient"
-            + (f"; use {hint}" if hint else "; for a plain array call it on np.asarray(t)")
+            + (f"; use {hint}" if hint else "; for a plain array call it on t.data")
         )
     return handler(*args, **kwargs)

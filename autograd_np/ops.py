@@ -159,15 +159,27 @@ neg.defvjp(lambda g, y, x: -g, reads=("",), rule="dx = -G")
 def pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's name)
     """y = a ** b
 
-    VJP: ā = sum_to(ȳ ⊙ b ⊙ a^(b-1), a.shape);  b̄ = sum_to(ȳ ⊙ y ⊙ ln a, b.shape)
-    (b̄ needs a > 0; it is only computed when the exponent requires grad.)
+    VJP: ā = sum_to(ȳ ⊙ b ⊙ a^(b-1), a.shape), 0 where b = 0 (y = 1 whatever a is);
+         b̄ = sum_to(ȳ ⊙ y ⊙ ln a, b.shape), 0 where a = 0 and b ≥ 0 (y = 0 or 1 there)
+    Both are selected (``where``), as in PyTorch, so the inf or NaN of the other branch
+    at a = 0 does not leak in. (b̄ otherwise needs a > 0.)
     """
     return a**b
 
 
+def _pow_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 in the entries selected away
+        return sum_to(where(b == 0, 0.0, g * b * a ** (b - 1)), a.shape)
+
+
+def _pow_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):  # ln 0 in the entries selected away
+        return sum_to(where((a == 0) & (b >= 0), 0.0, g * y * log(a)), b.shape)
+
+
 pow.defvjp(
-    lambda g, y, a, b: sum_to(g * b * a ** (b - 1), a.shape),
-    lambda g, y, a, b: sum_to(g * y * log(a), b.shape),
+    _pow_vjp_a,
+    _pow_vjp_b,
     reads=("a b", "y a"),
     rule="da = G b a^(b-1), db = G y ln(a)",
 )
@@ -242,12 +254,13 @@ log.defvjp(lambda g, y, x: g / x, reads=("x",), rule="dx = G / x")
 def relu(x: np.ndarray) -> np.ndarray:
     """y = max(x, 0)
 
-    VJP: x̄ = ȳ ⊙ [x > 0]         (the step is constant almost everywhere)
+    VJP: x̄ = ȳ where y > 0 (that is, x > 0), else 0   (selected, not multiplied: an inf or
+         NaN ȳ stays out of x ≤ 0, as in PyTorch; it reads the output, as PyTorch's does)
     """
     return np.maximum(x, 0)
 
 
-relu.defvjp(lambda g, y, x: g * (array_of(y) > 0), reads=("y",), rule="dx = G [y > 0]")
+relu.defvjp(lambda g, y, x: where(array_of(y) > 0, g, 0), reads=("y",), rule="dx = G [y > 0]")
 
 
 # ----------------------------------------------------------------------------
@@ -498,6 +511,8 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
     VJP: x̄ = ȳ - softmax(x) ⊙ Σ ȳ   (softmax(x) = exp(y); the sum is over ``axis``)
     """
+    if np.size(x) == 0:  # no max of an empty axis; the result is as empty as x
+        return np.zeros_like(x, dtype=np.result_type(x, np.float16))
     shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
     return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
 
@@ -610,6 +625,25 @@ def softplus(x: np.ndarray) -> np.ndarray:
 softplus.defvjp(lambda g, y, x: g * sigmoid(x), reads=("x",), rule="dx = G sigmoid(x)")
 
 
+@primitive("logaddexp")
+def logaddexp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = ln(eᵃ + eᵇ) elementwise (broadcasting; NumPy's stable ``logaddexp``)
+
+    VJP: ā = sum_to(ȳ ⊙ e^(a - y), a.shape);  b̄ = sum_to(ȳ ⊙ e^(b - y), b.shape)
+    (e^(a - y) = sigmoid(a - b); written with y, so that the second derivative through y is
+    right: ∂²y/∂a² = σ(1 - σ), ¼ at a = b)
+    """
+    return np.logaddexp(a, b)
+
+
+logaddexp.defvjp(
+    lambda g, y, a, b: sum_to(g * exp(a - y), shape_of(a)),
+    lambda g, y, a, b: sum_to(g * exp(b - y), shape_of(b)),
+    reads=("a b y", "a b y"),
+    rule="da = G exp(a - y), db = G exp(b - y)",
+)
+
+
 def step_function(name: str, numpy_fn: Any, formula: str) -> Primitive:
     """An elementwise step function y = f(x): flat almost everywhere, so x̄ = 0."""
     def forward(x: np.ndarray) -> np.ndarray:
@@ -645,15 +679,16 @@ def clip(x: np.ndarray, low: Any, high: Any) -> np.ndarray:
     VJP: x̄ = sum_to(ȳ ⊙ [low ≤ x ≤ high], x.shape)     (a value on a bound keeps its gradient,
          as in PyTorch's clamp);
          low̄ = sum_to(ȳ ⊙ [x < low], low.shape);  high̄ = sum_to(ȳ ⊙ [x > high], high.shape)
-    (where low > high the result is ``high`` everywhere, as in NumPy, and only high gets ȳ)
+    (where low > high the result is ``high`` everywhere, as in NumPy, and only high gets ȳ).
+    Each ȳ is selected by its region (``where``), so an inf or NaN ȳ stays in its region.
     """
     return np.clip(x, low, high)
 
 
 clip.defvjp(
-    lambda g, y, x, low, high: sum_to(g * clip_regions(x, low, high, g)[0], shape_of(x)),
-    lambda g, y, x, low, high: sum_to(g * clip_regions(x, low, high, g)[1], shape_of(low)),
-    lambda g, y, x, low, high: sum_to(g * clip_regions(x, low, high, g)[2], shape_of(high)),
+    lambda g, y, x, low, high: sum_to(where(clip_regions(x, low, high)[0], g, 0), shape_of(x)),
+    lambda g, y, x, low, high: sum_to(where(clip_regions(x, low, high)[1], g, 0), shape_of(low)),
+    lambda g, y, x, low, high: sum_to(where(clip_regions(x, low, high)[2], g, 0), shape_of(high)),
     reads=("x low high", "x low high", "x low high"),
     rule="dx = G [lo<=x<=hi], dlo = G [x<lo], dhi = G [x>hi]",
 )
@@ -664,14 +699,15 @@ def maximum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = max(a, b) elementwise (broadcasting)
 
     VJP: ā = sum_to(ȳ ⊙ ([a > b] + ½[a = b]), a.shape);  b̄ likewise with a and b swapped.
-    Ties share the gradient equally, as tied maxima do in ``max``.
+    Ties share the gradient equally, as tied maxima do in ``max``; ȳ is selected (``where``), so an
+    inf or NaN ȳ does not reach the input that lost.
     """
     return np.maximum(a, b)
 
 
 maximum.defvjp(
-    lambda g, y, a, b: sum_to(g * winner_share(a, b, g), shape_of(a)),
-    lambda g, y, a, b: sum_to(g * winner_share(b, a, g), shape_of(b)),
+    lambda g, y, a, b: sum_to(winner_share(a, b, g), shape_of(a)),
+    lambda g, y, a, b: sum_to(winner_share(b, a, g), shape_of(b)),
     reads=("a b", "a b"),
     rule="da = G [a > b] (1/2 on ties), db = G [b > a]",
 )
@@ -682,14 +718,15 @@ def minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = min(a, b) elementwise (broadcasting)
 
     VJP: ā = sum_to(ȳ ⊙ ([a < b] + ½[a = b]), a.shape);  b̄ likewise with a and b swapped.
-    Ties share the gradient equally, as tied maxima do in ``max``.
+    Ties share the gradient equally, as tied maxima do in ``max``; ȳ is selected (``where``), so an
+    inf or NaN ȳ does not reach the input that lost.
     """
     return np.minimum(a, b)
 
 
 minimum.defvjp(
-    lambda g, y, a, b: sum_to(g * winner_share(b, a, g), shape_of(a)),
-    lambda g, y, a, b: sum_to(g * winner_share(a, b, g), shape_of(b)),
+    lambda g, y, a, b: sum_to(winner_share(b, a, g), shape_of(a)),
+    lambda g, y, a, b: sum_to(winner_share(a, b, g), shape_of(b)),
     reads=("a b", "a b"),
     rule="da = G [a < b] (1/2 on ties), db = G [b < a]",
 )
@@ -777,11 +814,35 @@ def var(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
 
 var.defvjp(
     lambda g, y, x, axis=None, keepdims=False, ddof=0: unreduce(g, x.shape, axis, keepdims)
-    * float(np.float64(2.0) / (reduced_count(x, y) - ddof))  # a Python float keeps float32 float32; n = ddof gives inf, not an error
-    * (x - mean(x, axis=axis, keepdims=True)),
+    * (2.0 * reciprocal(reduced_count(x, y) - ddof))
+    * centered(x, axis),
     reads=("x",),
     rule="dx = G 2 (x - mean) / (n - ddof)",
 )
+
+
+@primitive("std")
+def std(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False, ddof: int = 0) -> np.ndarray:
+    """y = √var(x) = √(Σ (x - x̄)² / (n - ddof)) over ``axis``
+
+    VJP: x̄ = ȳ ⊙ (x - mean x) / ((n - ddof) y), broadcast back over the reduced axes,
+    and 0 where y = 0 (a constant slice: the formula is 0/0 there; 0 is a subgradient at
+    std's minimum, and PyTorch's choice too)
+    """
+    return np.std(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def _std_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    constant = y == 0
+    per_slice = where(constant, 0.0, g / where(constant, 1.0, y))  # y = 1 there: no 0/0, even in a second derivative
+    return (
+        unreduce(per_slice, x.shape, axis, keepdims)
+        * reciprocal(reduced_count(x, y) - ddof)
+        * centered(x, axis)
+    )
+
+
+std.defvjp(_std_vjp, reads=("x y",), rule="dx = G (x - mean) / ((n - ddof) y), 0 where y = 0")
 
 
 @primitive("logsumexp")
@@ -790,6 +851,9 @@ def logsumexp(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool
 
     VJP: x̄ = ȳ ⊙ exp(x - y) = ȳ ⊙ softmax(x), broadcast back over the reduced axes
     """
+    if np.size(x) == 0:  # no max to shift by; an empty sum is 0, and log 0 = -inf
+        with np.errstate(divide="ignore"):
+            return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
     top = np.max(x, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0)
     total = np.sum(np.exp(x - top), axis=axis, keepdims=keepdims)
@@ -931,7 +995,7 @@ def rows_transposed_times(x: Any, g: Any) -> Any:
 
 def fold_rows(x: Any) -> Any:
     """(..., n) -> (rows, n): the leading axes folded into rows (a 2-D x is returned as is)."""
-    return x if x.ndim == 2 else reshape(x, shape=(-1, x.shape[-1]))
+    return x if x.ndim == 2 else reshape(x, shape=(math.prod(x.shape[:-1]), x.shape[-1]))  # not -1: n may be 0
 
 
 def unfold_rows(x: Any, leading: tuple[int, ...]) -> Any:
@@ -993,6 +1057,18 @@ def reduced_count(x: Any, y: Any) -> int:
     return x.size // builtins.max(np.size(array_of(y)), 1)
 
 
+def centered(x: Any, axis: Any) -> Any:
+    """x - mean(x) over ``axis`` (x itself when empty: nothing to centre, and no "mean of an
+    empty slice" warning in a backward pass)."""
+    return x - mean(x, axis=axis, keepdims=True) if x.size else x
+
+
+def reciprocal(n: int) -> float:
+    """1 / n as a Python float (it keeps float32 float32), and inf for n = 0 (an empty or
+    fully corrected reduction) rather than an error or a warning."""
+    return math.inf if n == 0 else 1.0 / n
+
+
 def tie_share(x: Any, y: Any, axis: Any) -> np.ndarray:
     """[x = max] / (number of maxima), a constant: each tied maximum's share of the gradient."""
     x, y = array_of(x), array_of(y)
@@ -1029,8 +1105,8 @@ def zero_gradient(g: Any, x: Any) -> Any:
 _erf_elementwise = np.frompyfunc(math.erf, 1, 1)
 
 
-def clip_regions(x: Any, low: Any, high: Any, g: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Constant masks (in g's dtype) of where ``clip`` keeps x, takes ``low``, takes ``high``."""
+def clip_regions(x: Any, low: Any, high: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Constant boolean masks of where ``clip`` keeps x, takes ``low``, takes ``high``."""
     x, low, high = array_of(x), array_of(low), array_of(high)
     false = np.zeros(np.shape(x), dtype=bool)
     below = false if low is None else x < low
@@ -1038,15 +1114,15 @@ def clip_regions(x: Any, low: Any, high: Any, g: Any) -> tuple[np.ndarray, np.nd
     if low is not None and high is not None:
         crossed = np.greater(low, high)  # np.clip gives high there
         above, below = np.logical_or(above, crossed), np.logical_and(below, np.logical_not(crossed))
-    dtype = array_of(g).dtype
     kept = np.logical_not(np.logical_or(below, above))
-    return kept.astype(dtype), np.asarray(below, dtype=dtype), np.asarray(above, dtype=dtype)
+    return kept, np.asarray(below), np.asarray(above)
 
 
-def winner_share(a: Any, b: Any, g: Any) -> np.ndarray:
-    """[a > b] + ½[a = b], a constant in g's dtype: a's share of ``maximum``'s gradient."""
+def winner_share(a: Any, b: Any, g: Any) -> Any:
+    """a's share of ``maximum``'s gradient: ȳ where a > b, ½ ȳ where a = b, else 0. Selected, not
+    multiplied by a mask, so an inf or NaN ȳ does not reach the input that lost (PyTorch's rule)."""
     a, b = array_of(a), array_of(b)
-    return ((a > b) + 0.5 * (a == b)).astype(array_of(g).dtype)
+    return where(a > b, g, where(a == b, g * 0.5, 0))
 
 
 def along_axis(x: Any, index: Any, axis: int) -> tuple[np.ndarray, ...]:

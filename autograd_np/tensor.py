@@ -160,6 +160,15 @@ class Tensor:
         return ops.transpose(self)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """The array, for NumPy's implicit conversions (``np.asarray(t)``, ``np.array([t1, t2])``).
+        Refused for a tensor that requires grad while recording, as PyTorch does: the result
+        would silently lose the gradient."""
+        if self._requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                "Can't convert a Tensor that requires grad to a NumPy array: its gradient would be lost. "
+                "Use t.detach() (or t.data, t.numpy()) for the values, or autograd_np.stack([...]) / "
+                "autograd_np.cat([...]) to combine Tensors with their gradient."
+            )
         array = self.data
         if dtype is None or dtype == array.dtype:
             return array.copy() if copy else array  # NumPy trusts a copy=True answer not to alias

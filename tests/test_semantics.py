@@ -157,7 +157,7 @@ def test_conversions_item_numpy_detach() -> None:
     assert np.shares_memory(d.data, y.data)
     (d * x).sum().backward()  # detach cuts the path through y: only the direct use of x counts
     np.testing.assert_array_equal(x.grad, d.data)
-    assert np.asarray(x).shape == (1, 2) and len(x) == 1
+    assert np.asarray(x.detach()).shape == (1, 2) and len(x) == 1
 
 
 def test_backward_on_a_one_element_tensor_seeds_one() -> None:

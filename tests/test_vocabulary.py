@@ -88,8 +88,8 @@ def test_ndarray_op_tensor_records() -> None:
 
 def test_explicit_conversion_gives_the_plain_array() -> None:
     x = Tensor(np.arange(3.0), requires_grad=True)
-    assert type(np.asarray(x)) is np.ndarray and np.asarray(x) is x.data
-    assert type(np.array(x)) is np.ndarray and np.array(x) is not x.data
+    assert type(np.asarray(x.detach())) is np.ndarray and np.asarray(x.detach()) is x.data
+    assert type(np.array(x.detach())) is np.ndarray and np.array(x.detach()) is not x.data
     assert x.numpy() is x.data
 
 
