@@ -360,6 +360,7 @@ def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, u
         by_round["new_ref"] = ag / np.array(times["ref"])
     if "ref_lecture" in times:
         by_round["ref_lecture_fused"] = np.array(times["ref_lecture"]) / np.array(times["ref"])
+        by_round["lecture_new_ref"] = np.array(times["autograd_np_lecture"]) / np.array(times["ref_lecture"])
     for key, ratios in by_round.items():
         out[f"ratio_{key}"] = float(np.median(ratios))
         out[f"ratio_{key}_spread"] = [float(np.percentile(ratios, q)) for q in (0, 25, 75, 100)]
@@ -514,7 +515,7 @@ def print_lecture_ref_table(results: list[dict], ref_label: str | None) -> None:
     """This tree against --ref, and the lecture spelling against the fused step of the same package."""
     cols = ["config", "autograd_np ms", "lecture ms", "lecture / fused"]
     if ref_label:
-        cols += ["ref ms", "new / ref", "ref lecture ms", "ref lecture / ref fused"]
+        cols += ["ref ms", "new / ref", "ref lecture ms", "ref lecture / ref fused", "lecture new / ref"]
     print()
     if ref_label:
         print(f"ref = autograd_np/ at {ref_label}. Ratios: median of the per-repetition ratios "
@@ -530,7 +531,8 @@ def print_lecture_ref_table(results: list[dict], ref_label: str | None) -> None:
         row += [f"{ms['autograd_np_lecture']:.3f}", _spread(r, "lecture_fused")] if "autograd_np_lecture" in ms else ["n/a", "n/a"]
         if ref_label:
             row += [f"{ms['ref']:.3f}", _spread(r, "new_ref")]
-            row += [f"{ms['ref_lecture']:.3f}", _spread(r, "ref_lecture_fused")] if "ref_lecture" in ms else ["n/a", "n/a"]
+            row += ([f"{ms['ref_lecture']:.3f}", _spread(r, "ref_lecture_fused"), _spread(r, "lecture_new_ref")]
+                    if "ref_lecture" in ms else ["n/a", "n/a", "n/a"])
         print("| " + " | ".join(row) + " |")
 
 
