@@ -39,7 +39,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
                  "--out", str(out / "hier")]) == 0
     assert main(["train", "--arch", "gru", "--steps", "2", "--n-embd", "4", "--n-embd2", "4", "--no-progress",
                  "--samples", "0", "--no-plot", "--out", str(out / "gru")]) == 0
-    return {name: out / name / "checkpoint.npz" for name in ("mlp", "hier", "gru")}
+    return {name: out / name / "checkpoint.safetensors" for name in ("mlp", "hier", "gru")}
 
 
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
@@ -121,8 +121,8 @@ def test_bad_arguments(checkpoints, tmp_path, capsys) -> None:
     assert exit_info.value.code == 2 and "argument --batch-size: must be >= 1" in capsys.readouterr().err
     assert main(["derive", str(checkpoints["mlp"]), "--hidden", "8"]) == 2
     assert "--hidden is for a fresh model" in capsys.readouterr().err
-    assert main(["derive", str(tmp_path / "missing.npz")]) == 1
-    assert "missing.npz" in capsys.readouterr().err
+    assert main(["derive", str(tmp_path / "missing.safetensors")]) == 1
+    assert "missing.safetensors" in capsys.readouterr().err
 
 
 def test_exit_status_from_the_command_line(checkpoints) -> None:

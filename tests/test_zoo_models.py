@@ -100,8 +100,8 @@ def test_every_arch_resumes_exactly(tmp_path, arch):
     full.train(progress=False)
     part = small_run(arch, **extra)
     part.train(until=23, progress=False)
-    part.save(tmp_path / "c.npz")
-    resumed = Run.load(tmp_path / "c.npz")
+    part.save(tmp_path / "c.safetensors")
+    resumed = Run.load(tmp_path / "c.safetensors")
     resumed.train(progress=False)
     np.testing.assert_array_equal(resumed.train_losses, full.train_losses)
     for (name, a), (_, b) in zip(full.model.named_parameters(), resumed.model.named_parameters()):
@@ -131,7 +131,7 @@ def transformer_ckpt(tmp_path_factory, words_file):
     assert main(["train", "--arch", "transformer", "--n-layer", "1", "--n-embd", "16", "--steps", "20",
                  "--lr", "0.01", "--eval-every", "10", "--no-progress", "--samples", "3", "--no-plot", "--out", str(out),
                  "--input", str(words_file)]) == 0
-    return out / "checkpoint.npz"
+    return out / "checkpoint.safetensors"
 
 
 def test_cli_transformer_sample_eval(transformer_ckpt, tmp_path, capsys):
@@ -187,7 +187,7 @@ def test_keep_best_writes_the_best_dev_checkpoint(tmp_path, capsys, words_file):
                  "--eval-every", "10", "--no-progress", "--samples", "0", "--no-plot", "--out", str(tmp_path),
                  "--input", str(words_file)]) == 0
     assert "best dev loss" in capsys.readouterr().out
-    final, best = Run.load(tmp_path / "checkpoint.npz"), Run.load(tmp_path / "best.npz")
+    final, best = Run.load(tmp_path / "checkpoint.safetensors"), Run.load(tmp_path / "best.safetensors")
     i = int(np.argmin(final.dev_losses))
     assert best.step == final.dev_steps[i] and best.evaluate("dev") == pytest.approx(final.dev_losses[i], rel=1e-6)
     assert final.config.dropout == 0.1 and final.config.grad_clip == 1.0
@@ -234,8 +234,8 @@ def test_sigterm_saves_a_resumable_checkpoint_for_every_arch(tmp_path, words_fil
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
-    assert f"continue with: python -m models.names train --resume {tmp_path / 'checkpoint.npz'}" in out
-    run = Run.load(tmp_path / "checkpoint.npz")
+    assert f"continue with: python -m models.names train --resume {tmp_path / 'checkpoint.safetensors'}" in out
+    run = Run.load(tmp_path / "checkpoint.safetensors")
     assert run.config.arch == arch and 0 < run.step == len(run.train_losses) == run.optimizer.step_count
     before = {k: v.copy() for k, v in run.model.state_dict().items()}
     run.train(until=run.step + 2, progress=False)
@@ -246,11 +246,11 @@ def test_keep_best_never_saves_a_non_finite_state(tmp_path):
     from models.names.train import DivergedError
 
     run = small_run("gru", optimizer="adam", weight_decay=0.0, eval_every=10, steps=200)
-    best = tmp_path / "best.npz"
+    best = tmp_path / "best.safetensors"
     run.train(until=10, progress=False, best_path=best)
     saved = best.read_bytes()
     # a broken second moment: Adam's update for it becomes 0, so the loss stays finite and dev improves
     run.optimizer.state[0]["exp_avg_sq"][...] = np.inf
-    with pytest.raises(DivergedError, match=r"optimizer state .* is not finite.*best\.npz keeps the last good"):
+    with pytest.raises(DivergedError, match=r"optimizer state .* is not finite.*best\.safetensors keeps the last good"):
         run.train(progress=False, best_path=best)
     assert best.read_bytes() == saved

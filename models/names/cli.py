@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import checkpoint as ckpt
+from .checkpoint import DEFAULT_MAX_PARAMETERS, parameter_count
 from . import interrupt, zoo
 from .derive import add_parser as add_derive_parser, cmd_derive
 from .data import DEFAULT_DATA, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, DataError, Vocab, read_words, split
@@ -38,11 +39,9 @@ from .flags import (BLOCK, MAX_BLOCK, FRACTION, MAX_BYTES, NAMES, NON_NEGATIVE, 
                     POSITIVE_NUMBER, STEPS, TEMPERATURE, MAX_NAMES, Parser, UsageError, in_flags, integer, path as path_arg,
                     unrecognized, widths)
 from .interrupt import pause, signal_name, stop_on_signals
-from .layout import parameter_count
 from .model import ARCHS, CONFIGS, get_config, make_schedule
 from .rundir import (CHECKPOINT, RUNS_ROOT, RunDirError, RunLock, check_out_dir, check_writable, find_checkpoint,
                      latest_checkpoint, new_run_dir)
-from .schema import DEFAULT_MAX_PARAMETERS
 from .train import Interrupted, Run
 
 # train options that define the model/optimisation (ignored, with an error, when resuming)
@@ -90,7 +89,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", type=path_arg, help=f"run directory (default: a new numbered one, {RUNS_ROOT}/N; "
                    "with --resume, the checkpoint's own directory)")
     t.add_argument("--resume", type=path_arg, metavar="CKPT",
-                   help="continue a run from its checkpoint (a file, or a run directory: its checkpoint.npz)")
+                   help="continue a run from its checkpoint (a file, or a run directory: its checkpoint.safetensors)")
     t.add_argument("--force", action="store_true", help="replace the checkpoint an existing --out holds")
     t.add_argument("--stop-at", type=STEPS, metavar="STEP", help="stop at this step (checkpoint saved; resume later)")
     t.add_argument("--stop-on-divergence", action="store_true",
@@ -266,9 +265,9 @@ def cmd_train(args: argparse.Namespace, stop: list[int]) -> int:
             print(f"note: took over the stale lock of process {lock.stale_pid} (no longer running)", file=sys.stderr)
         check_out_dir(out, checkpoint, resume=args.resume, force=args.force)
         check_writable(out, checkpoint)
-        best = out / "best.npz" if run.config.keep_best else None
+        best = out / "best.safetensors" if run.config.keep_best else None
         if args.force:
-            for stale in ("metrics.json", "loss.png", "best.npz"):
+            for stale in ("metrics.json", "loss.png", "best.safetensors"):
                 (out / stale).unlink(missing_ok=True)
         print(f"run directory: {out}", flush=True)
         run.train(until=args.stop_at, progress=not args.no_progress, checkpoint_path=checkpoint,
@@ -301,9 +300,10 @@ def _new_run(args: argparse.Namespace) -> Run:
     if zoo.is_sequence_arch(config.arch) and config.block_size == 0:
         config.block_size = zoo.sequence_length(data.words)
     vocab = Vocab.from_words(data.words)
-    count = parameter_count(config, len(vocab))
-    if count > args.max_params:
-        raise UsageError(f"the model would have {count:,} parameters, more than --max-params {args.max_params:,}")
+    try:
+        parameter_count(config, len(vocab), args.max_params)
+    except ValueError:
+        raise UsageError(f"the config asks for a model with more than --max-params {args.max_params:,} parameters") from None
     train_words = split(data.words)[0]
     examples = len(train_words) if zoo.is_sequence_arch(config.arch) else sum(len(w) + 1 for w in train_words)
     _check_batch_size(args.batch_size is not None, config.batch_size, examples)

@@ -66,7 +66,7 @@ class Config:
     seed: int = 42
     dtype: str = "float32"
     eval_every: int = 10_000     # dev loss every this many steps
-    keep_best: bool = False      # also save the checkpoint with the best dev loss (best.npz)
+    keep_best: bool = False      # also save the checkpoint with the best dev loss (best.safetensors)
 
     def validate(self) -> "Config":
         if self.arch not in ARCHS:

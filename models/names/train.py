@@ -22,7 +22,7 @@ from autograd_np.functional import cross_entropy, softmax
 from autograd_np import nn
 
 from . import checkpoint as ckpt
-from . import schema, zoo
+from . import zoo
 from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, Vocab, Words, build_examples, split
 from .interrupt import pause, stop_on_signals
 from .model import Config, build_model, make_optimizer
@@ -82,13 +82,13 @@ class Run:
         return cls(config, data.words, data_info=info)
 
     @classmethod
-    def load(cls, path: str | Path, max_parameters: int = schema.DEFAULT_MAX_PARAMETERS) -> "Run":
-        """Load a checkpoint, validated before anything large is allocated (see ``schema.load``).
+    def load(cls, path: str | Path, max_parameters: int = ckpt.DEFAULT_MAX_PARAMETERS) -> "Run":
+        """Load a checkpoint, validated before anything large is allocated (see ``checkpoint.load``).
 
         Temporary files left next to it by interrupted saves of dead processes are removed first.
         """
         ckpt.remove_stale_temps(path)
-        checked = schema.load(path, max_parameters)
+        checked = ckpt.load(path, max_parameters)
         arrays = checked.arrays
         try:
             run = cls(checked.config, checked.words, checked.vocab, checked.meta["data"])
@@ -118,7 +118,6 @@ class Run:
             "rng_state": self.rng.bit_generator.state,
             "data": self.data_info,
             "train_seconds": self.train_seconds,
-            "n_parameters": self.model.num_parameters(),
         }
         arrays: dict[str, np.ndarray] = {f"model/{k}": v for k, v in self.model.state_dict().items()}
         arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
