@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.names import derivation
+from models.names import handwritten_backprop as derivation
 from models.names.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +108,7 @@ def test_other_archs_exit_2_naming_the_arch_and_what_is_covered(checkpoints, cap
 
 def test_norm_layers_are_not_covered(capsys) -> None:
     from models.names.derive import UnsupportedModel, flat_mlp_layers
-    from models.names.model import build_model, get_config
+    from models.names import build_model, get_config
 
     config = get_config("default", norm="layer")
     with pytest.raises(UnsupportedModel, match="layer norm layers; the derivation covers the flat MLP"):

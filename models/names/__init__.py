@@ -21,8 +21,8 @@ _EXPORTS = {
     "CheckpointError": "checkpoint", "CheckpointWriteError": "checkpoint",
     "DEFAULT_DATA": "data", "DataError": "data", "Vocab": "data", "Words": "data", "build_examples": "data",
     "parse_words": "data", "read_words": "data", "split": "data",
-    "CONFIGS": "model", "Config": "model", "build_model": "model", "get_config": "model", "make_optimizer": "model",
-    "make_schedule": "model",
+    "CONFIGS": "config", "Config": "config", "get_config": "config", "make_optimizer": "config",
+    "make_schedule": "config", "build_model": "models",
     "DivergedError": "train", "Run": "train",
 }
 __all__ = sorted(_EXPORTS)

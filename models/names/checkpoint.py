@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from . import zoo
-from .data import DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, END, DataError, Vocab, parse_words
-from .model import Config, build_model, make_optimizer
+from .config import Config, is_sequence_arch, make_optimizer
+from .data import DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, END, DataError, Vocab, parse_words, sequence_length
+from .models import build_model
 
 FORMAT = "autograd_np.names-checkpoint"
 VERSION = 2
@@ -350,7 +350,7 @@ def build_capped(config: Config, vocab_size: int, max_parameters: int) -> tuple[
     refusal = (f"the config asks for more than the cap of {max_parameters:,} parameters (raise it with "
                "--max-params only for a file you trust)")
     try:
-        # zoo models draw their weights twice (re-initialised as PyTorch's): room for that
+        # sequence models draw their weights twice (re-initialised as PyTorch's): room for that
         model = build_model(config, vocab_size, _CappedGenerator(2 * max_parameters + 2**20))
     except (_TooLarge, MemoryError):
         raise ValueError(refusal) from None
@@ -471,9 +471,9 @@ def _check_data_info(info: Any) -> None:
 def _check_sequence_length(reader: _Reader, config: Config, words: list[str]) -> None:
     """A sequence model's block size is its longest stored word + 1 (at most the longest word the data
     checks accept + 1 otherwise), so the padded batches stay as small as the data."""
-    if not zoo.is_sequence_arch(config.arch):
+    if not is_sequence_arch(config.arch):
         return
-    low = zoo.sequence_length(words)
+    low = sequence_length(words)
     high = max(low, DEFAULT_MAX_LEN + 1)
     if not low <= config.block_size <= high:
         raise reader.error(f"config block_size {config.block_size} for arch {config.arch!r}, but its words need "

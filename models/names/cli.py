@@ -2,7 +2,7 @@
 
     python -m models.names train                       # bundled data, default config -> runs/names/N
     python -m models.names train --config large --out runs/large
-    python -m models.names train --arch transformer --steps 2000   # or bigram, bow, rnn, gru (models/names/zoo.py)
+    python -m models.names train --arch transformer --steps 2000   # or bigram, bow, rnn, gru (models/names/models.py)
     python -m models.names train --input my_words.txt --steps 20000
     python -m models.names train --resume runs/names/1      # a run directory: its newest checkpoint
     python -m models.names sample [CKPT] -n 10 --temperature 0.8 --exclude-train
@@ -32,14 +32,15 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .checkpoint import DEFAULT_MAX_PARAMETERS, parameter_count
-from . import interrupt, zoo
+from . import interrupt
 from .derive import add_parser as add_derive_parser, cmd_derive
-from .data import DEFAULT_DATA, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, DataError, Vocab, read_words, split
+from .data import (DEFAULT_DATA, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, IGNORE, DataError, Vocab, read_words,
+                   sequence_length, split)
 from .flags import (BLOCK, MAX_BLOCK, FRACTION, MAX_BYTES, NAMES, NON_NEGATIVE, NON_NEGATIVE_NUMBER, OPEN_FRACTION, POSITIVE,  # noqa: F401
                     POSITIVE_NUMBER, STEPS, TEMPERATURE, MAX_NAMES, Parser, UsageError, in_flags, integer, path as path_arg,
                     unrecognized, widths)
 from .interrupt import pause, signal_name, stop_on_signals
-from .model import ARCHS, CONFIGS, get_config, make_schedule
+from .config import ARCHS, CONFIGS, get_config, is_sequence_arch, make_schedule
 from .rundir import (CHECKPOINT, RUNS_ROOT, RunDirError, RunLock, check_out_dir, check_writable, find_checkpoint,
                      latest_checkpoint, new_run_dir)
 from .train import Interrupted, Run
@@ -297,15 +298,15 @@ def _new_run(args: argparse.Namespace) -> Run:
         config = get_config(args.config or "default", steps=args.steps, **_overrides(args))
     except ValueError as error:
         raise UsageError(in_flags(str(error))) from None
-    if zoo.is_sequence_arch(config.arch) and config.block_size == 0:
-        config.block_size = zoo.sequence_length(data.words)
+    if is_sequence_arch(config.arch) and config.block_size == 0:
+        config.block_size = sequence_length(data.words)
     vocab = Vocab.from_words(data.words)
     try:
         parameter_count(config, len(vocab), args.max_params)
     except ValueError:
         raise UsageError(f"the config asks for a model with more than --max-params {args.max_params:,} parameters") from None
     train_words = split(data.words)[0]
-    examples = len(train_words) if zoo.is_sequence_arch(config.arch) else sum(len(w) + 1 for w in train_words)
+    examples = len(train_words) if is_sequence_arch(config.arch) else sum(len(w) + 1 for w in train_words)
     _check_batch_size(args.batch_size is not None, config.batch_size, examples)
     run = Run.from_words(config, data, max_len=args.max_len)
     sizes = _split_sizes(data.words)
@@ -447,7 +448,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"{name:>5}: n/a (empty split)")
             continue
         X, Y = run.examples(ws)
-        size = f"{int((Y != zoo.IGNORE).sum()):,} characters" if run.sequence else f"{len(X):,} examples"
+        size = f"{int((Y != IGNORE).sum()):,} characters" if run.sequence else f"{len(X):,} examples"
         print(f"{name:>5}: loss {run.loss_on(X, Y):.4f}  ({len(ws):,} words, {size})")
     return 0
 

@@ -22,10 +22,11 @@ from autograd_np.functional import cross_entropy, softmax
 from autograd_np import nn
 
 from . import checkpoint as ckpt
-from . import zoo
-from .data import DEFAULT_DATA, DEFAULT_MAX_LEN, Vocab, Words, build_examples, split
+from .data import (DEFAULT_DATA, DEFAULT_MAX_LEN, IGNORE, Vocab, Words, build_examples, build_sequences, sequence_length,
+                   split, trim_padding)
 from .interrupt import pause, stop_on_signals
-from .model import Config, build_model, make_optimizer
+from .config import POSITIONAL_ARCHS, Config, is_sequence_arch, make_optimizer
+from .models import build_model, sequence_loss
 
 EVAL_CHUNK = 8192
 #: divergence: the mean training loss of DIVERGENCE_WINDOWS windows in a row above DIVERGENCE_FACTOR x its
@@ -53,9 +54,9 @@ class Run:
         self.config = config.validate()
         self.words = list(words)
         self.vocab = vocab or Vocab.from_words(self.words)
-        self.sequence = zoo.is_sequence_arch(config.arch)
+        self.sequence = is_sequence_arch(config.arch)
         if self.sequence and config.block_size == 0:
-            config.block_size = zoo.sequence_length(self.words)
+            config.block_size = sequence_length(self.words)
         self.data_info = dict(data_info or {})
         self.rng = np.random.default_rng(config.seed)
         self.model = build_model(config, len(self.vocab), self.rng)
@@ -148,9 +149,9 @@ class Run:
         """(X, Y) of ``words`` for this model: context windows (MLP) or padded whole words (sequence archs)."""
         if self.sequence:
             block = self.config.block_size
-            if self.config.arch not in zoo.POSITIONAL_ARCHS:  # a recurrence reads words of any length
-                block = max(block, zoo.sequence_length(words))
-            return zoo.build_sequences(words, self.vocab, block)
+            if self.config.arch not in POSITIONAL_ARCHS:  # a recurrence reads words of any length
+                block = max(block, sequence_length(words))
+            return build_sequences(words, self.vocab, block)
         return build_examples(words, self.vocab, self.config.block_size)
 
     def batch_loss(self, X: np.ndarray, Y: np.ndarray) -> ag.Tensor:
@@ -161,7 +162,7 @@ class Run:
         finite loss here to check divergence handling without depending on how BLAS overflows).
         """
         if self.sequence:
-            return zoo.sequence_loss(self.model, *zoo.trim_padding(X, Y))
+            return sequence_loss(self.model, *trim_padding(X, Y))
         return cross_entropy(self.model(X), Y)
 
     # ----- training ----------------------------------------------------------
@@ -314,7 +315,7 @@ class Run:
                 if stop:
                     raise Interrupted(stop[0])
                 xb, yb = X[i:i + chunk], Y[i:i + chunk]
-                n = int((yb != zoo.IGNORE).sum()) if self.sequence else len(xb)
+                n = int((yb != IGNORE).sum()) if self.sequence else len(xb)
                 total += self.batch_loss(xb, yb).item() * n
                 count += n
         return total / count
@@ -357,7 +358,7 @@ class Run:
     def _next_logits(self, context: np.ndarray) -> ag.Tensor:
         if not self.sequence:
             return self.model(context)
-        if self.config.arch in zoo.POSITIONAL_ARCHS:
+        if self.config.arch in POSITIONAL_ARCHS:
             context = context[:, -self.config.block_size:]
         return self.model(context)[:, -1, :]
 
