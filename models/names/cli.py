@@ -43,7 +43,8 @@ from .interrupt import pause, signal_name, stop_on_signals
 from .config import ARCHS, CONFIGS, get_config, is_sequence_arch, make_schedule
 from .rundir import (CHECKPOINT, RUNS_ROOT, RunDirError, RunLock, check_out_dir, check_writable, find_checkpoint,
                      latest_checkpoint, new_run_dir)
-from .train import Interrupted, Run
+from .evaluate import Interrupted
+from .train import Run
 
 # train options that define the model/optimisation (ignored, with an error, when resuming)
 _CONFIG_FLAGS = {
@@ -256,7 +257,7 @@ def cmd_train(args: argparse.Namespace, stop: list[int]) -> int:
         check_out_dir(args.out, args.out / CHECKPOINT, resume=args.resume, force=args.force)
     run = _resume_run(args) if args.resume else _new_run(args)
     _warn_empty_splits(_split_sizes(run.words))
-    print(f"model: {run.describe()}", flush=True)
+    print(f"model: {_describe(run)}", flush=True)
     pause("setup", stop)
     if stop:
         return _interrupted_before_training(args, stop)
@@ -284,6 +285,20 @@ def cmd_train(args: argparse.Namespace, stop: list[int]) -> int:
                   f"continue with: {_resume_command(args, checkpoint)}")
             return 128 + run.stopped_by if run.interrupted else 0
         return _finish(args, run, out, checkpoint, best, stop)
+
+
+def _describe(run: Run) -> str:
+    c = run.config
+    optimisation = (f"{c.optimizer} lr {c.lr} ({c.schedule})"
+                    + (f", weight decay {c.weight_decay}" if run.sequence else "")
+                    + f", batch {c.batch_size}, {c.steps:,} steps, seed {c.seed}, {c.dtype}")
+    if not run.sequence:
+        return (f"{run.model.num_parameters():,} parameters; block {c.block_size}, emb {c.emb}, hidden {c.hidden}, "
+                f"arch {c.arch}, norm {c.norm}, dropout {c.dropout}; {optimisation}")
+    shape = {"bigram": "", "transformer": f", n_layer {c.n_layer}, n_head {c.n_head}, n_embd {c.n_embd}"}.get(
+        c.arch, f", n_embd {c.n_embd}, n_embd2 {c.n_embd2}")
+    extras = (f", dropout {c.dropout}" if c.dropout else "") + (f", grad clip {c.grad_clip}" if c.grad_clip else "")
+    return f"{run.model.num_parameters():,} parameters; arch {c.arch}{shape}, block {c.block_size}{extras}; {optimisation}"
 
 
 def _interrupted_before_training(args: argparse.Namespace, stop: list[int]) -> int:
