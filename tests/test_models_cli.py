@@ -1,13 +1,16 @@
 """python -m models.names: train / sample / eval / graph, exercised with tiny step counts."""
+import contextlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file
 import pytest
+from safetensors.numpy import load_file
 
 from models.names import Run
 from models.names.cli import main
@@ -174,3 +177,16 @@ def test_train_large_config_tiny(tmp_path, capsys):
     run = Run.load(tmp_path / "checkpoint.safetensors")
     assert (run.config.arch, run.config.norm, run.config.optimizer, run.config.block_size) == ("hier", "batch", "adamw", 8)
     assert "2 sampled names:" in capsys.readouterr().out
+
+
+def test_the_python_blocks_of_the_models_readme_run(tmp_path, monkeypatch):
+    """models/names/README.md's ```python blocks run as written, in order, in one namespace."""
+    readme = Path(__file__).resolve().parent.parent / "models" / "names" / "README.md"
+    blocks = re.findall(r"^```python\n(.*?)^```\s*$", readme.read_text(encoding="utf-8"), re.S | re.M)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for code in blocks:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(code, str(readme), "exec"), namespace)
+    assert namespace["run"].step == 200

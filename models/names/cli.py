@@ -11,7 +11,8 @@
     python -m models.names derive [CKPT] [--dtype float32]
 
 A command without CKPT uses the newest run under runs/names (see rundir.py); CKPT may be a checkpoint
-file or a run directory. Bad command lines exit with status 2 (``flags.py``), other errors with 1.
+file (safetensors: checkpoint.py) or a run directory. Bad command lines exit with status 2 (``flags.py``),
+other errors with 1.
 SIGINT or SIGTERM during ``train`` ends it with one line and a saved state (``interrupt.py``).
 """
 from __future__ import annotations
