@@ -113,6 +113,9 @@ def build_catalogue(good: Path, d: Path) -> dict[str, tuple[Path, str, str | Non
     case("config_not_json", rebuild(g, config="{lr: 0.1}"), "config: corrupt JSON", "__metadata__")
     case("hidden_20000x20000", rebuild(g, config={**config, "hidden": [20000, 20000]}),
          "the config asks for more than the cap of 20,000,000 parameters", "__metadata__")
+    wide = "." + "".join(c for c in map(chr, range(0x4E00, 0x4E00 + 30_000)) if c.isprintable())
+    case("bigram_vocab_30k", rebuild(g, vocab=json.dumps(wide), config={**config, "arch": "bigram", "block_size": 6}),
+         "more than the cap of 20,000,000 parameters", "__metadata__")
     case("n_layer_5000", rebuild(g, config={**config, "n_layer": 5000}), "more than the 1024 layers", "__metadata__")
     case("step_1e400", rebuild(g, step="1e400"), "step must be an integer", "__metadata__")
     case("step_negative", rebuild(g, step=-1), "step must be an integer", "__metadata__")
@@ -225,7 +228,7 @@ CASE_NAMES = [
     "header_not_utf8", "header_not_object", "header_nested_100k", "header_duplicate_name", "entry_malformed",
     "entry_extra_field", "entry_negative_shape", "metadata_missing", "format_tag_wrong", "version_wrong",
     "metadata_value_not_string", "metadata_unknown_field", "metadata_missing_field", "config_nested_100k",
-    "config_not_json", "hidden_20000x20000", "n_layer_5000", "step_1e400", "step_negative", "step_beyond_config",
+    "config_not_json", "hidden_20000x20000", "bigram_vocab_30k", "n_layer_5000", "step_1e400", "step_negative", "step_beyond_config",
     "train_seconds_nan", "vocab_not_string", "vocab_whitespace", "config_lr_string", "config_lr_negative",
     "config_unknown_key", "config_arch_unknown", "optimizer_mismatch", "rng_state_garbage", "data_info_wrong_type",
     "unknown_tensor", "missing_tensor", "wrong_shape", "wrong_dtype", "shape_1e12", "dtype_unknown",

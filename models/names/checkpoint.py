@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from autograd_np import nn, optim
+
 from .config import Config, is_sequence_arch, make_optimizer
 from .data import DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, END, DataError, Vocab, parse_words, sequence_length
 from .models import build_model
@@ -319,7 +321,8 @@ def load(path: str | Path, max_parameters: int = DEFAULT_MAX_PARAMETERS) -> Chec
 class _CappedGenerator(np.random.Generator):
     """A generator that refuses to draw more than ``limit`` numbers in all. Every architecture draws
     its weight matrices and embeddings from its generator, so a model built with this one allocates
-    little more than the cap before a config that asks for more is refused."""
+    little more than the cap before a config that asks for more is refused (the bigram's table, zeros,
+    is not drawn: the OS maps zero pages lazily, and the parameter count refuses it)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(np.random.PCG64(0))
@@ -344,7 +347,7 @@ class _TooLarge(Exception):
     pass
 
 
-def build_capped(config: Config, vocab_size: int, max_parameters: int) -> tuple[Any, Any]:
+def build_capped(config: Config, vocab_size: int, max_parameters: int) -> tuple[nn.Module, optim.Optimizer]:
     """The model and optimizer ``config`` builds; ValueError if it asks for more than ``max_parameters``
     (found without allocating much more than that)."""
     refusal = (f"the config asks for more than the cap of {max_parameters:,} parameters (raise it with "
@@ -364,7 +367,7 @@ def parameter_count(config: Config, vocab_size: int, max_parameters: int) -> int
     return build_capped(config, vocab_size, max_parameters)[0].num_parameters()
 
 
-def expected_tensors(model: Any, optimizer: Any, step: int) -> tuple[dict[str, tuple[str, tuple]], set[str]]:
+def expected_tensors(model: nn.Module, optimizer: optim.Optimizer, step: int) -> tuple[dict[str, tuple[str, tuple]], set[str]]:
     """{name: (dtype name, shape)} of every tensor a checkpoint of this model, optimizer and step holds
     (-1: any length), and the names it must hold (optimizer buffers appear at the first update)."""
     expected = {f"model/{k}": (v.dtype.name, v.shape) for k, v in model.state_dict().items()}
