@@ -1,5 +1,5 @@
-"""The generic pieces the model zoo added: cross_entropy(ignore_index), gelu, ModuleList,
-CausalSelfAttention, RNNCell, GRUCell, clip_grad_norm. Values against the formulas,
+"""The pieces the model zoo uses: from the engine cross_entropy(ignore_index), gelu, ModuleList,
+clip_grad_norm; from models/names/models.py CausalSelfAttention, RNNCell, GRUCell. Values against the formulas,
 gradients against finite differences (float64)."""
 import math
 
