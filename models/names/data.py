@@ -230,8 +230,11 @@ def sequence_length(words: Sequence[str]) -> int:
 
 
 def build_sequences(words: Sequence[str], vocab: Vocab, block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(X, Y), both (N, block_size) int64: X = start token then the word, 0-padded;
-    Y = the word then the end token, padded with -1 (ignored by the loss)."""
+    """(X, Y), both (N, block_size) int64, one row per word::
+
+        x = .  e  m  m  a  .  .  ...      (start token, the word, padding)
+        y = e  m  m  a  .  -1 -1 ...      (the word, the end token, ignored padding)
+    """
     X = np.zeros((len(words), block_size), dtype=np.int64)
     Y = np.full((len(words), block_size), IGNORE, dtype=np.int64)
     stoi = vocab.stoi
