@@ -25,7 +25,6 @@ import numpy as np
 from . import creation, functional as F
 from .grad_mode import no_grad
 from .node import mark_changed
-from .ops import concatenate
 from .tensor import Tensor, parse_to
 
 functional = F  # PyTorch's spelling: ``import autograd_np.nn.functional as F``
@@ -36,7 +35,7 @@ __all__ = [
     "FlattenConsecutive", "BatchNorm1d", "LayerNorm", "Dropout",
     "Parameter", "ModuleList", "ModuleDict", "Sigmoid", "GELU", "SiLU", "LeakyReLU", "Softplus",
     "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
-    "CausalSelfAttention", "RNNCell", "GRUCell", "clip_grad_norm",
+    "clip_grad_norm",
 ]
 
 
@@ -601,101 +600,6 @@ class NLLLoss(_Loss):
 
     def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
         return F.nll_loss(input, target, self.ignore_index, self.reduction)
-
-
-# ----------------------------------------------------------------------------
-# Sequence layers: attention and recurrent cells
-# ----------------------------------------------------------------------------
-class CausalSelfAttention(Module):
-    """Multi-head causal self-attention (Vaswani et al. 2017, decoder side; GPT's layout).
-
-    For x of shape (B, T, C) and H heads of size d = C / H:
-
-        [Q K V] = x W_qkv + b_qkv                 (one Linear C -> 3C, split into heads)
-        A_h     = softmax(Q_h K_hᵀ / √d + M)      M_ij = 0 if j <= i else -inf (no peeking ahead)
-        y       = concat_h(A_h V_h) W_o + b_o     (Linear C -> C)
-
-    Masked scores are filled with -inf (``masked_fill``), so their gradient is
-    exactly zero. The (T, T) mask is made for each call's T, so no block_size²
-    array is held. ``dropout`` (training mode) drops attention probabilities;
-    its masks come from ``rng``. ``block_size`` bounds T.
-    """
-
-    def __init__(
-        self, n_embd: int, n_head: int, block_size: int, dropout: float = 0.0, *, rng: Any = None,
-        dtype: Any = np.float32,
-    ) -> None:
-        if n_head < 1 or n_embd % n_head:
-            raise ValueError(f"CausalSelfAttention: n_head={n_head} must divide n_embd={n_embd}")
-        self.n_embd, self.n_head, self.block_size = int(n_embd), int(n_head), int(block_size)
-        rng = _rng(rng)
-        self.c_attn = Linear(n_embd, 3 * n_embd, rng=rng, dtype=dtype)
-        self.c_proj = Linear(n_embd, n_embd, rng=rng, dtype=dtype)
-        self.attn_dropout = Dropout(dropout, rng=rng)
-
-    def forward(self, x: Tensor) -> Tensor:
-        B, T, C = x.shape
-        if C != self.n_embd or T > self.block_size:
-            raise ValueError(
-                f"CausalSelfAttention: expected (B, T <= {self.block_size}, {self.n_embd}), got shape {x.shape}"
-            )
-        H = self.n_head
-        d = C // H
-        # (B, T, 3C) -> (3, B, H, T, d), copied once into that order so that the batched
-        # matmuls below get contiguous operands; then three basic slices
-        qkv = self.c_attn(x).reshape(B, T, 3, H, d).permute(2, 0, 3, 1, 4).reshape(3, B, H, T, d)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        future = np.triu(np.ones((T, T), dtype=bool), k=1)  # M_ij: j > i
-        scores = ((q @ k.transpose(-2, -1)) * (1.0 / d**0.5)).masked_fill(future, -np.inf)
-        att = self.attn_dropout(F.softmax(scores, axis=-1))
-        y = (att @ v).permute(0, 2, 1, 3).reshape(B, T, C)
-        return self.c_proj(y)
-
-    def extra_repr(self) -> str:
-        return f"n_embd={self.n_embd}, n_head={self.n_head}, block_size={self.block_size}"
-
-
-class RNNCell(Module):
-    """Elman RNN cell (Mikolov et al. 2010):  h' = tanh([x, h] W + b),  W of shape (in + hidden, hidden)."""
-
-    def __init__(self, input_size: int, hidden_size: int, *, rng: Any = None, dtype: Any = np.float32) -> None:
-        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        self.xh_to_h = Linear(input_size + hidden_size, hidden_size, rng=rng, dtype=dtype)
-
-    def forward(self, x: Tensor, h: Tensor) -> Tensor:
-        return F.tanh(self.xh_to_h(concatenate([x, h], axis=-1)))
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}"
-
-
-class GRUCell(Module):
-    """Gated recurrent unit (Cho et al. 2014), as in makemore:
-
-        r  = σ([x, h] W_r + b_r)            reset gate
-        z  = σ([x, h] W_z + b_z)            update gate
-        h̃  = tanh([x, r ⊙ h] W_h + b_h)     candidate
-        h' = (1 - z) ⊙ h + z ⊙ h̃
-
-    ``W_r`` and ``W_z`` are stored side by side in one Linear (in + hidden -> 2 hidden):
-    one matmul for both gates.
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, *, rng: Any = None, dtype: Any = np.float32) -> None:
-        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        rng = _rng(rng)
-        self.xh_to_rz = Linear(input_size + hidden_size, 2 * hidden_size, rng=rng, dtype=dtype)
-        self.xh_to_hbar = Linear(input_size + hidden_size, hidden_size, rng=rng, dtype=dtype)
-
-    def forward(self, x: Tensor, h: Tensor) -> Tensor:
-        n = self.hidden_size
-        rz = self.xh_to_rz(concatenate([x, h], axis=-1)).sigmoid()
-        r, z = rz[..., :n], rz[..., n:]
-        hbar = F.tanh(self.xh_to_hbar(concatenate([x, r * h], axis=-1)))
-        return h + z * (hbar - h)  # = (1 - z) h + z hbar, one op fewer
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}"
 
 
 def clip_grad_norm(parameters: Any, max_norm: float) -> float:

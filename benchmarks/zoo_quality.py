@@ -3,7 +3,7 @@
     python benchmarks/zoo_quality.py                               # every arch, 2,000 steps, seed 42
     python benchmarks/zoo_quality.py --archs transformer --steps 10000
     python benchmarks/zoo_quality.py --seeds 42 1 2 --torch --json zoo_quality.json
-    python benchmarks/zoo_quality.py --best runs/treg/best.npz     # evaluate a checkpoint (e.g. transformer-reg)
+    python benchmarks/zoo_quality.py --best runs/treg/best.safetensors     # evaluate a checkpoint (e.g. transformer-reg)
 
 Trains each arch with makemore's defaults (``--config ARCH``: AdamW 5e-4, weight
 decay 0.01, betas (0.9, 0.99), batch 32, constant lr) on ``names.txt`` (32,033
@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 
 from models.names import Run, get_config, read_words  # noqa: E402
-from models.names import zoo  # noqa: E402
+from models.names.config import SEQUENCE_ARCHS  # noqa: E402
 
 DEFAULT_DATA = next((p for p in (ROOT.parent / "shared" / "data" / "names.txt", Path("/work/shared/data/names.txt"))
                      if p.exists()), ROOT.parent / "shared" / "data" / "names.txt")
@@ -88,7 +88,7 @@ def torch_run(arch: str, steps: int, seed: int, words: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="names.txt (default: ../shared/data/names.txt)")
-    parser.add_argument("--archs", nargs="+", default=list(zoo.SEQUENCE_ARCHS), choices=zoo.SEQUENCE_ARCHS)
+    parser.add_argument("--archs", nargs="+", default=list(SEQUENCE_ARCHS), choices=SEQUENCE_ARCHS)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--torch", action="store_true", help="also train makemore's PyTorch code (needs torch)")

@@ -11,7 +11,7 @@ process, round-robin inside every repetition (machine noise hits both alike).
 The table shows the median over repetitions of each repetition's mean ms/step;
 the ratio is the median of the per-repetition ratios (autograd_np / torch).
 
-- **autograd_np**: ``models/names/zoo.py`` through the public API, the batch at
+- **autograd_np**: ``models/names/models.py`` through the public API, the batch at
   its full padded length (the same work as torch);
 - **autograd_np, trimmed**: the same with the batch cut to its longest name
   (what ``models.names`` training does: the loss and gradient are unchanged);
@@ -42,7 +42,9 @@ import numpy as np  # noqa: E402
 
 import autograd_np  # noqa: E402
 from models.names import Vocab, get_config, make_optimizer, read_words, split  # noqa: E402
-from models.names import zoo  # noqa: E402
+from models.names.config import SEQUENCE_ARCHS  # noqa: E402
+from models.names.data import build_sequences, sequence_length, trim_padding  # noqa: E402
+from models.names.models import build_model, sequence_loss  # noqa: E402
 
 try:
     import torch
@@ -51,7 +53,7 @@ try:
 except ImportError:  # torch is optional
     torch = None
 
-ARCHS = zoo.SEQUENCE_ARCHS
+ARCHS = SEQUENCE_ARCHS
 #: steps per repetition, so that each repetition takes roughly the same time
 STEPS = {"bigram": 200, "bow": 60, "rnn": 30, "gru": 15, "transformer": 6}
 DEFAULT_DATA = [ROOT.parent / "shared" / "data" / "names.txt", Path("/work/shared/data/names.txt"),
@@ -62,8 +64,8 @@ def load_data(path: Path | None) -> tuple[np.ndarray, np.ndarray, int, int]:
     path = path or next(p for p in DEFAULT_DATA if p.exists())
     words = read_words(path).words
     vocab = Vocab.from_words(words)
-    block = zoo.sequence_length(words)
-    X, Y = zoo.build_sequences(split(words)[0], vocab, block)
+    block = sequence_length(words)
+    X, Y = build_sequences(split(words)[0], vocab, block)
     return X, Y, len(vocab), block
 
 
@@ -71,14 +73,14 @@ class EngineStep:
     def __init__(self, arch: str, vocab_size: int, block: int, trim: bool) -> None:
         self.config = get_config(arch)
         self.config.block_size = block
-        self.model = zoo.build_sequence_model(self.config, vocab_size, np.random.default_rng(0))
+        self.model = build_model(self.config, vocab_size, np.random.default_rng(0))
         self.optimizer = make_optimizer(self.config, self.model)
         self.trim = trim
 
     def loss(self, xb: np.ndarray, yb: np.ndarray) -> autograd_np.Tensor:
         if self.trim:
-            xb, yb = zoo.trim_padding(xb, yb)
-        return zoo.sequence_loss(self.model, xb, yb)
+            xb, yb = trim_padding(xb, yb)
+        return sequence_loss(self.model, xb, yb)
 
     def __call__(self, X: np.ndarray, Y: np.ndarray, ix: np.ndarray) -> float:
         loss = self.loss(X[ix], Y[ix])

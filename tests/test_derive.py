@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.names import derivation
+from models.names import handwritten_backprop as derivation
 from models.names.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
                  "--out", str(out / "hier")]) == 0
     assert main(["train", "--arch", "gru", "--steps", "2", "--n-embd", "4", "--n-embd2", "4", "--no-progress",
                  "--samples", "0", "--no-plot", "--out", str(out / "gru")]) == 0
-    return {name: out / name / "checkpoint.npz" for name in ("mlp", "hier", "gru")}
+    return {name: out / name / "checkpoint.safetensors" for name in ("mlp", "hier", "gru")}
 
 
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
@@ -108,7 +108,7 @@ def test_other_archs_exit_2_naming_the_arch_and_what_is_covered(checkpoints, cap
 
 def test_norm_layers_are_not_covered(capsys) -> None:
     from models.names.derive import UnsupportedModel, flat_mlp_layers
-    from models.names.model import build_model, get_config
+    from models.names import build_model, get_config
 
     config = get_config("default", norm="layer")
     with pytest.raises(UnsupportedModel, match="layer norm layers; the derivation covers the flat MLP"):
@@ -121,8 +121,8 @@ def test_bad_arguments(checkpoints, tmp_path, capsys) -> None:
     assert exit_info.value.code == 2 and "argument --batch-size: must be >= 1" in capsys.readouterr().err
     assert main(["derive", str(checkpoints["mlp"]), "--hidden", "8"]) == 2
     assert "--hidden is for a fresh model" in capsys.readouterr().err
-    assert main(["derive", str(tmp_path / "missing.npz")]) == 1
-    assert "missing.npz" in capsys.readouterr().err
+    assert main(["derive", str(tmp_path / "missing.safetensors")]) == 1
+    assert "missing.safetensors" in capsys.readouterr().err
 
 
 def test_exit_status_from_the_command_line(checkpoints) -> None:

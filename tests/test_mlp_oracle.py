@@ -8,7 +8,7 @@ Network (Bengio et al. 2003, as in makemore), batch in the rows:
     logits = h W2 + b2
     L = mean cross-entropy(logits, Y)
 
-The oracle is ``models/names/derivation.py``: the seed derivation
+The oracle is ``models/names/handwritten_backprop.py``: the seed derivation
 (/work/shared/seed/backprop-derivation.md) written out in plain NumPy, in its own
 weight convention (a layer is z = W' x + b with W' of shape (out, in), i.e. W' = Wᵀ
 of the engine's x @ W). It uses nothing from the engine (checked below), and is the
@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from autograd_np import Tensor, functional as F, nn, no_grad
-from models.names import derivation
+from models.names import handwritten_backprop as derivation
 
 TOL = 1e-10
 
@@ -45,7 +45,7 @@ def make_problem(seed: int, vocab: int = 27, block: int = 3, emb: int = 2, hidde
 
 
 # ----------------------------------------------------------------------------
-# The oracle: models/names/derivation.py, parameters in the stored (in, out) layout
+# The oracle: models/names/handwritten_backprop.py, parameters in the stored (in, out) layout
 # ----------------------------------------------------------------------------
 def oracle(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     n = sum(1 for k in params if k.startswith("W"))
@@ -78,7 +78,7 @@ def engine_loss(p: dict[str, Tensor], X: np.ndarray, Y: np.ndarray, loss: str = 
 
 
 def production_model(params: dict[str, np.ndarray]) -> nn.Sequential:
-    """The names model's own layers (what ``models/names/model.py`` builds), holding ``params``."""
+    """The names model's own layers (what ``models/names/models.py`` builds), holding ``params``."""
     n = sum(1 for k in params if k.startswith("W"))
     embedding = nn.Embedding(*params["C"].shape, dtype=np.float64)
     embedding.weight.data[...] = params["C"]

@@ -1,7 +1,8 @@
 """models.names training: loss falls, reproducibility, exact resume, sampling, checkpoints."""
 import math
 import os
-import zipfile
+import json
+import pickle
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from autograd_np.functional import cross_entropy
 from models.names import CheckpointError, Config, DEFAULT_DATA, Run, get_config, read_words
 from models.names import checkpoint as ckpt
-from models.names import schema
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 WORDS = read_words(DEFAULT_DATA)
 
@@ -55,8 +57,8 @@ def test_resume_equals_uninterrupted(tmp_path, extra):
     first = Run.from_words(tiny(**extra), WORDS)
     first.train(until=27, progress=False)  # not a multiple of eval_every
     assert first.step == 27
-    first.save(tmp_path / "half.npz")
-    resumed = Run.load(tmp_path / "half.npz")
+    first.save(tmp_path / "half.safetensors")
+    resumed = Run.load(tmp_path / "half.safetensors")
     assert resumed.step == 27
     resumed.train(progress=False)
 
@@ -74,8 +76,8 @@ def test_resume_equals_uninterrupted(tmp_path, extra):
 def test_checkpoint_round_trip(tmp_path):
     run = Run.from_words(tiny(**RICH), WORDS)
     run.train(until=10, progress=False)
-    path = run.save(tmp_path / "sub" / "c.npz")
-    assert sorted(os.listdir(tmp_path / "sub")) == ["c.npz"]  # no temporary file left behind
+    path = run.save(tmp_path / "sub" / "c.safetensors")
+    assert sorted(os.listdir(tmp_path / "sub")) == ["c.safetensors"]  # no temporary file left behind
     back = Run.load(path)
     assert back.config == run.config and back.vocab == run.vocab and back.words == run.words
     assert back.rng.bit_generator.state == run.rng.bit_generator.state
@@ -84,8 +86,9 @@ def test_checkpoint_round_trip(tmp_path):
     for k, v in run.model.state_dict().items():
         np.testing.assert_array_equal(v, back.model.state_dict()[k])
     assert back.data_info == run.data_info and back.data_info["default"] is True
-    with np.load(path, allow_pickle=False) as npz:  # plain arrays only
-        assert "meta" in npz.files and all(npz[k].dtype != object for k in npz.files)
+    with safe_open(str(path), framework="numpy") as f:  # a plain safetensors file
+        assert f.metadata()["format"] == ckpt.FORMAT and json.loads(f.metadata()["step"]) == 10
+        assert "model/layers.0.weight" in f.keys() and "history/train_loss" in f.keys()
     run.train(until=20, progress=False)
     run.save(path)  # overwrite in place
     assert Run.load(path).step == 20
@@ -93,12 +96,12 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_truncated_checkpoint(tmp_path):
     run = Run.from_words(tiny(), WORDS)
-    good = run.save(tmp_path / "good.npz")
+    good = run.save(tmp_path / "good.safetensors")
     raw = good.read_bytes()
     for cut in (len(raw) // 2, 100, len(raw) - 30):
-        bad = tmp_path / f"cut{cut}.npz"
+        bad = tmp_path / f"cut{cut}.safetensors"
         bad.write_bytes(raw[:cut])
-        with pytest.raises(CheckpointError, match=f"cut{cut}.npz"):
+        with pytest.raises(CheckpointError, match=f"cut{cut}.safetensors"):
             Run.load(bad)
 
 
@@ -107,37 +110,35 @@ def test_foreign_files(tmp_path):
     text.write_text("emma\n")
     with pytest.raises(CheckpointError, match=r"names\.txt: not a names checkpoint"):
         Run.load(text)
-    other = tmp_path / "other.npz"
-    np.savez(other, weights=np.ones(3))
-    with pytest.raises(CheckpointError, match=r"other\.npz: not a names checkpoint"):
+    other = tmp_path / "other.safetensors"
+    save_file({"weights": np.ones(3)}, other)
+    with pytest.raises(CheckpointError, match=r"other\.safetensors: entry '__metadata__': not a names checkpoint"):
         Run.load(other)
     npy = tmp_path / "array.npy"
     np.save(npy, np.ones(3))
     with pytest.raises(CheckpointError, match=r"array\.npy: not a names checkpoint"):
         Run.load(npy)
-    tagged = tmp_path / "tagged.npz"
-    np.savez(tagged, meta=np.array('{"format": "something-else"}'))
+    tagged = tmp_path / "tagged.safetensors"
+    save_file({"weights": np.ones(3)}, tagged, metadata={"format": "something-else"})
     with pytest.raises(CheckpointError, match="format tag 'something-else'"):
         Run.load(tagged)
-    pickled = tmp_path / "pickled.npz"
-    np.savez(pickled, meta=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(CheckpointError, match=r"pickled\.npz"):
+    pickled = tmp_path / "pickled.safetensors"
+    pickled.write_bytes(pickle.dumps({"model": np.ones(3)}))
+    with pytest.raises(CheckpointError, match=r"pickled\.safetensors"):
         Run.load(pickled)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
-        Run.load(tmp_path / "missing.npz")
+        Run.load(tmp_path / "missing.safetensors")
 
 
 def test_checkpoint_with_missing_array(tmp_path):
     run = Run.from_words(tiny(), WORDS)
-    path = run.save(tmp_path / "c.npz")
-    checked = schema.load(path)
+    path = run.save(tmp_path / "c.safetensors")
+    checked = ckpt.load(path)
     arrays = {**checked.arrays, "data/words": ckpt.words_to_array(checked.words)}
     del arrays["model/layers.2.weight"]
-    meta = {k: v for k, v in checked.meta.items() if k not in ("format", "version")}
-    broken = ckpt.save(tmp_path / "broken.npz", meta, arrays)
-    with pytest.raises(CheckpointError, match=r"broken\.npz: entry 'model/layers.2.weight': missing"):
+    broken = ckpt.save(tmp_path / "broken.safetensors", checked.meta, arrays)
+    with pytest.raises(CheckpointError, match=r"broken\.safetensors: entry 'model/layers.2.weight': missing"):
         Run.load(broken)
-    assert zipfile.is_zipfile(broken)
 
 
 def test_sampling():

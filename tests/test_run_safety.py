@@ -79,22 +79,22 @@ def test_quick_start_twice_keeps_both_runs_and_the_newest_is_used(tmp_path, monk
     assert "run directory: runs/names/1" in capsys.readouterr().out
     assert main(["train", *TINY, "--seed", "7"]) == 0
     assert "run directory: runs/names/2" in capsys.readouterr().out
-    first, second = (tmp_path / "runs/names" / n / "checkpoint.npz" for n in ("1", "2"))
+    first, second = (tmp_path / "runs/names" / n / "checkpoint.safetensors" for n in ("1", "2"))
     assert Run.load(first).config.seed == 42 and Run.load(second).config.seed == 7
     assert (tmp_path / "runs/names/1/metrics.json").exists() and (tmp_path / "runs/names/2/metrics.json").exists()
     assert main(["sample", "-n", "2"]) == 0
-    assert capsys.readouterr().err.startswith("runs/names/2/checkpoint.npz: seed ")
+    assert capsys.readouterr().err.startswith("runs/names/2/checkpoint.safetensors: seed ")
     assert main(["eval", "--split", "train"]) == 0
-    assert "checkpoint: runs/names/2/checkpoint.npz" in capsys.readouterr().out
+    assert "checkpoint: runs/names/2/checkpoint.safetensors" in capsys.readouterr().out
     assert main(["graph", "--out", "g.dot"]) == 0
-    assert "from runs/names/2/checkpoint.npz" in capsys.readouterr().out
+    assert "from runs/names/2/checkpoint.safetensors" in capsys.readouterr().out
     assert not list((tmp_path / "runs/names").glob("*/.lock"))
 
 
 def test_a_run_directory_is_accepted_wherever_a_checkpoint_is(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["train", *TINY, "--stop-at", "10"]) == 0
-    run_dir, checkpoint = Path("runs/names/1"), Path("runs/names/1/checkpoint.npz")
+    run_dir, checkpoint = Path("runs/names/1"), Path("runs/names/1/checkpoint.safetensors")
     capsys.readouterr()
     note = f"{run_dir} is a directory: using its newest checkpoint, {checkpoint}\n"
     for argv in (["sample", str(run_dir), "-n", "2"], ["eval", str(run_dir), "--split", "dev"],
@@ -103,21 +103,21 @@ def test_a_run_directory_is_accepted_wherever_a_checkpoint_is(tmp_path, monkeypa
         assert capsys.readouterr().err.startswith(note), argv
     assert main(["sample", "runs/names", "-n", "1"]) == 0  # a directory of numbered runs: the newest run's
     assert capsys.readouterr().err.startswith(f"runs/names is a directory: using its newest checkpoint, {checkpoint}")
-    (run_dir / "best.npz").write_bytes(checkpoint.read_bytes())  # newer, but training continues checkpoint.npz
+    (run_dir / "best.safetensors").write_bytes(checkpoint.read_bytes())  # newer, but training continues checkpoint.safetensors
     assert main(["train", "--resume", str(run_dir), "--no-progress", "--no-plot", "--samples", "0"]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith(f"{run_dir} is a directory: using its run's checkpoint, {checkpoint}\n")
     assert f"resuming {checkpoint} at step 10 of 30" in captured.out
     assert _step(checkpoint) == 30 and (run_dir / "metrics.json").exists()
-    best = run_dir / "best.npz"  # written later than checkpoint.npz: the newest
+    best = run_dir / "best.safetensors"  # written later than checkpoint.safetensors: the newest
     os.utime(checkpoint, ns=(1, 1))
     assert main(["eval", str(run_dir), "--split", "dev"]) == 0
     assert capsys.readouterr().err == f"{run_dir} is a directory: using its newest checkpoint, {best}\n"
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["sample", str(empty)]) == 1
-    assert capsys.readouterr().err == (f"error: {empty} is a directory holding no checkpoint (checkpoint.npz or "
-                                       "best.npz) and no numbered run with one; give a checkpoint file or a run "
+    assert capsys.readouterr().err == (f"error: {empty} is a directory holding no checkpoint (checkpoint.safetensors or "
+                                       "best.safetensors) and no numbered run with one; give a checkpoint file or a run "
                                        "directory\n")
 
 
@@ -125,7 +125,7 @@ def test_a_run_directory_is_accepted_wherever_a_checkpoint_is(tmp_path, monkeypa
 def test_out_holding_a_checkpoint_is_refused_unless_resume_or_force(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--out", str(out)]) == 0
-    checkpoint = out / "checkpoint.npz"
+    checkpoint = out / "checkpoint.safetensors"
     before = checkpoint.read_bytes()
     capsys.readouterr()
     assert main(["train", *TINY, "--out", str(out), "--seed", "3"]) == 1
@@ -144,9 +144,9 @@ def test_resume_into_another_run_directory_is_refused(tmp_path, capsys):
     assert main(["train", *TINY, "--out", str(a), "--stop-at", "10"]) == 0
     assert main(["train", *TINY, "--out", str(b)]) == 0
     capsys.readouterr()
-    assert main(["train", "--resume", str(a / "checkpoint.npz"), "--out", str(b), "--no-progress"]) == 1
+    assert main(["train", "--resume", str(a / "checkpoint.safetensors"), "--out", str(b), "--no-progress"]) == 1
     assert "already holds a run" in capsys.readouterr().err
-    assert _step(b / "checkpoint.npz") == 30
+    assert _step(b / "checkpoint.safetensors") == 30
 
 
 def test_resume_writes_next_to_its_checkpoint_and_the_hint_is_the_exact_command(tmp_path, monkeypatch, capsys):
@@ -157,7 +157,7 @@ def test_resume_writes_next_to_its_checkpoint_and_the_hint_is_the_exact_command(
     argv = shlex.split(hint)
     assert argv[:4] == ["python", "-m", "models.names", "train"]
     assert main([*argv[3:], "--no-progress", "--no-plot", "--samples", "0"]) == 0
-    assert _step(out / "checkpoint.npz") == 30
+    assert _step(out / "checkpoint.safetensors") == 30
     assert (out / "metrics.json").exists()
     assert not (tmp_path / "runs").exists()  # the default root was left alone
 
@@ -262,12 +262,12 @@ def _drop_dac_override() -> None:
 
 def test_temporary_files_of_dead_processes_are_removed_on_load_and_save(tmp_path):
     run = Run.from_words(get_config("default", steps=5, hidden=[8]), WORDS)
-    path = run.save(tmp_path / "checkpoint.npz")
+    path = run.save(tmp_path / "checkpoint.safetensors")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    leftover = tmp_path / f".checkpoint.npz.{dead.pid}-x1y2.tmp"
-    legacy = tmp_path / ".checkpoint.npz.k3j4h5g6.tmp"  # an earlier version's name, without a pid
-    live = tmp_path / f".checkpoint.npz.{os.getpid()}-busy.tmp"  # a save in progress in a live process
+    leftover = tmp_path / f".checkpoint.safetensors.{dead.pid}-x1y2.tmp"
+    legacy = tmp_path / ".checkpoint.safetensors.k3j4h5g6.tmp"  # an earlier version's name, without a pid
+    live = tmp_path / f".checkpoint.safetensors.{os.getpid()}-busy.tmp"  # a save in progress in a live process
     for f in (leftover, legacy, live):
         f.write_bytes(b"partial")
     Run.load(path)
@@ -280,14 +280,14 @@ def test_temporary_files_of_dead_processes_are_removed_on_load_and_save(tmp_path
 def test_a_failing_save_is_one_line_naming_the_path_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--out", str(out), "--stop-at", "10"]) == 0
-    checkpoint = out / "checkpoint.npz"
+    checkpoint = out / "checkpoint.safetensors"
     before = checkpoint.read_bytes()
     capsys.readouterr()
 
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(ckpt.np, "savez", disk_full)
+    monkeypatch.setattr(ckpt.tempfile, "mkstemp", disk_full)
     assert main(["train", "--resume", str(checkpoint), "--no-progress", "--no-plot", "--samples", "0"]) == 1
     err = capsys.readouterr().err
     assert err == (f"error: cannot write checkpoint {checkpoint}: No space left on device; "
@@ -312,7 +312,7 @@ SIGNAL_CASES = [
 def test_a_signal_at_any_moment_of_train_is_one_line_and_leaves_metrics_or_a_resumable_checkpoint(
         tmp_path, phase, sig, leaves):
     out = tmp_path / "run"
-    checkpoint = out / "checkpoint.npz"
+    checkpoint = out / "checkpoint.safetensors"
     proc = _train_cli(*TINY, "--samples", "3", "--out", str(out), pause=phase)
     _wait_for_pause(proc, phase)
     proc.send_signal(sig)
@@ -348,7 +348,7 @@ def test_a_second_signal_aborts_at_once_in_one_line(tmp_path):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert stderr == "aborted by a second signal; the last checkpoint saved before it (if any) is intact\n"
-    assert not (out / "checkpoint.npz").exists() and not list(out.glob("*.tmp")) and not (out / ".lock").exists()
+    assert not (out / "checkpoint.safetensors").exists() and not list(out.glob("*.tmp")) and not (out / ".lock").exists()
 
 
 def test_kill_9_during_checkpoint_writes_never_loses_the_previous_checkpoint(tmp_path):
@@ -361,7 +361,7 @@ def test_kill_9_during_checkpoint_writes_never_loses_the_previous_checkpoint(tmp
     ref = _train_cli(*common, "--out", str(reference))
     assert ref.wait(timeout=120) == 0, ref.stderr.read()
     victim = tmp_path / "victim"
-    checkpoint = victim / "checkpoint.npz"
+    checkpoint = victim / "checkpoint.safetensors"
     rng = random.Random(0)
     steps, interrupted_saves, attempt = [], 0, 0
     while attempt < 4 or (interrupted_saves == 0 and attempt < 12):  # until a kill has hit a save mid-write
@@ -382,7 +382,7 @@ def test_kill_9_during_checkpoint_writes_never_loses_the_previous_checkpoint(tmp
     assert interrupted_saves > 0
     assert all(0 < s < 3000 for s in steps) and steps == sorted(steps), steps
     assert main(["train", "--resume", str(checkpoint), "--no-progress", "--no-plot", "--samples", "0"]) == 0
-    done, expected = Run.load(checkpoint), Run.load(reference / "checkpoint.npz")
+    done, expected = Run.load(checkpoint), Run.load(reference / "checkpoint.safetensors")
     assert done.step == expected.step == 3000
     for (name, a), (_, b) in zip(sorted(done.model.state_dict().items()), sorted(expected.model.state_dict().items())):
         np.testing.assert_array_equal(a, b, err_msg=name)
@@ -393,7 +393,7 @@ def test_kill_9_during_checkpoint_writes_never_loses_the_previous_checkpoint(tmp
 def test_a_non_finite_model_is_never_saved(tmp_path):
     run = Run.from_words(get_config("default", steps=20, hidden=[8]), WORDS)
     run.train(until=10, progress=False)
-    path = run.save(tmp_path / "checkpoint.npz")
+    path = run.save(tmp_path / "checkpoint.safetensors")
     before = path.read_bytes()
     run.model.parameters()[1].data[0] = np.inf  # what a learning-rate spike at a checkpoint step does
     with pytest.raises(DivergedError, match=rf"step 10: model state layers\.2\.weight is not finite.*{path.name} keeps"):
@@ -425,7 +425,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp
     assert main(["train", "--resume", str(out), "--checkpoint-every", "1", "--no-progress", "--no-plot"]) == 1
     err = capsys.readouterr().err
     assert f"error: training diverged at step 13: loss {value}" in err and "keeps the last good checkpoint" in err
-    assert _step(out / "checkpoint.npz") == 12  # loads: the loader refuses non-finite arrays
+    assert _step(out / "checkpoint.safetensors") == 12  # loads: the loader refuses non-finite arrays
     assert not (out / "metrics.json").exists()
 
 
@@ -444,7 +444,7 @@ def test_a_huge_finite_loss_warns_and_stop_on_divergence_makes_it_an_error(
     assert main(["train", *blow_up, "--out", str(tmp_path / "b"), "--stop-on-divergence"]) == 1
     err = capsys.readouterr().err
     assert f"error: training diverged at step {warned_at}" in err and "(--stop-on-divergence)" in err
-    assert not (tmp_path / "b" / "checkpoint.npz").exists()
+    assert not (tmp_path / "b" / "checkpoint.safetensors").exists()
 
 
 def test_a_loss_that_stays_near_its_start_never_warns(tmp_path, monkeypatch, capsys):

@@ -1,5 +1,5 @@
-"""The generic pieces the model zoo added: cross_entropy(ignore_index), gelu, ModuleList,
-CausalSelfAttention, RNNCell, GRUCell, clip_grad_norm. Values against the formulas,
+"""The pieces the model zoo uses: from the engine cross_entropy(ignore_index), gelu, ModuleList,
+clip_grad_norm; from models/names/models.py CausalSelfAttention, RNNCell, GRUCell. Values against the formulas,
 gradients against finite differences (float64)."""
 import math
 
@@ -9,6 +9,7 @@ import pytest
 import autograd_np as ag
 from autograd_np import Tensor, gradcheck, nn
 from autograd_np.functional import cross_entropy, gelu
+from models.names.models import CausalSelfAttention, GRUCell, RNNCell
 
 F64 = np.float64
 
@@ -68,7 +69,7 @@ def test_gelu_keeps_float32(approximate):
 
 
 def test_transformer_stays_float32_and_uses_tanh_gelu():
-    from models.names.model import build_model, get_config
+    from models.names import build_model, get_config
 
     config = get_config("transformer", n_layer=1, n_embd=8, n_head=2)
     config.block_size = 5
@@ -91,7 +92,7 @@ def test_module_list_names_and_type_check():
         nn.ModuleList([nn.Tanh(), 3])
 
 
-def _attention_reference(att: nn.CausalSelfAttention, x: np.ndarray) -> np.ndarray:
+def _attention_reference(att: CausalSelfAttention, x: np.ndarray) -> np.ndarray:
     B, T, C = x.shape
     H, d = att.n_head, C // att.n_head
     qkv = x @ att.c_attn.weight.data + att.c_attn.bias.data
@@ -106,7 +107,7 @@ def _attention_reference(att: nn.CausalSelfAttention, x: np.ndarray) -> np.ndarr
 
 def test_causal_self_attention_values_causality_and_gradients():
     rng = np.random.default_rng(3)
-    att = nn.CausalSelfAttention(8, 2, block_size=5, rng=rng, dtype=F64)
+    att = CausalSelfAttention(8, 2, block_size=5, rng=rng, dtype=F64)
     x = rng.standard_normal((2, 4, 8))
     y = att(Tensor(x)).numpy()
     np.testing.assert_allclose(y, _attention_reference(att, x), rtol=1e-10, atol=1e-12)
@@ -126,8 +127,8 @@ def test_causal_self_attention_values_causality_and_gradients():
 
 def test_causal_self_attention_bad_shapes_and_dropout():
     with pytest.raises(ValueError, match="n_head=3 must divide n_embd=8"):
-        nn.CausalSelfAttention(8, 3, block_size=4)
-    att = nn.CausalSelfAttention(8, 2, block_size=4, dropout=0.5, rng=0)
+        CausalSelfAttention(8, 3, block_size=4)
+    att = CausalSelfAttention(8, 2, block_size=4, dropout=0.5, rng=0)
     with pytest.raises(ValueError, match=r"expected \(B, T <= 4, 8\)"):
         att(Tensor(np.zeros((1, 5, 8), dtype=np.float32)))
     x = Tensor(np.random.default_rng(0).standard_normal((2, 4, 8)).astype(np.float32))
@@ -138,7 +139,7 @@ def test_causal_self_attention_bad_shapes_and_dropout():
 
 def test_rnn_cell_formula_and_gradients():
     rng = np.random.default_rng(4)
-    cell = nn.RNNCell(3, 5, rng=rng, dtype=F64)
+    cell = RNNCell(3, 5, rng=rng, dtype=F64)
     x, h = rng.standard_normal((2, 3)), rng.standard_normal((2, 5))
     expected = np.tanh(np.concatenate([x, h], 1) @ cell.xh_to_h.weight.data + cell.xh_to_h.bias.data)
     np.testing.assert_allclose(cell(Tensor(x), Tensor(h)).numpy(), expected, rtol=1e-12)
@@ -147,7 +148,7 @@ def test_rnn_cell_formula_and_gradients():
 
 def test_gru_cell_formula_and_gradients():
     rng = np.random.default_rng(5)
-    cell = nn.GRUCell(3, 4, rng=rng, dtype=F64)
+    cell = GRUCell(3, 4, rng=rng, dtype=F64)
     x, h = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
     sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
     W, b = cell.xh_to_rz.weight.data, cell.xh_to_rz.bias.data

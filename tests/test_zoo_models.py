@@ -1,4 +1,4 @@
-"""The model zoo (models/names/zoo.py): every sequence arch trains, samples, evaluates,
+"""The model zoo (models/names/models.py): every sequence arch trains, samples, evaluates,
 resumes exactly and draws; whole-word data; bad flags and mismatched checkpoints."""
 import json
 import math
@@ -9,12 +9,14 @@ import pytest
 import autograd_np as ag
 from autograd_np import gradcheck
 from models.names import DEFAULT_DATA, Run, get_config, read_words
-from models.names import zoo
+from models.names.config import SEQUENCE_ARCHS
+from models.names.data import build_sequences, sequence_length, trim_padding
+from models.names.models import sequence_loss
 from models.names.cli import main
 from models.names.data import Vocab, split
 
 WORDS = read_words(DEFAULT_DATA).words[:3000]
-ARCHS = zoo.SEQUENCE_ARCHS
+ARCHS = SEQUENCE_ARCHS
 #: small widths so that every arch trains in well under a second
 SMALL = {"bigram": {}, "bow": dict(n_embd=16, n_embd2=16), "rnn": dict(n_embd=16, n_embd2=16),
          "gru": dict(n_embd=16, n_embd2=16), "transformer": dict(n_layer=2, n_embd=16, n_head=2)}
@@ -27,13 +29,13 @@ def small_run(arch, **kw):
 
 def test_build_sequences_pads_and_ignores():
     vocab = Vocab.from_words(["ab", "c"])
-    X, Y = zoo.build_sequences(["ab", "c"], vocab, block_size=4)
+    X, Y = build_sequences(["ab", "c"], vocab, block_size=4)
     np.testing.assert_array_equal(X, [[0, 1, 2, 0], [0, 3, 0, 0]])
     np.testing.assert_array_equal(Y, [[1, 2, 0, -1], [3, 0, -1, -1]])
-    assert zoo.sequence_length(["ab", "c"]) == 3
+    assert sequence_length(["ab", "c"]) == 3
     with pytest.raises(ValueError, match="'abc' .3 characters. is longer than this model reads: its block size is 3"):
-        zoo.build_sequences(["abc"], Vocab.from_words(["abc"]), block_size=3)
-    Xt, Yt = zoo.trim_padding(X, Y)
+        build_sequences(["abc"], Vocab.from_words(["abc"]), block_size=3)
+    Xt, Yt = trim_padding(X, Y)
     assert Xt.shape == (2, 3) and (Yt == Y[:, :3]).all()
 
 
@@ -48,7 +50,7 @@ def test_makemore_parameter_counts():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_arch_learns_samples_and_evaluates(arch):
     run = small_run(arch)
-    assert run.config.block_size == zoo.sequence_length(WORDS)
+    assert run.config.block_size == sequence_length(WORDS)
     first = run.evaluate("dev")
     run.train(progress=False)
     assert run.step == 40 and run.dev_steps == [20, 40]
@@ -71,10 +73,10 @@ def test_sequence_loss_equals_per_word_losses(arch):
     assert run.batch_loss(X, Y).item() == pytest.approx(total / (Y != -1).sum(), rel=1e-5)
     # cutting the batch to its longest word (what training does) leaves loss and gradients alone
     params = run.model.parameters()
-    full = zoo.sequence_loss(run.model, X, Y)
+    full = sequence_loss(run.model, X, Y)
     full_grads = ag.grad(full, params)
-    trimmed = zoo.sequence_loss(run.model, *zoo.trim_padding(X, Y))
-    assert zoo.trim_padding(X, Y)[0].shape[1] == 7 < X.shape[1]  # "olivia" + the end token
+    trimmed = sequence_loss(run.model, *trim_padding(X, Y))
+    assert trim_padding(X, Y)[0].shape[1] == 7 < X.shape[1]  # "olivia" + the end token
     assert trimmed.item() == pytest.approx(full.item(), rel=1e-6)
     for p, a, b in zip(params, full_grads, ag.grad(trimmed, params)):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-4, atol=1e-6)
@@ -100,8 +102,8 @@ def test_every_arch_resumes_exactly(tmp_path, arch):
     full.train(progress=False)
     part = small_run(arch, **extra)
     part.train(until=23, progress=False)
-    part.save(tmp_path / "c.npz")
-    resumed = Run.load(tmp_path / "c.npz")
+    part.save(tmp_path / "c.safetensors")
+    resumed = Run.load(tmp_path / "c.safetensors")
     resumed.train(progress=False)
     np.testing.assert_array_equal(resumed.train_losses, full.train_losses)
     for (name, a), (_, b) in zip(full.model.named_parameters(), resumed.model.named_parameters()):
@@ -131,7 +133,7 @@ def transformer_ckpt(tmp_path_factory, words_file):
     assert main(["train", "--arch", "transformer", "--n-layer", "1", "--n-embd", "16", "--steps", "20",
                  "--lr", "0.01", "--eval-every", "10", "--no-progress", "--samples", "3", "--no-plot", "--out", str(out),
                  "--input", str(words_file)]) == 0
-    return out / "checkpoint.npz"
+    return out / "checkpoint.safetensors"
 
 
 def test_cli_transformer_sample_eval(transformer_ckpt, tmp_path, capsys):
@@ -145,7 +147,7 @@ def test_cli_transformer_sample_eval(transformer_ckpt, tmp_path, capsys):
     longer = tmp_path / "long.txt"
     longer.write_text("anna\n" + "a" * 20 + "\n")
     assert main(["eval", str(transformer_ckpt), "--input", str(longer), "--split", "whole"]) == 1
-    block = zoo.sequence_length(WORDS[:800])
+    block = sequence_length(WORDS[:800])
     assert f"longer than this model reads: its block size is {block}" in capsys.readouterr().err
 
 
@@ -187,7 +189,7 @@ def test_keep_best_writes_the_best_dev_checkpoint(tmp_path, capsys, words_file):
                  "--eval-every", "10", "--no-progress", "--samples", "0", "--no-plot", "--out", str(tmp_path),
                  "--input", str(words_file)]) == 0
     assert "best dev loss" in capsys.readouterr().out
-    final, best = Run.load(tmp_path / "checkpoint.npz"), Run.load(tmp_path / "best.npz")
+    final, best = Run.load(tmp_path / "checkpoint.safetensors"), Run.load(tmp_path / "best.safetensors")
     i = int(np.argmin(final.dev_losses))
     assert best.step == final.dev_steps[i] and best.evaluate("dev") == pytest.approx(final.dev_losses[i], rel=1e-6)
     assert final.config.dropout == 0.1 and final.config.grad_clip == 1.0
@@ -234,8 +236,8 @@ def test_sigterm_saves_a_resumable_checkpoint_for_every_arch(tmp_path, words_fil
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
-    assert f"continue with: python -m models.names train --resume {tmp_path / 'checkpoint.npz'}" in out
-    run = Run.load(tmp_path / "checkpoint.npz")
+    assert f"continue with: python -m models.names train --resume {tmp_path / 'checkpoint.safetensors'}" in out
+    run = Run.load(tmp_path / "checkpoint.safetensors")
     assert run.config.arch == arch and 0 < run.step == len(run.train_losses) == run.optimizer.step_count
     before = {k: v.copy() for k, v in run.model.state_dict().items()}
     run.train(until=run.step + 2, progress=False)
@@ -246,11 +248,11 @@ def test_keep_best_never_saves_a_non_finite_state(tmp_path):
     from models.names.train import DivergedError
 
     run = small_run("gru", optimizer="adam", weight_decay=0.0, eval_every=10, steps=200)
-    best = tmp_path / "best.npz"
+    best = tmp_path / "best.safetensors"
     run.train(until=10, progress=False, best_path=best)
     saved = best.read_bytes()
     # a broken second moment: Adam's update for it becomes 0, so the loss stays finite and dev improves
     run.optimizer.state[0]["exp_avg_sq"][...] = np.inf
-    with pytest.raises(DivergedError, match=r"optimizer state .* is not finite.*best\.npz keeps the last good"):
+    with pytest.raises(DivergedError, match=r"optimizer state .* is not finite.*best\.safetensors keeps the last good"):
         run.train(progress=False, best_path=best)
     assert best.read_bytes() == saved

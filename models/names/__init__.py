@@ -1,9 +1,9 @@
-"""Character-level names MLP (Bengio et al. 2003, as in makemore) on autograd_np.
+"""Character-level models of names on autograd_np: makemore's MLP and its zoo (README.md here).
 
     python -m models.names train        # see models/names/cli.py for every command
 
 Python API: ``Run`` (train / evaluate / sample / save / load), ``Config``,
-``get_config``, ``read_words``, ``split``, ``build_examples``, ``Vocab``.
+``get_config``, ``build_model``, ``read_words``, ``split``, ``build_examples``, ``Vocab``.
 
 The names are imported on first use, so ``python -m models.names`` can take charge of
 SIGINT/SIGTERM before NumPy is loaded (``interrupt.py``).
@@ -21,8 +21,8 @@ _EXPORTS = {
     "CheckpointError": "checkpoint", "CheckpointWriteError": "checkpoint",
     "DEFAULT_DATA": "data", "DataError": "data", "Vocab": "data", "Words": "data", "build_examples": "data",
     "parse_words": "data", "read_words": "data", "split": "data",
-    "CONFIGS": "model", "Config": "model", "build_model": "model", "get_config": "model", "make_optimizer": "model",
-    "make_schedule": "model",
+    "CONFIGS": "config", "Config": "config", "get_config": "config", "make_optimizer": "config",
+    "make_schedule": "config", "build_model": "models",
     "DivergedError": "train", "Run": "train",
 }
 __all__ = sorted(_EXPORTS)

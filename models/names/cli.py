@@ -2,7 +2,7 @@
 
     python -m models.names train                       # bundled data, default config -> runs/names/N
     python -m models.names train --config large --out runs/large
-    python -m models.names train --arch transformer --steps 2000   # or bigram, bow, rnn, gru (models/names/zoo.py)
+    python -m models.names train --arch transformer --steps 2000   # or bigram, bow, rnn, gru (models/names/models.py)
     python -m models.names train --input my_words.txt --steps 20000
     python -m models.names train --resume runs/names/1      # a run directory: its newest checkpoint
     python -m models.names sample [CKPT] -n 10 --temperature 0.8 --exclude-train
@@ -11,7 +11,8 @@
     python -m models.names derive [CKPT] [--dtype float32]
 
 A command without CKPT uses the newest run under runs/names (see rundir.py); CKPT may be a checkpoint
-file or a run directory. Bad command lines exit with status 2 (``flags.py``), other errors with 1.
+file (safetensors: checkpoint.py) or a run directory. Bad command lines exit with status 2 (``flags.py``),
+other errors with 1.
 SIGINT or SIGTERM during ``train`` ends it with one line and a saved state (``interrupt.py``).
 """
 from __future__ import annotations
@@ -31,19 +32,20 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import interrupt, zoo
+from .checkpoint import DEFAULT_MAX_PARAMETERS, parameter_count
+from . import interrupt
 from .derive import add_parser as add_derive_parser, cmd_derive
-from .data import DEFAULT_DATA, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, DataError, Vocab, read_words, split
+from .data import (DEFAULT_DATA, DEFAULT_MAX_BYTES, DEFAULT_MAX_LEN, IGNORE, DataError, Vocab, read_words,
+                   sequence_length, split)
 from .flags import (BLOCK, MAX_BLOCK, FRACTION, MAX_BYTES, NAMES, NON_NEGATIVE, NON_NEGATIVE_NUMBER, OPEN_FRACTION, POSITIVE,  # noqa: F401
                     POSITIVE_NUMBER, STEPS, TEMPERATURE, MAX_NAMES, Parser, UsageError, in_flags, integer, path as path_arg,
                     unrecognized, widths)
 from .interrupt import pause, signal_name, stop_on_signals
-from .layout import parameter_count
-from .model import ARCHS, CONFIGS, get_config, make_schedule
+from .config import ARCHS, CONFIGS, get_config, is_sequence_arch, make_schedule
 from .rundir import (CHECKPOINT, RUNS_ROOT, RunDirError, RunLock, check_out_dir, check_writable, find_checkpoint,
                      latest_checkpoint, new_run_dir)
-from .schema import DEFAULT_MAX_PARAMETERS
-from .train import Interrupted, Run
+from .evaluate import Interrupted
+from .train import Run
 
 # train options that define the model/optimisation (ignored, with an error, when resuming)
 _CONFIG_FLAGS = {
@@ -90,7 +92,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", type=path_arg, help=f"run directory (default: a new numbered one, {RUNS_ROOT}/N; "
                    "with --resume, the checkpoint's own directory)")
     t.add_argument("--resume", type=path_arg, metavar="CKPT",
-                   help="continue a run from its checkpoint (a file, or a run directory: its checkpoint.npz)")
+                   help="continue a run from its checkpoint (a file, or a run directory: its checkpoint.safetensors)")
     t.add_argument("--force", action="store_true", help="replace the checkpoint an existing --out holds")
     t.add_argument("--stop-at", type=STEPS, metavar="STEP", help="stop at this step (checkpoint saved; resume later)")
     t.add_argument("--stop-on-divergence", action="store_true",
@@ -256,7 +258,7 @@ def cmd_train(args: argparse.Namespace, stop: list[int]) -> int:
         check_out_dir(args.out, args.out / CHECKPOINT, resume=args.resume, force=args.force)
     run = _resume_run(args) if args.resume else _new_run(args)
     _warn_empty_splits(_split_sizes(run.words))
-    print(f"model: {run.describe()}", flush=True)
+    print(f"model: {_describe(run)}", flush=True)
     pause("setup", stop)
     if stop:
         return _interrupted_before_training(args, stop)
@@ -266,9 +268,9 @@ def cmd_train(args: argparse.Namespace, stop: list[int]) -> int:
             print(f"note: took over the stale lock of process {lock.stale_pid} (no longer running)", file=sys.stderr)
         check_out_dir(out, checkpoint, resume=args.resume, force=args.force)
         check_writable(out, checkpoint)
-        best = out / "best.npz" if run.config.keep_best else None
+        best = out / "best.safetensors" if run.config.keep_best else None
         if args.force:
-            for stale in ("metrics.json", "loss.png", "best.npz"):
+            for stale in ("metrics.json", "loss.png", "best.safetensors"):
                 (out / stale).unlink(missing_ok=True)
         print(f"run directory: {out}", flush=True)
         run.train(until=args.stop_at, progress=not args.no_progress, checkpoint_path=checkpoint,
@@ -286,6 +288,20 @@ def cmd_train(args: argparse.Namespace, stop: list[int]) -> int:
         return _finish(args, run, out, checkpoint, best, stop)
 
 
+def _describe(run: Run) -> str:
+    c = run.config
+    optimisation = (f"{c.optimizer} lr {c.lr} ({c.schedule})"
+                    + (f", weight decay {c.weight_decay}" if run.sequence else "")
+                    + f", batch {c.batch_size}, {c.steps:,} steps, seed {c.seed}, {c.dtype}")
+    if not run.sequence:
+        return (f"{run.model.num_parameters():,} parameters; block {c.block_size}, emb {c.emb}, hidden {c.hidden}, "
+                f"arch {c.arch}, norm {c.norm}, dropout {c.dropout}; {optimisation}")
+    shape = {"bigram": "", "transformer": f", n_layer {c.n_layer}, n_head {c.n_head}, n_embd {c.n_embd}"}.get(
+        c.arch, f", n_embd {c.n_embd}, n_embd2 {c.n_embd2}")
+    extras = (f", dropout {c.dropout}" if c.dropout else "") + (f", grad clip {c.grad_clip}" if c.grad_clip else "")
+    return f"{run.model.num_parameters():,} parameters; arch {c.arch}{shape}, block {c.block_size}{extras}; {optimisation}"
+
+
 def _interrupted_before_training(args: argparse.Namespace, stop: list[int]) -> int:
     kept = f"; {args.resume} is unchanged" if args.resume is not None else ""
     print(f"interrupted by {signal_name(stop[0])} before training started: nothing was saved{kept}")
@@ -298,14 +314,15 @@ def _new_run(args: argparse.Namespace) -> Run:
         config = get_config(args.config or "default", steps=args.steps, **_overrides(args))
     except ValueError as error:
         raise UsageError(in_flags(str(error))) from None
-    if zoo.is_sequence_arch(config.arch) and config.block_size == 0:
-        config.block_size = zoo.sequence_length(data.words)
+    if is_sequence_arch(config.arch) and config.block_size == 0:
+        config.block_size = sequence_length(data.words)
     vocab = Vocab.from_words(data.words)
-    count = parameter_count(config, len(vocab))
-    if count > args.max_params:
-        raise UsageError(f"the model would have {count:,} parameters, more than --max-params {args.max_params:,}")
+    try:
+        parameter_count(config, len(vocab), args.max_params)
+    except ValueError:
+        raise UsageError(f"the config asks for a model with more than --max-params {args.max_params:,} parameters") from None
     train_words = split(data.words)[0]
-    examples = len(train_words) if zoo.is_sequence_arch(config.arch) else sum(len(w) + 1 for w in train_words)
+    examples = len(train_words) if is_sequence_arch(config.arch) else sum(len(w) + 1 for w in train_words)
     _check_batch_size(args.batch_size is not None, config.batch_size, examples)
     run = Run.from_words(config, data, max_len=args.max_len)
     sizes = _split_sizes(data.words)
@@ -447,7 +464,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"{name:>5}: n/a (empty split)")
             continue
         X, Y = run.examples(ws)
-        size = f"{int((Y != zoo.IGNORE).sum()):,} characters" if run.sequence else f"{len(X):,} examples"
+        size = f"{int((Y != IGNORE).sum()):,} characters" if run.sequence else f"{len(X):,} examples"
         print(f"{name:>5}: loss {run.loss_on(X, Y):.4f}  ({len(ws):,} words, {size})")
     return 0
 

@@ -217,3 +217,46 @@ def build_examples(words: Sequence[str], vocab: Vocab, block_size: int) -> tuple
     X = seq[start[:, None] + np.arange(block_size)]
     Y = seq[start + block_size]
     return X, Y
+
+
+# ----- whole words, for the sequence models ------------------------------------------------------
+#: the target of a padding position (``cross_entropy(..., ignore_index=IGNORE)`` skips it)
+IGNORE = -1
+
+
+def sequence_length(words: Sequence[str]) -> int:
+    """The block size of a sequence model trained on ``words``: the longest word + 1."""
+    return max((len(w) for w in words), default=0) + 1
+
+
+def build_sequences(words: Sequence[str], vocab: Vocab, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y), both (N, block_size) int64, one row per word::
+
+        x = .  e  m  m  a  .  .  ...      (start token, the word, padding)
+        y = e  m  m  a  .  -1 -1 ...      (the word, the end token, ignored padding)
+    """
+    X = np.zeros((len(words), block_size), dtype=np.int64)
+    Y = np.full((len(words), block_size), IGNORE, dtype=np.int64)
+    stoi = vocab.stoi
+    for i, word in enumerate(words):
+        if len(word) + 1 > block_size:
+            raise ValueError(
+                f"the word {word!r} ({len(word)} characters) is longer than this model reads: its block size is "
+                f"{block_size}, the longest word it was built for + 1"
+            )
+        ids = [stoi[c] for c in word]
+        X[i, 1:len(ids) + 1] = ids
+        Y[i, :len(ids)] = ids
+        Y[i, len(ids)] = 0
+    return X, Y
+
+
+def trim_padding(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the trailing columns where every target is padding.
+
+    Each position sees only the ones before it, so the loss and its gradient
+    are unchanged; the batch just costs less.
+    """
+    used = np.flatnonzero((Y != IGNORE).any(axis=0))
+    t = int(used[-1]) + 1 if used.size else 1
+    return (X, Y) if t == X.shape[1] else (X[:, :t], Y[:, :t])

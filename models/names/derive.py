@@ -2,7 +2,7 @@
 
 One batch of the names MLP (a checkpoint or a fresh model) goes through the engine
 (``nn.Embedding``, ``nn.Linear``, ``nn.Tanh``, ``F.cross_entropy``) and through
-``derivation.py`` (plain NumPy, by hand). ``autograd_np.compare`` prints one row per
+``handwritten_backprop.py`` (plain NumPy, by hand). ``autograd_np.compare`` prints one row per
 quantity of the derivation, named by its symbol. The gradients of the intermediates
 (z⁽ⁱ⁾, x⁽ⁱ⁾) come from ``autograd_np.grad(loss, [...], retain_graph=True)``, the
 parameters' from ``loss.backward()``.
@@ -21,11 +21,12 @@ from autograd_np import nn
 from autograd_np.compare import Comparison
 from autograd_np.functional import cross_entropy
 
-from . import derivation
+from . import handwritten_backprop as derivation
 from .data import DEFAULT_DATA, read_words
-from .derivation import symbol
+from .handwritten_backprop import symbol
 from .flags import NON_NEGATIVE, POSITIVE, UsageError, path, widths
-from .model import build_model, get_config
+from .config import get_config
+from .models import build_model
 from .rundir import find_checkpoint
 from .train import Run
 

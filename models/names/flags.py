@@ -23,7 +23,7 @@ MAX_WIDTH = 1 << 20
 MAX_LAYERS = 1024
 #: longest context an MLP reads (every example stores it: 1,024 characters is far past any name)
 MAX_BLOCK = 1024
-#: a checkpoint stores integers below 2**63 (schema.py)
+#: a checkpoint stores integers below 2**63 (checkpoint.py)
 MAX_INT = 2**63 - 1
 
 

@@ -29,8 +29,8 @@ except ImportError:  # not POSIX: fall back to an exclusive-create lock file wit
 from .checkpoint import pid_alive
 
 RUNS_ROOT = Path("runs/names")
-CHECKPOINT = "checkpoint.npz"
-BEST = "best.npz"
+CHECKPOINT = "checkpoint.safetensors"
+BEST = "best.safetensors"
 LOCK = ".lock"
 
 
@@ -77,9 +77,9 @@ def latest_checkpoint(root: Path = RUNS_ROOT) -> Path:
 
 def resolve_checkpoint(path: Path, resume: bool = False) -> Path:
     """``path`` itself, unless it is a directory: then a run directory's newest checkpoint (the more recently
-    written of checkpoint.npz and best.npz), or the newest run's under a directory of numbered runs.
-    ``resume``: a run directory's checkpoint.npz wherever there is one (training continues by writing
-    it; continuing from best.npz would write the run's state into the best-dev file)."""
+    written of checkpoint.safetensors and best.safetensors), or the newest run's under a directory of numbered runs.
+    ``resume``: a run directory's checkpoint.safetensors wherever there is one (training continues by writing
+    it; continuing from best.safetensors would write the run's state into the best-dev file)."""
     if not path.is_dir():
         return path
     if resume and (path / CHECKPOINT).is_file():
@@ -106,7 +106,7 @@ def find_checkpoint(path: Path, resume: bool = False) -> Path:
 def check_out_dir(out: Path, checkpoint: Path, *, resume: Path | None, force: bool) -> None:
     """Refuse ``--out`` when it is a file, or holds a checkpoint this run would replace without being asked."""
     if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out} is an existing file; give a directory (it will hold checkpoint.npz, "
+        raise RunDirError(f"--out {out} is an existing file; give a directory (it will hold checkpoint.safetensors, "
                           "metrics.json and loss.png)")
     if not checkpoint.exists() or force:
         return

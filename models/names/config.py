@@ -1,8 +1,5 @@
-"""The names model: configuration, network, optimizer and learning-rate schedule.
-
-Built only from ``autograd_np.nn`` and ``autograd_np.optim``; the gradient of
-every layer comes from the engine's op table.
-"""
+"""What defines a run: ``Config``, the named configurations, and the optimizer and learning-rate
+schedule a config asks for."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,9 +11,14 @@ import numpy as np
 
 from autograd_np import nn, optim
 
-from .zoo import SEQUENCE_ARCHS, build_sequence_model, is_sequence_arch
+#: makemore's sequence models (``models.py``): they read whole words, not a window of block_size characters
+SEQUENCE_ARCHS = ("bigram", "bow", "rnn", "gru", "transformer")
+#: archs with a position embedding: they cannot read more than block_size positions
+POSITIONAL_ARCHS = ("bow", "transformer")
 
-TANH_GAIN = 5.0 / 3.0
+
+def is_sequence_arch(arch: str) -> bool:
+    return arch in SEQUENCE_ARCHS
 
 
 _NUMBER_RANGES = (
@@ -39,7 +41,7 @@ class Config:
     emb: int = 10                # embedding size per character
     hidden: list[int] = field(default_factory=lambda: [200])  # hidden layer widths
     arch: str = "mlp"            # "mlp": flatten the whole context; "hier": fuse 2 neighbours per level (WaveNet-style);
-                                 # or a sequence model: bigram | bow | rnn | gru | transformer (models/names/zoo.py)
+                                 # or a sequence model: bigram | bow | rnn | gru | transformer (models.py)
     norm: str = "none"           # "none" | "batch" | "layer", after each hidden Linear
     dropout: float = 0.0         # after each hidden tanh
     output_scale: float = 0.01   # output layer weights x this at init (confident-but-wrong logits avoided)
@@ -66,7 +68,7 @@ class Config:
     seed: int = 42
     dtype: str = "float32"
     eval_every: int = 10_000     # dev loss every this many steps
-    keep_best: bool = False      # also save the checkpoint with the best dev loss (best.npz)
+    keep_best: bool = False      # also save the checkpoint with the best dev loss (best.safetensors)
 
     def validate(self) -> "Config":
         if self.arch not in ARCHS:
@@ -202,52 +204,8 @@ _APPLIES = {
 }
 
 
-def build_model(config: Config, vocab_size: int, rng: np.random.Generator) -> nn.Module:
-    """A sequence arch: see ``zoo.build_sequence_model``. The MLPs: Embedding -> (flatten | hierarchical fusion) -> [Linear -> norm -> tanh -> dropout]* -> Linear.
-
-    Init: hidden Linear weights ~ N(0, (5/3)^2 / fan_in) (tanh gain), biases 0
-    (and no bias before a BatchNorm, whose shift replaces it); output weights
-    scaled by ``output_scale``, output bias 0.
-    """
-    if is_sequence_arch(config.arch):
-        return build_sequence_model(config, vocab_size, rng)
-    dtype = np.dtype(config.dtype)
-    layers: list[nn.Module] = [nn.Embedding(vocab_size, config.emb, rng=rng, dtype=dtype)]
-
-    def hidden_block(fan_in: int, width: int) -> list[nn.Module]:
-        block: list[nn.Module] = [
-            nn.Linear(fan_in, width, bias=config.norm != "batch", gain=TANH_GAIN, rng=rng, dtype=dtype)
-        ]
-        if config.norm == "batch":
-            block.append(nn.BatchNorm1d(width, dtype=dtype))
-        elif config.norm == "layer":
-            block.append(nn.LayerNorm(width, dtype=dtype))
-        block.append(nn.Tanh())
-        if config.dropout > 0:
-            block.append(nn.Dropout(config.dropout, rng=rng))
-        return block
-
-    width = config.emb
-    if config.arch == "mlp":
-        layers.append(nn.Flatten())
-        width = config.emb * config.block_size
-        for h in config.hidden:
-            layers += hidden_block(width, h)
-            width = h
-    else:
-        levels = config.block_size.bit_length() - 1
-        widths = list(config.hidden) + [config.hidden[-1]] * (levels - len(config.hidden))
-        for h in widths[:levels]:
-            layers.append(nn.FlattenConsecutive(2))
-            layers += hidden_block(2 * width, h)
-            width = h
-    out = nn.Linear(width, vocab_size, rng=rng, dtype=dtype)
-    out.weight.data *= config.output_scale
-    layers.append(out)
-    return nn.Sequential(*layers)
-
-
 def make_schedule(config: Config) -> Any:
+    """The learning rate at each step, as ``config.schedule`` says."""
     if config.schedule == "constant":
         return optim.Constant(config.lr)
     if config.schedule == "step":
@@ -256,6 +214,7 @@ def make_schedule(config: Config) -> Any:
 
 
 def make_optimizer(config: Config, model: nn.Module) -> optim.Optimizer:
+    """``config.optimizer`` over the model's parameters; with weight decay, the matrices (decayed) come first."""
     schedule = make_schedule(config)
     params = model.parameters()
     if config.weight_decay:
