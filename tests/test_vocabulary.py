@@ -21,7 +21,7 @@ from hypothesis import given, strategies as st
 
 import autograd_np as ag
 from autograd_np import Tensor, functional as F, nn
-from models.names import derivation
+from models.names import handwritten_backprop as derivation
 
 from helpers import check, distinct, randn, seeds, shapes
 
