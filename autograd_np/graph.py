@@ -23,8 +23,8 @@ import numpy as np
 
 from .grad_mode import enable_grad
 from .anomaly import _anomaly, check_backward
-from .node import OUTPUT, GraphFreedError, Node, changed_at, last_change
-from .tensor import Tensor
+from .node import OUTPUT, GraphFreedError, Node, as_recorded, changed_at, last_change, recorded_args  # noqa: F401
+from .tensor_type import Tensor
 
 
 def topological_order(root: Tensor) -> list[Tensor]:
@@ -62,29 +62,39 @@ def _reachable(roots: Sequence[Tensor], requiring_grad_only: bool) -> tuple[list
     return leaves, made
 
 
-def as_recorded(node: Node, t: Tensor) -> Tensor:
-    """``t`` as it was when ``node`` recorded it. A recorded in-place op (``t += ...``) gives
-    ``t`` a new value and graph and keeps the old ones in a snapshot, ``t._replaced = (stamp,
-    snapshot)``; a node recorded before the change means the snapshot. ``node.args`` is
-    updated, so the next walk finds the snapshot directly."""
-    recorded = t
-    while recorded._replaced is not None and recorded._replaced[0] > node.seq:
-        recorded = recorded._replaced[1]
-    if recorded is not t:
-        node.args = tuple(recorded if a is t else a for a in node.args)
-    return recorded
-
-
-def recorded_args(node: Node) -> tuple:
-    """``node.args`` with every Tensor as it was when the node recorded it (``as_recorded``)."""
-    for arg in node.args:
-        if isinstance(arg, Tensor) and arg._replaced is not None:
-            as_recorded(node, arg)
-    return node.args
-
-
 _creation_number = operator.attrgetter("_node.seq")
 _AS_IS = contextlib.nullcontext()
+
+
+def backward(self: Tensor, grad_output: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (installed as ``Tensor.backward``).
+
+    A tensor of size 1 is seeded with 1; any other needs ``grad_output`` of
+    its shape. The graph is freed afterwards unless ``retain_graph=True``.
+    """
+    if not self._requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad and has no graph "
+            "(did you forget requires_grad=True on a parameter, or call inside no_grad()?)"
+        )
+    backprop([self], [seed_gradient(self, grad_output)], retain_graph=retain_graph)
+
+
+def seed_gradient(output: Tensor, grad_output: Any) -> np.ndarray:
+    """The gradient backward starts from: 1 for a one-element output, else ``grad_output``."""
+    if grad_output is None:
+        if output._data.size != 1:
+            raise RuntimeError(
+                f"backward: output has shape {output.shape}; gradients can be implicitly "
+                "created only for a scalar output, pass grad_output of the same shape"
+            )
+        seed = np.empty_like(output._data)
+        seed.fill(1)
+        return seed
+    seed = grad_output._data if isinstance(grad_output, Tensor) else np.asarray(grad_output, dtype=output.dtype)
+    if seed.shape != output.shape:
+        raise ValueError(f"backward: grad_output has shape {seed.shape} but the output has shape {output.shape}")
+    return seed
 
 
 def backprop(

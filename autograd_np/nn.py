@@ -25,8 +25,8 @@ import numpy as np
 from . import creation, functional as F
 from .grad_mode import no_grad
 from .node import mark_changed
-from .ops import concatenate
-from .tensor import Tensor, parse_to
+from .functions import concatenate
+from .tensor_type import Tensor, parse_to
 
 functional = F  # PyTorch's spelling: ``import autograd_np.nn.functional as F``
 sys.modules.setdefault(__name__ + ".functional", F)

@@ -26,7 +26,7 @@ calls a named kernel from ``kernels.py`` (the math is the same; see its docstrin
 Broadcasting: an input that the forward broadcast gets the incoming gradient
 summed back to its own shape, ``sum_to`` (the adjoint of broadcasting).
 
-The machinery (``primitive``, registration, errors) is in ``primitive.py``; the
+The machinery (``primitive``, registration, errors) is in ``primitives.py``; the
 backward walk is in ``graph.py``.
 """
 from __future__ import annotations
@@ -38,8 +38,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import kernels
-from .tensor import Tensor
-from .primitive import (  # noqa: F401  (normalize_index: ops.normalize_index is public)
+from .tensor_type import Tensor
+from .primitives import (  # noqa: F401  (normalize_index: ops.normalize_index is public)
     Primitive, array_of, normalize_axis, normalize_index, not_differentiable, ops_defined_in, primitive, shape_of,
 )
 

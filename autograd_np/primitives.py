@@ -21,6 +21,7 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
+import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 from .anomaly import _anomaly, check_forward, user_call_site
 from .grad_mode import _mode
 from .node import OUTPUT, Node, TracedNode, share_changes
-from .tensor import Tensor
+from .tensor_type import Tensor
 
 _NO_KWARGS: dict = {}
 
@@ -63,11 +64,12 @@ class Primitive:
         self.__wrapped__ = forward
         REGISTRY.append(self)
 
-    def defvjp(self, *vjps: Callable, rule: str = "", reads: Sequence[str] | None = None) -> "Primitive":
+    def defvjp(self, *vjps: Callable, rule: str | None = None, reads: Sequence[str] | None = None) -> "Primitive":
         """Register ``vjp_i(g, y, *inputs, **kwargs) -> x̄_i`` for each input i.
 
         ``rule`` is the VJP in one short line of plain ASCII (``"dx = G (1 - y^2)"``):
-        what ``viz`` writes under the op's nodes.
+        what ``viz`` writes under the op's nodes. Left out, it is read from the forward's
+        docstring, its line ``VJP: dx = G (1 - y^2)``: the rule is stated once.
 
         ``reads`` names, for each VJP, the values it reads: the forward's parameter
         names and ``y`` for the output, space-separated (``mul``: ``("b", "a")``, since
@@ -75,19 +77,19 @@ class Primitive:
         dtypes do not count: in-place changes never alter them. Without ``reads``
         every VJP is taken to read every input and the output.
         """
-        self.vjps, self.rule = vjps, rule
+        self.vjps, self.rule = vjps, rule_in(self.__doc__) if rule is None else rule
         if reads is not None:
             if len(reads) != len(vjps):
                 raise ValueError(f"{self.name}.defvjp: {len(vjps)} VJPs but {len(reads)} entries in reads")
             self.reads = tuple(self._positions(names) for names in reads)
         return self
 
-    def defvjp_argnum(self, vjp: Callable, *, rule: str = "", reads: str | None = None) -> "Primitive":
+    def defvjp_argnum(self, vjp: Callable, *, rule: str | None = None, reads: str | None = None) -> "Primitive":
         """Register one ``vjp(i, g, y, *inputs, **kwargs)`` for an op with any number of inputs.
 
         ``reads`` is ``""`` (the VJP reads no values, only shapes) or ``None`` (it may read all).
         """
-        self.vjps, self.rule = _ArgnumVJPs(vjp), rule
+        self.vjps, self.rule = _ArgnumVJPs(vjp), rule_in(self.__doc__) if rule is None else rule
         if reads is not None:
             if reads.strip():
                 raise ValueError(f"{self.name}.defvjp_argnum: reads must be '' or None")
@@ -172,6 +174,16 @@ def share_changes_with_input(result: Tensor, args: Sequence[Any], arrays: Sequen
         if isinstance(arg, Tensor) and np.may_share_memory(result._data, array):
             share_changes(arg, result, view=True)
             return
+
+
+_RULE_LINE = re.compile(r"^\s*VJP:\s*(d\w+ = \S.*?)\s*$", re.M)
+
+
+def rule_in(doc: str | None) -> str:
+    """The rule a docstring states on its ``VJP:`` line, when that line is one of plain ASCII
+    (``VJP: dx = G (1 - y^2)``); otherwise ``""`` (an op without a rule still works and draws)."""
+    match = _RULE_LINE.search(doc or "")
+    return match.group(1) if match and match.group(1).isascii() else ""
 
 
 def not_differentiable(reason: str) -> Callable:
