@@ -113,43 +113,67 @@ def backprop(
     ``create_graph`` the VJPs run on Tensors and are recorded: the gradients
     are differentiable.
     """
-    leaves, made = _reachable(roots, requiring_grad_only=True)
-    order = leaves + made
-    changed_since_recorded = bool(made) and last_change() > made[0]._node.seq  # else nothing to check
-    grads: dict[int, Any] = {}
-    for root, seed in zip(roots, seeds):
-        accumulate(grads, root, seed, None, 0)
+    order, check = walk_order(roots)
+    grads = seeded(roots, seeds)
+    found: dict[int, Any] | None = None if targets is None else {}
     wanted = None if targets is None else {id(t) for t in targets}
-    found: dict[int, Any] = {}
     with enable_grad() if create_graph else _AS_IS:
         for t in reversed(order):  # outputs before inputs: each gradient is complete when popped
             g = grads.pop(id(t), None)
             if g is None:
                 continue
-            if t._hooks is not None:
-                g = run_hooks(t, g)
+            g = hand_over(t, g, wanted, found)  # hooks, retain_grad; a leaf's .grad, or grad()'s result
             node = t._node
-            if wanted is not None:
-                if id(t) in wanted:
-                    found[id(t)] = g
-            elif node is None:
-                accumulate_into_leaf(t, g)
             if node is None:
                 continue
-            if changed_since_recorded:
-                check_unchanged(t, node)
-            op = node.op
-            kwargs = {**node.kwargs, "saved": node.saved} if op.saves else node.kwargs
-            if create_graph:  # the rules run on Tensors, so they are recorded too
-                out, inputs = t, node.args
-            else:
-                out, inputs = t._data, node.inputs
-            for i, arg in enumerate(node.args):
+            out, inputs, kwargs = vjp_arguments(t, node, create_graph, check)
+            for i, arg in enumerate(node.args):  # one VJP per input that wants a gradient
                 if isinstance(arg, Tensor) and arg._requires_grad:
-                    accumulate(grads, arg, op.vjps[i](g, out, *inputs, **kwargs), node, i)
+                    accumulate(grads, arg, node.op.vjps[i](g, out, *inputs, **kwargs), node, i)
             if not retain_graph:
                 node.free()
-    return found
+    return found or {}
+
+
+def walk_order(roots: Sequence[Tensor]) -> tuple[list[Tensor], bool]:
+    """The tensors requiring grad that lead to ``roots``, inputs first, and whether an in-place
+    change happened since the oldest node was recorded (if not, no node needs checking)."""
+    leaves, made = _reachable(roots, requiring_grad_only=True)
+    return leaves + made, bool(made) and last_change() > made[0]._node.seq
+
+
+def seeded(roots: Sequence[Tensor], seeds: Sequence[Any]) -> dict[int, Any]:
+    """The gradients the walk starts from, keyed by ``id`` of the tensor."""
+    grads: dict[int, Any] = {}
+    for root, seed in zip(roots, seeds):
+        accumulate(grads, root, seed, None, 0)
+    return grads
+
+
+def hand_over(t: Tensor, g: Any, wanted: set[int] | None, found: dict[int, Any] | None) -> Any:
+    """``t``'s complete gradient to whoever waits for it: its hooks (a hook may replace it) and
+    ``retain_grad()``; then ``grad()``'s result if ``t`` is a target (``wanted``), or, under
+    ``backward()``, a leaf's ``.grad``. Returns the gradient that flows on."""
+    if t._hooks is not None:
+        g = run_hooks(t, g)
+    if wanted is not None:
+        if id(t) in wanted:
+            found[id(t)] = g
+    elif t._node is None:
+        accumulate_into_leaf(t, g)
+    return g
+
+
+def vjp_arguments(t: Tensor, node: Node, create_graph: bool, check: bool) -> tuple[Any, Any, dict]:
+    """What ``node``'s VJPs are called with: its output and inputs, as Tensors under ``create_graph``
+    (so the VJPs are recorded too) or as arrays, and its keywords (with ``saved`` for a
+    ``saves=True`` op). Refuses a node whose VJPs would read a value changed in place (``check``)."""
+    if check:
+        check_unchanged(t, node)
+    kwargs = {**node.kwargs, "saved": node.saved} if node.op.saves else node.kwargs
+    if create_graph:
+        return t, node.args, kwargs
+    return t._data, node.inputs, kwargs
 
 
 def accumulate(grads: dict[int, Any], t: Tensor, g: Any, node: Node | None, position: int) -> None:
