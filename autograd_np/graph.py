@@ -126,10 +126,10 @@ def backprop(
             node = t._node
             if node is None:
                 continue
-            out, inputs, kwargs = vjp_arguments(t, node, create_graph, check)
+            vjps, out, inputs, kwargs = vjp_arguments(t, node, create_graph, check)
             for i, arg in enumerate(node.args):  # one VJP per input that wants a gradient
                 if isinstance(arg, Tensor) and arg._requires_grad:
-                    accumulate(grads, arg, node.op.vjps[i](g, out, *inputs, **kwargs), node, i)
+                    accumulate(grads, arg, vjps[i](g, out, *inputs, **kwargs), node, i)
             if not retain_graph:
                 node.free()
     return found or {}
@@ -164,16 +164,18 @@ def hand_over(t: Tensor, g: Any, wanted: set[int] | None, found: dict[int, Any] 
     return g
 
 
-def vjp_arguments(t: Tensor, node: Node, create_graph: bool, check: bool) -> tuple[Any, Any, dict]:
-    """What ``node``'s VJPs are called with: its output and inputs, as Tensors under ``create_graph``
-    (so the VJPs are recorded too) or as arrays, and its keywords (with ``saved`` for a
-    ``saves=True`` op). Refuses a node whose VJPs would read a value changed in place (``check``)."""
+def vjp_arguments(t: Tensor, node: Node, create_graph: bool, check: bool) -> tuple[Any, Any, Any, dict]:
+    """``node``'s VJPs and what they are called with: under ``create_graph`` the rules on Tensors
+    (so they are recorded too), else on arrays (with the op's kernels, if it has any); its keywords
+    (with ``saved`` for a ``saves=True`` op). Refuses a node whose VJPs would read a value changed
+    in place since it was recorded (``check``)."""
     if check:
         check_unchanged(t, node)
-    kwargs = {**node.kwargs, "saved": node.saved} if node.op.saves else node.kwargs
+    op = node.op
+    kwargs = {**node.kwargs, "saved": node.saved} if op.saves else node.kwargs
     if create_graph:
-        return t, node.args, kwargs
-    return t._data, node.inputs, kwargs
+        return op.vjps, t, node.args, kwargs
+    return op.array_vjps, t._data, node.inputs, kwargs
 
 
 def accumulate(grads: dict[int, Any], t: Tensor, g: Any, node: Node | None, position: int) -> None:

@@ -51,20 +51,24 @@ class Primitive:
     refuse; a change to anything else is harmless.
     """
 
-    __slots__ = ("name", "forward", "saves", "vjps", "rule", "reads", "__dict__")
+    __slots__ = ("name", "forward", "saves", "vjps", "array_vjps", "rule", "reads", "__dict__")
 
     def __init__(self, name: str, forward: Callable, saves: bool = False) -> None:
         self.name = name
         self.forward = forward
         self.saves = saves
         self.vjps: Sequence[Callable] = _NoVJPs(name)
+        self.array_vjps = self.vjps  # what backward() runs on raw arrays: see defvjp's on_arrays
         self.rule = ""
         self.reads: Any = None  # None: every VJP may read every input and the output
         self.__doc__ = forward.__doc__
         self.__wrapped__ = forward
         REGISTRY.append(self)
 
-    def defvjp(self, *vjps: Callable, rule: str | None = None, reads: Sequence[str] | None = None) -> "Primitive":
+    def defvjp(
+        self, *vjps: Callable, rule: str | None = None, reads: Sequence[str] | None = None,
+        on_arrays: Sequence[Callable] | None = None,
+    ) -> "Primitive":
         """Register ``vjp_i(g, y, *inputs, **kwargs) -> x̄_i`` for each input i.
 
         ``rule`` is the VJP in one short line of plain ASCII (``"dx = G (1 - y^2)"``):
@@ -76,8 +80,13 @@ class Primitive:
         ā = G b and b̄ = G a; ``tanh``: ``("y",)``; ``add``: ``("", "")``). Shapes and
         dtypes do not count: in-place changes never alter them. Without ``reads``
         every VJP is taken to read every input and the output.
+
+        ``on_arrays`` (optional) gives, per input, a faster way to compute the same VJP on
+        raw arrays (a kernel of ``kernels.py``): ``backward()`` runs it; ``vjps`` stay the
+        rule as its math, and run under ``create_graph`` (on Tensors).
         """
         self.vjps, self.rule = vjps, rule_in(self.__doc__) if rule is None else rule
+        self.array_vjps = vjps if on_arrays is None else tuple(on_arrays)
         if reads is not None:
             if len(reads) != len(vjps):
                 raise ValueError(f"{self.name}.defvjp: {len(vjps)} VJPs but {len(reads)} entries in reads")
@@ -90,6 +99,7 @@ class Primitive:
         ``reads`` is ``""`` (the VJP reads no values, only shapes) or ``None`` (it may read all).
         """
         self.vjps, self.rule = _ArgnumVJPs(vjp), rule_in(self.__doc__) if rule is None else rule
+        self.array_vjps = self.vjps
         if reads is not None:
             if reads.strip():
                 raise ValueError(f"{self.name}.defvjp_argnum: reads must be '' or None")

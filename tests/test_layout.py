@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -190,3 +191,11 @@ def test_no_module_is_shadowed_by_a_function_of_its_name() -> None:
     }
     assert shadowed == SHADOWED_FOR_NOW
     assert callable(ag.tensor) and ag.Tensor.__module__ == "autograd_np.tensor_type"
+
+
+def test_ops_py_comes_by_kind_with_each_kind_once() -> None:
+    headings = re.findall(r"^# -{20,}\n# (.+)\n# -{20,}$", (PACKAGE / "ops.py").read_text(), re.M)
+    assert headings == [
+        "Broadcasting and its adjoint", "Elementwise arithmetic (all broadcast like NumPy)", "Elementwise functions",
+        "Reductions", "Shape", "Indexing", "Matrix products", "Softmax and losses",
+    ]
