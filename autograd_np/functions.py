@@ -3,8 +3,8 @@
 
 Each one checks its arguments (``dim=`` is accepted for ``axis=`` and ``keepdim=``
 for ``keepdims=``; giving both is an error) and calls the ops of ``ops.py``, which
-hold the forward, the VJP and the math. The Tensor methods of the same names
-delegate here; NumPy's functions reach these through ``numpy_api.py``.
+hold the forward, the VJP and the math. ``api.py``'s table makes each of them
+``autograd_np.<name>``, the Tensor method of that name and the NumPy entry.
 
 Where NumPy and PyTorch give one name two meanings, these follow PyTorch
 (``transpose(x, a, b)`` swaps two axes; ``split(x, size)`` cuts pieces of that size);

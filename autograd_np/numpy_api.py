@@ -3,8 +3,10 @@
 NumPy hands a call that involves a Tensor to ``Tensor.__array_ufunc__`` (ufuncs:
 ``np.exp``, ``np.add``, and the operators of an ndarray, so ``ndarray + Tensor``
 lands here) or ``Tensor.__array_function__`` (``np.sum``, ``np.where``, ...).
-Both look the NumPy function up in a table below and call the engine's function
-for it, which records the op. A NumPy function without an entry raises a
+Both look the NumPy function up in a table (``UFUNCS``, ``FUNCTIONS``: filled by
+``api.py``, where each public name's line gives its NumPy entry) and call the engine's
+function for it, which records the op. Where NumPy's signature differs from the
+engine's, the entry is a handler below, written with NumPy's signature. A NumPy function without an entry raises a
 ``TypeError`` naming it (and what to use instead, where there is something): it
 never quietly returns an ndarray that would drop the graph. ``t.data``, ``t.numpy()`` and
 ``np.asarray(t.detach())`` are the explicit ways to get the plain array (``np.asarray(t)``

@@ -452,8 +452,7 @@ def minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = min(a, b) elementwise (broadcasting)
 
     VJP: da = G [a < b] (1/2 on ties), db = G [b < a]
-    Ties share the gradient equally, as tied maxima do in ``max``; ȳ is selected (``where``), so an
-    inf or NaN ȳ does not reach the input that lost.
+    (``maximum``'s rule with the comparison turned round)
     """
     return np.minimum(a, b)
 
