@@ -54,7 +54,8 @@ def public(name: str, op: Callable, *, function: bool = True, method: Any = SAME
         installed = as_method(op, name) if method is SAME else named(method, name, method)
         setattr(Tensor, name, installed)
         METHODS[name] = installed
-    for entry in numpy if isinstance(numpy, list) else [] if numpy is None else [numpy]:
+    entries = [] if numpy is None else numpy if isinstance(numpy, list) else [numpy]
+    for entry in entries:
         numpy_function, handler = entry if isinstance(entry, tuple) else (entry, op)
         table = npx.UFUNCS if isinstance(numpy_function, np.ufunc) else npx.FUNCTIONS
         table[numpy_function] = handler

@@ -3,7 +3,8 @@
 Every op applied to an input that requires grad records a ``Node`` on its
 output (``node.py``): the op and its arguments. Following those links from a
 loss back to the leaves gives the graph; running each op's VJPs along it,
-outputs before inputs, is backpropagation (``backprop`` below).
+outputs before inputs, is backpropagation (``backprop`` below; ``loss.backward()``
+is ``backward`` below, installed on Tensor by ``api.py``).
 
 Public walk (what ``viz`` uses, and anyone who wants to inspect a graph):
 
@@ -115,14 +116,13 @@ def backprop(
     """
     order, check = walk_order(roots)
     grads = seeded(roots, seeds)
-    found: dict[int, Any] | None = None if targets is None else {}
-    wanted = None if targets is None else {id(t) for t in targets}
+    found = None if targets is None else dict.fromkeys(id(t) for t in targets)  # grad(): id -> gradient
     with enable_grad() if create_graph else _AS_IS:
         for t in reversed(order):  # outputs before inputs: each gradient is complete when popped
             g = grads.pop(id(t), None)
             if g is None:
                 continue
-            g = hand_over(t, g, wanted, found)  # hooks, retain_grad; a leaf's .grad, or grad()'s result
+            g = hand_over(t, g, found)  # hooks, retain_grad; a leaf's .grad, or grad()'s result
             node = t._node
             if node is None:
                 continue
@@ -150,14 +150,14 @@ def seeded(roots: Sequence[Tensor], seeds: Sequence[Any]) -> dict[int, Any]:
     return grads
 
 
-def hand_over(t: Tensor, g: Any, wanted: set[int] | None, found: dict[int, Any] | None) -> Any:
+def hand_over(t: Tensor, g: Any, found: dict[int, Any] | None) -> Any:
     """``t``'s complete gradient to whoever waits for it: its hooks (a hook may replace it) and
-    ``retain_grad()``; then ``grad()``'s result if ``t`` is a target (``wanted``), or, under
-    ``backward()``, a leaf's ``.grad``. Returns the gradient that flows on."""
+    ``retain_grad()``; then, under ``grad()``, ``found`` if ``t`` is one of its targets, or, under
+    ``backward()`` (``found`` None), a leaf's ``.grad``. Returns the gradient that flows on."""
     if t._hooks is not None:
         g = run_hooks(t, g)
-    if wanted is not None:
-        if id(t) in wanted:
+    if found is not None:
+        if id(t) in found:
             found[id(t)] = g
     elif t._node is None:
         accumulate_into_leaf(t, g)
