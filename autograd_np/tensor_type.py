@@ -26,6 +26,9 @@ class Tensor:
     both may be assigned (``p.data -= lr * p.grad``; ``p.grad = None``); the
     assignments are checked, and an in-place change is remembered so that a
     graph that saved the old values refuses to backpropagate through them.
+
+    The methods that run ops (``t.tanh()``, ``t + u``, ``t.sum(dim=1)``, ``t[i]``)
+    are installed by ``api.py``'s table; ``t.backward()`` is ``graph.backward``.
     """
 
     __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_version", "_replaced", "_hooks", "name", "__weakref__")
