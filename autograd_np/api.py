@@ -76,6 +76,8 @@ def as_method(op: Callable, name: str) -> Callable:
     else:
         def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
             return op(self, *args, **kwargs)
+        return named(method, name, op)  # help() shows the forward's parameters
+    method.__signature__ = inspect.signature(method)  # help() shows (self) or (self, other)
     return named(method, name, op)
 
 

@@ -63,9 +63,27 @@ def test_methods_add_no_call_on_the_way_to_the_op() -> None:
     assert Tensor.sum is functions.sum and Tensor.mean is functions.mean
     assert Tensor.tanh.__wrapped__ is ops.tanh and Tensor.__add__.__wrapped__ is ops.add
     assert Tensor.tanh.__code__.co_argcount == 1 and Tensor.__mul__.__code__.co_argcount == 2
+    assert list(inspect.signature(Tensor.__mul__).parameters) == ["self", "other"]  # what help() shows
 
 
 def test_every_function_of_the_table_is_exported() -> None:
     assert set(api.FUNCTIONS) <= set(ag.__all__)
     for name, function in api.FUNCTIONS.items():
         assert getattr(ag, name) is function
+
+
+def test_the_methods_declared_for_editors_are_installed_with_those_parameters() -> None:
+    """tensor_type.py declares the README's methods under TYPE_CHECKING (editors read them; api.py installs them)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(ag.tensor_type.__file__).read_text())
+    block = next(n for n in ast.walk(tree) if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    declared = {
+        f.name: [a.arg for a in f.args.args[1:]] + ([f.args.vararg.arg] if f.args.vararg else [])
+        + [a.arg for a in f.args.kwonlyargs]
+        for f in block.body
+    }
+    assert {"tanh", "sum", "mean", "reshape", "backward"} <= set(declared)
+    for name, parameters in declared.items():
+        assert list(inspect.signature(getattr(Tensor, name)).parameters)[1:] == parameters, name
