@@ -386,14 +386,8 @@ def zero_gradient(g: Any, x: Any) -> Any:
 
 
 sign = step_function("sign", np.sign, "sign(x) ∈ {-1, 0, 1}")
-
-
 floor = step_function("floor", np.floor, "⌊x⌋")
-
-
 ceil = step_function("ceil", np.ceil, "⌈x⌉")
-
-
 trunc = step_function("trunc", np.trunc, "x rounded towards zero")
 
 
