@@ -4,28 +4,21 @@
 """
 import numpy as _np
 
-from .tensor import Tensor
-from . import functional, ops
+from .tensor_type import Tensor
+from . import api, functional, ops  # api: the op functions (autograd_np.tanh, .sum, ...), one table line each
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .autodiff import grad
 from .compare import Comparison, compare
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .graph import topological_order
-from .gradcheck import GradcheckError, gradcheck
+from .finite_differences import GradcheckError, gradcheck
 from .node import GraphFreedError
 from .creation import (
     arange, default_generator, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like, rand, randn, tensor,
     zeros, zeros_like,
 )
-from .functions import (  # PyTorch's spellings (NumPy's functions on Tensors go through numpy_api.py)
-    all, allclose, any, argmax, argmin, broadcast_to, cat, chunk, clamp, clip, concatenate, cumsum, eq, expand_dims,
-    flatten, flip, gather, ge, gt, le, logical_and, logical_not, logical_or, logsumexp, lt, masked_fill, max, maximum,
-    mean, min, minimum, ne, pad, permute, repeat_interleave, reshape, split, sqrt, square, squeeze, stack, std, sum,
-    swapaxes, take_along_axis, tile, transpose, tril, triu, unsqueeze, var, where,
-)
-from .ops import abs, ceil, cos, erf, exp, floor, log, matmul, relu, round, sigmoid, sign, sin, softplus, tanh, trunc
-from .primitive import Primitive, primitive
-from . import nn, optim  # noqa: E402  (modules and optimizers, built on the above)
+from .primitives import Primitive, primitive
+from . import nn, optim  # modules and optimizers, built on the above
 from .serialization import SerializationError, load, save
 
 # dtypes in PyTorch's names (NumPy's dtypes: usable as dtype= anywhere). float, int and bool are
@@ -40,20 +33,15 @@ bool = _np.dtype(_np.bool_)  # noqa: A001
 
 __all__ = [
     "Tensor", "no_grad", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "gradcheck",
-    "GradcheckError", "GraphFreedError", "compare", "Comparison", "Primitive", "primitive", "concatenate", "stack",
+    "GradcheckError", "GraphFreedError", "compare", "Comparison", "Primitive", "primitive",
     "topological_order", "functional", "ops", "nn", "optim",
     # constructors
     "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "eye", "randn",
     "rand", "manual_seed", "default_generator", "from_numpy",
-    # functions in PyTorch's spelling
-    "abs", "sign", "sin", "cos", "erf", "exp", "log", "tanh", "sigmoid", "relu", "softplus", "sqrt", "square",
-    "floor", "ceil", "round", "trunc", "clamp", "clip", "maximum", "minimum", "where", "masked_fill", "matmul",
-    "sum", "mean", "max", "min", "var", "std", "logsumexp", "cumsum", "argmax", "argmin", "all", "any", "allclose",
-    "reshape", "flatten", "transpose", "permute", "swapaxes", "squeeze", "unsqueeze", "expand_dims", "broadcast_to",
-    "flip", "tile", "repeat_interleave", "pad", "split", "chunk", "tril", "triu", "gather", "take_along_axis", "cat",
-    "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
     # saving, and dtypes
     "save", "load", "SerializationError", "float16", "half", "float32", "float64", "double", "uint8", "int8",
     "int16", "int32", "int64", "long",
+    # the op functions in PyTorch's spelling (api.py's table)
+    *api.FUNCTIONS,
 ]
 __version__ = "0.1.0"

@@ -6,7 +6,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import graph
-from .tensor import Tensor, seed_gradient
+from .graph import seed_gradient
+from .tensor_type import Tensor
 
 
 def grad(

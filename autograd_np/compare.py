@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor_type import Tensor
 
 #: Default relative tolerance by dtype. A row is "close" when its largest absolute difference
 #: is at most ``rtol`` times the largest magnitude in the hand-computed array. Two correct

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor_type import Tensor
 
 _default: list[np.random.Generator] = []  # made on first use (numpy.random is imported lazily)
 

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import creation, functions, ops
-from .tensor import Tensor
+from .tensor_type import Tensor
 
 
 def cross_entropy(
@@ -201,10 +201,12 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def log_softmax(x: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
+    """x - log Σ exp(x) over ``axis``/``dim`` (default the last): the ``log_softmax`` op."""
     return ops.log_softmax(x, axis=functions.pick_axis("log_softmax", axis, dim, -1))
 
 
 def softmax(x: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
+    """exp(x) / Σ exp(x) over ``axis``/``dim`` (default the last), as exp(log_softmax(x))."""
     return ops.exp(ops.log_softmax(x, axis=functions.pick_axis("softmax", axis, dim, -1)))
 
 

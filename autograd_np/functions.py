@@ -3,8 +3,8 @@
 
 Each one checks its arguments (``dim=`` is accepted for ``axis=`` and ``keepdim=``
 for ``keepdims=``; giving both is an error) and calls the ops of ``ops.py``, which
-hold the forward, the VJP and the math. The Tensor methods of the same names
-delegate here; NumPy's functions reach these through ``numpy_api.py``.
+hold the forward, the VJP and the math. ``api.py``'s table makes each of them
+``autograd_np.<name>``, the Tensor method of that name and the NumPy entry.
 
 Where NumPy and PyTorch give one name two meanings, these follow PyTorch
 (``transpose(x, a, b)`` swaps two axes; ``split(x, size)`` cuts pieces of that size);
@@ -23,8 +23,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 
 from . import ops
-from .primitive import array_of, normalize_axis, shape_of
-from .tensor import Tensor
+from .primitives import array_of, normalize_axis, shape_of
+from .tensor_type import Tensor
 
 _UNSET: Any = object()
 
@@ -189,21 +189,6 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None, *, min: Any = None, max: 
     return clamp(x, pick_axis("clip", a_min, min), pick_axis("clip", a_max, max))
 
 
-def maximum(a: Any, b: Any) -> Tensor:
-    """Elementwise maximum (broadcasting); ties share the gradient equally."""
-    return ops.maximum(a, b)
-
-
-def minimum(a: Any, b: Any) -> Tensor:
-    """Elementwise minimum (broadcasting); ties share the gradient equally."""
-    return ops.minimum(a, b)
-
-
-def where(condition: Any, a: Any, b: Any) -> Tensor:
-    """``a`` where ``condition`` (a boolean Tensor or array) holds, else ``b``; all three broadcast."""
-    return ops.where(condition, a, b)
-
-
 def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     """``x`` with ``value`` wherever the boolean ``mask`` is True (``where(mask, value, x)``)."""
     if np.asarray(array_of(mask)).dtype.kind != "b":
@@ -216,10 +201,12 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
 
 
 def sqrt(x: Any) -> Tensor:
+    """√x elementwise (``x ** 0.5``: the ``pow`` op)."""
     return ops.pow(x, 0.5)
 
 
 def square(x: Any) -> Tensor:
+    """x² elementwise (``x * x``: the ``mul`` op)."""
     return ops.mul(x, x)
 
 
@@ -260,6 +247,7 @@ def permute(x: Any, *dims: int) -> Tensor:
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    """x with axes ``axis1`` and ``axis2`` swapped (``transpose(x, axis1, axis2)``)."""
     return transpose(x, axis1, axis2)
 
 
@@ -510,27 +498,33 @@ logical_or = _elementwise_comparison("logical_or", np.logical_or)
 
 
 def logical_not(a: Any) -> Tensor:
+    """Elementwise ``np.logical_not``: a boolean Tensor that never requires grad."""
     return elementwise_constant("logical_not", np.logical_not, a)
 
 
 def isnan(a: Any) -> Tensor:
+    """Where the values are NaN: a boolean Tensor that never requires grad."""
     return elementwise_constant("isnan", np.isnan, a)
 
 
 def isfinite(a: Any) -> Tensor:
+    """Where the values are finite: a boolean Tensor that never requires grad."""
     return elementwise_constant("isfinite", np.isfinite, a)
 
 
 def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    """Whether all values agree within ``atol + rtol * |b|`` (a Python bool)."""
     return bool(np.allclose(array_of(a), array_of(b), rtol=rtol, atol=atol))
 
 
 def all(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor:  # noqa: A001
+    """Whether every value over ``axis`` is true: a boolean Tensor that never requires grad."""
     axes = _axes("all", x, pick_axis("all", axis, dim))
     return Tensor._of(np.asarray(np.all(array_of(x), axis=axes, keepdims=pick_keepdims("all", keepdims, keepdim))))
 
 
 def any(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor:  # noqa: A001
+    """Whether any value over ``axis`` is true: a boolean Tensor that never requires grad."""
     axes = _axes("any", x, pick_axis("any", axis, dim))
     return Tensor._of(np.asarray(np.any(array_of(x), axis=axes, keepdims=pick_keepdims("any", keepdims, keepdim))))
 

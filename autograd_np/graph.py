@@ -3,7 +3,8 @@
 Every op applied to an input that requires grad records a ``Node`` on its
 output (``node.py``): the op and its arguments. Following those links from a
 loss back to the leaves gives the graph; running each op's VJPs along it,
-outputs before inputs, is backpropagation (``backprop`` below).
+outputs before inputs, is backpropagation (``backprop`` below; ``loss.backward()``
+is ``backward`` below, installed on Tensor by ``api.py``).
 
 Public walk (what ``viz`` uses, and anyone who wants to inspect a graph):
 
@@ -23,8 +24,8 @@ import numpy as np
 
 from .grad_mode import enable_grad
 from .anomaly import _anomaly, check_backward
-from .node import OUTPUT, GraphFreedError, Node, changed_at, last_change
-from .tensor import Tensor
+from .node import OUTPUT, GraphFreedError, Node, as_recorded, changed_at, last_change, recorded_args  # noqa: F401
+from .tensor_type import Tensor
 
 
 def topological_order(root: Tensor) -> list[Tensor]:
@@ -62,29 +63,39 @@ def _reachable(roots: Sequence[Tensor], requiring_grad_only: bool) -> tuple[list
     return leaves, made
 
 
-def as_recorded(node: Node, t: Tensor) -> Tensor:
-    """``t`` as it was when ``node`` recorded it. A recorded in-place op (``t += ...``) gives
-    ``t`` a new value and graph and keeps the old ones in a snapshot, ``t._replaced = (stamp,
-    snapshot)``; a node recorded before the change means the snapshot. ``node.args`` is
-    updated, so the next walk finds the snapshot directly."""
-    recorded = t
-    while recorded._replaced is not None and recorded._replaced[0] > node.seq:
-        recorded = recorded._replaced[1]
-    if recorded is not t:
-        node.args = tuple(recorded if a is t else a for a in node.args)
-    return recorded
-
-
-def recorded_args(node: Node) -> tuple:
-    """``node.args`` with every Tensor as it was when the node recorded it (``as_recorded``)."""
-    for arg in node.args:
-        if isinstance(arg, Tensor) and arg._replaced is not None:
-            as_recorded(node, arg)
-    return node.args
-
-
 _creation_number = operator.attrgetter("_node.seq")
 _AS_IS = contextlib.nullcontext()
+
+
+def backward(self: Tensor, grad_output: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (installed as ``Tensor.backward``).
+
+    A tensor of size 1 is seeded with 1; any other needs ``grad_output`` of
+    its shape. The graph is freed afterwards unless ``retain_graph=True``.
+    """
+    if not self._requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad and has no graph "
+            "(did you forget requires_grad=True on a parameter, or call inside no_grad()?)"
+        )
+    backprop([self], [seed_gradient(self, grad_output)], retain_graph=retain_graph)
+
+
+def seed_gradient(output: Tensor, grad_output: Any) -> np.ndarray:
+    """The gradient backward starts from: 1 for a one-element output, else ``grad_output``."""
+    if grad_output is None:
+        if output._data.size != 1:
+            raise RuntimeError(
+                f"backward: output has shape {output.shape}; gradients can be implicitly "
+                "created only for a scalar output, pass grad_output of the same shape"
+            )
+        seed = np.empty_like(output._data)
+        seed.fill(1)
+        return seed
+    seed = grad_output._data if isinstance(grad_output, Tensor) else np.asarray(grad_output, dtype=output.dtype)
+    if seed.shape != output.shape:
+        raise ValueError(f"backward: grad_output has shape {seed.shape} but the output has shape {output.shape}")
+    return seed
 
 
 def backprop(
@@ -103,43 +114,68 @@ def backprop(
     ``create_graph`` the VJPs run on Tensors and are recorded: the gradients
     are differentiable.
     """
-    leaves, made = _reachable(roots, requiring_grad_only=True)
-    order = leaves + made
-    changed_since_recorded = bool(made) and last_change() > made[0]._node.seq  # else nothing to check
-    grads: dict[int, Any] = {}
-    for root, seed in zip(roots, seeds):
-        accumulate(grads, root, seed, None, 0)
-    wanted = None if targets is None else {id(t) for t in targets}
-    found: dict[int, Any] = {}
+    order, check = walk_order(roots)
+    grads = seeded(roots, seeds)
+    found = None if targets is None else dict.fromkeys(id(t) for t in targets)  # grad(): id -> gradient
     with enable_grad() if create_graph else _AS_IS:
         for t in reversed(order):  # outputs before inputs: each gradient is complete when popped
             g = grads.pop(id(t), None)
             if g is None:
                 continue
-            if t._hooks is not None:
-                g = run_hooks(t, g)
+            g = hand_over(t, g, found)  # hooks, retain_grad; a leaf's .grad, or grad()'s result
             node = t._node
-            if wanted is not None:
-                if id(t) in wanted:
-                    found[id(t)] = g
-            elif node is None:
-                accumulate_into_leaf(t, g)
             if node is None:
                 continue
-            if changed_since_recorded:
-                check_unchanged(t, node)
-            op = node.op
-            kwargs = {**node.kwargs, "saved": node.saved} if op.saves else node.kwargs
-            if create_graph:  # the rules run on Tensors, so they are recorded too
-                out, inputs = t, node.args
-            else:
-                out, inputs = t._data, node.inputs
-            for i, arg in enumerate(node.args):
+            vjps, out, inputs, kwargs = vjp_arguments(t, node, create_graph, check)
+            for i, arg in enumerate(node.args):  # one VJP per input that wants a gradient
                 if isinstance(arg, Tensor) and arg._requires_grad:
-                    accumulate(grads, arg, op.vjps[i](g, out, *inputs, **kwargs), node, i)
+                    accumulate(grads, arg, vjps[i](g, out, *inputs, **kwargs), node, i)
             if not retain_graph:
                 node.free()
-    return found
+    return found or {}
+
+
+def walk_order(roots: Sequence[Tensor]) -> tuple[list[Tensor], bool]:
+    """The tensors requiring grad that lead to ``roots``, inputs first, and whether an in-place
+    change happened since the oldest node was recorded (if not, no node needs checking)."""
+    leaves, made = _reachable(roots, requiring_grad_only=True)
+    return leaves + made, bool(made) and last_change() > made[0]._node.seq
+
+
+def seeded(roots: Sequence[Tensor], seeds: Sequence[Any]) -> dict[int, Any]:
+    """The gradients the walk starts from, keyed by ``id`` of the tensor."""
+    grads: dict[int, Any] = {}
+    for root, seed in zip(roots, seeds):
+        accumulate(grads, root, seed, None, 0)
+    return grads
+
+
+def hand_over(t: Tensor, g: Any, found: dict[int, Any] | None) -> Any:
+    """``t``'s complete gradient to whoever waits for it: its hooks (a hook may replace it) and
+    ``retain_grad()``; then, under ``grad()``, ``found`` if ``t`` is one of its targets, or, under
+    ``backward()`` (``found`` None), a leaf's ``.grad``. Returns the gradient that flows on."""
+    if t._hooks is not None:
+        g = run_hooks(t, g)
+    if found is not None:
+        if id(t) in found:
+            found[id(t)] = g
+    elif t._node is None:
+        accumulate_into_leaf(t, g)
+    return g
+
+
+def vjp_arguments(t: Tensor, node: Node, create_graph: bool, check: bool) -> tuple[Any, Any, Any, dict]:
+    """``node``'s VJPs and what they are called with: under ``create_graph`` the rules on Tensors
+    (so they are recorded too), else on arrays (with the op's kernels, if it has any); its keywords
+    (with ``saved`` for a ``saves=True`` op). Refuses a node whose VJPs would read a value changed
+    in place since it was recorded (``check``)."""
+    if check:
+        check_unchanged(t, node)
+    op = node.op
+    kwargs = {**node.kwargs, "saved": node.saved} if op.saves else node.kwargs
+    if create_graph:
+        return op.vjps, t, node.args, kwargs
+    return op.array_vjps, t._data, node.inputs, kwargs
 
 
 def accumulate(grads: dict[int, Any], t: Tensor, g: Any, node: Node | None, position: int) -> None:

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .primitive import is_basic_index
+from .primitives import is_basic_index
 
 _BLAS_FLOATS = "fd"  # dtype.char of float32 and float64
 MAX_CACHED_ONES = 1 << 16

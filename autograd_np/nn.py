@@ -25,7 +25,7 @@ import numpy as np
 from . import creation, functional as F
 from .grad_mode import no_grad
 from .node import mark_changed
-from .tensor import Tensor, parse_to
+from .tensor_type import Tensor, parse_to
 
 functional = F  # PyTorch's spelling: ``import autograd_np.nn.functional as F``
 sys.modules.setdefault(__name__ + ".functional", F)

@@ -2,7 +2,7 @@
 
 A Tensor made by a recorded op holds a ``Node``; a leaf (made by the user, or
 any result computed with recording off) holds ``None``. The backward walk in
-``graph.py`` reads nodes and frees them; ``primitive.py`` creates them.
+``graph.py`` reads nodes and frees them; ``primitives.py`` creates them.
 """
 from __future__ import annotations
 
@@ -121,6 +121,27 @@ class Node:
         self.args = self.inputs = ()
         self.saved = None
         self.freed = True
+
+
+def as_recorded(node: Node, t: Any) -> Any:
+    """``t`` as it was when ``node`` recorded it. A recorded in-place op (``t += ...``) gives
+    ``t`` a new value and graph and keeps the old ones in a snapshot, ``t._replaced = (stamp,
+    snapshot)``; a node recorded before the change means the snapshot. ``node.args`` is
+    updated, so the next walk finds the snapshot directly."""
+    recorded = t
+    while recorded._replaced is not None and recorded._replaced[0] > node.seq:
+        recorded = recorded._replaced[1]
+    if recorded is not t:
+        node.args = tuple(recorded if a is t else a for a in node.args)
+    return recorded
+
+
+def recorded_args(node: Node) -> tuple:
+    """``node.args`` with every Tensor as it was when the node recorded it (``as_recorded``)."""
+    for arg in node.args:
+        if getattr(arg, "_replaced", None) is not None:  # a Tensor changed in place since
+            as_recorded(node, arg)
+    return node.args
 
 
 class TracedNode(Node):

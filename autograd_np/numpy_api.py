@@ -3,8 +3,10 @@
 NumPy hands a call that involves a Tensor to ``Tensor.__array_ufunc__`` (ufuncs:
 ``np.exp``, ``np.add``, and the operators of an ndarray, so ``ndarray + Tensor``
 lands here) or ``Tensor.__array_function__`` (``np.sum``, ``np.where``, ...).
-Both look the NumPy function up in a table below and call the engine's function
-for it, which records the op. A NumPy function without an entry raises a
+Both look the NumPy function up in a table (``UFUNCS``, ``FUNCTIONS``: filled by
+``api.py``, where each public name's line gives its NumPy entry) and call the engine's
+function for it, which records the op. Where NumPy's signature differs from the
+engine's, the entry is a handler below, written with NumPy's signature. A NumPy function without an entry raises a
 ``TypeError`` naming it (and what to use instead, where there is something): it
 never quietly returns an ndarray that would drop the graph. ``t.data``, ``t.numpy()`` and
 ``np.asarray(t.detach())`` are the explicit ways to get the plain array (``np.asarray(t)``
@@ -22,47 +24,15 @@ from typing import Any, Callable
 import numpy as np
 
 from . import creation, functions as fn, ops
+from .tensor_type import Tensor
 
 # ----------------------------------------------------------------------------
 # Ufuncs (np.add, np.exp, ... and ndarray operators with a Tensor operand)
 # ----------------------------------------------------------------------------
+#: Filled by ``api.py`` from its table (each public name's NumPy entry); what is here has no
+#: public name of its own.
 UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
-    np.add: ops.add,
-    np.subtract: ops.sub,
-    np.multiply: ops.mul,
-    np.divide: ops.div,  # also np.true_divide (the same ufunc)
-    np.power: ops.pow,
-    np.negative: ops.neg,
     np.positive: lambda x: x,
-    np.matmul: ops.matmul,
-    np.exp: ops.exp,
-    np.log: ops.log,
-    np.tanh: ops.tanh,
-    np.sqrt: fn.sqrt,
-    np.square: fn.square,
-    np.absolute: ops.abs,
-    np.sign: ops.sign,
-    np.sin: ops.sin,
-    np.cos: ops.cos,
-    np.floor: ops.floor,
-    np.ceil: ops.ceil,
-    np.trunc: ops.trunc,
-    np.rint: ops.round,
-    np.maximum: ops.maximum,
-    np.minimum: ops.minimum,
-    np.logaddexp: ops.logaddexp,
-    # comparisons and logic: boolean Tensors that never require grad
-    np.equal: fn.eq,
-    np.not_equal: fn.ne,
-    np.less: fn.lt,
-    np.less_equal: fn.le,
-    np.greater: fn.gt,
-    np.greater_equal: fn.ge,
-    np.logical_and: fn.logical_and,
-    np.logical_or: fn.logical_or,
-    np.logical_not: fn.logical_not,
-    np.isnan: fn.isnan,
-    np.isfinite: fn.isfinite,
     np.bitwise_and: lambda a, b: fn.elementwise_constant("bitwise_and", np.bitwise_and, a, b),
     np.bitwise_or: lambda a, b: fn.elementwise_constant("bitwise_or", np.bitwise_or, a, b),
     np.invert: lambda a: fn.elementwise_constant("invert", np.invert, a),
@@ -83,7 +53,7 @@ UFUNC_HINTS = {
 }
 
 
-def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+def ufunc_call(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """``Tensor.__array_ufunc__``: the engine's function for ``ufunc``, called on the inputs."""
     name = f"numpy.{ufunc.__name__}"
     if method != "__call__":
@@ -118,7 +88,7 @@ def _reject(name: str, **given: Any) -> None:
             raise TypeError(f"numpy.{name}: argument {arg}={value!r} is not supported on Tensors")
 
 
-def _reduction(name: str, engine: Callable) -> Callable:
+def reduction(name: str, engine: Callable) -> Callable:
     def numpy_reduction(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: Any = False,
                         **rest: Any) -> Any:
         _reject(name, dtype=dtype, out=out, **rest)
@@ -127,7 +97,7 @@ def _reduction(name: str, engine: Callable) -> Callable:
     return numpy_reduction
 
 
-def _np_var(name: str, engine: Callable) -> Callable:
+def variance(name: str, engine: Callable) -> Callable:
     def numpy_var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any = 0,
                   keepdims: Any = False, **rest: Any) -> Any:
         _reject(name, dtype=dtype, out=out, **rest)
@@ -136,7 +106,7 @@ def _np_var(name: str, engine: Callable) -> Callable:
     return numpy_var
 
 
-def _np_arg(engine: Callable, name: str) -> Callable:
+def arg_reduction(name: str, engine: Callable) -> Callable:
     def numpy_arg(a: Any, axis: Any = None, out: Any = None, *, keepdims: Any = False) -> Any:
         _reject(name, out=out)
         return engine(a, axis=axis, keepdims=bool(keepdims))
@@ -144,48 +114,48 @@ def _np_arg(engine: Callable, name: str) -> Callable:
     return numpy_arg
 
 
-def _np_cumsum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+def np_cumsum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
     _reject("cumsum", dtype=dtype, out=out)
     return fn.cumsum(a, axis)
 
 
-def _np_reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None, copy: Any = None) -> Any:
+def np_reshape(a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None, copy: Any = None) -> Any:
     if order != "C":
         raise TypeError(f"numpy.reshape: order={order!r} is not supported on Tensors (C order only)")
     shape = newshape if shape is None else shape
     return fn.reshape(a, (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape))
 
 
-def _np_transpose(a: Any, axes: Any = None) -> Any:
+def np_transpose(a: Any, axes: Any = None) -> Any:
     return ops.transpose(a, axes=None) if axes is None else fn.permute(a, *axes)
 
 
-def _np_concatenate(arrays: Any, axis: Any = 0, out: Any = None, *, dtype: Any = None, casting: Any = None) -> Any:
+def np_concatenate(arrays: Any, axis: Any = 0, out: Any = None, *, dtype: Any = None, casting: Any = None) -> Any:
     _reject("concatenate", out=out, dtype=dtype)
     if axis is None:
         return fn.cat([fn.reshape(a, -1) if hasattr(a, "shape") else np.ravel(a) for a in arrays], 0)
     return fn.cat(arrays, axis)
 
 
-def _np_stack(arrays: Any, axis: int = 0, out: Any = None, *, dtype: Any = None, casting: Any = None) -> Any:
+def np_stack(arrays: Any, axis: int = 0, out: Any = None, *, dtype: Any = None, casting: Any = None) -> Any:
     _reject("stack", out=out, dtype=dtype)
     return fn.stack(arrays, axis)
 
 
-def _np_where(condition: Any, x: Any = None, y: Any = None) -> Any:
+def np_where(condition: Any, x: Any = None, y: Any = None) -> Any:
     if x is None or y is None:
         raise TypeError("numpy.where: the one-argument form (positions) is not supported on Tensors; "
                         "use np.nonzero(t.data), or give both x and y")
-    return fn.where(condition, x, y)
+    return ops.where(condition, x, y)
 
 
-def _np_clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
+def np_clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
              min: Any = None, max: Any = None, **rest: Any) -> Any:  # noqa: A002 (NumPy's names)
     _reject("clip", out=out, **rest)
     return fn.clip(a, a_min, a_max, min=min, max=max)
 
 
-def _np_dot(a: Any, b: Any, out: Any = None) -> Any:
+def np_dot(a: Any, b: Any, out: Any = None) -> Any:
     _reject("dot", out=out)
     ndims = np.ndim(getattr(a, "data", a)), np.ndim(getattr(b, "data", b))
     if builtins.max(ndims) > 2:
@@ -193,27 +163,27 @@ def _np_dot(a: Any, b: Any, out: Any = None) -> Any:
     return ops.mul(a, b) if 0 in ndims else ops.matmul(a, b)
 
 
-def _np_squeeze(a: Any, axis: Any = None) -> Any:
+def np_squeeze(a: Any, axis: Any = None) -> Any:
     return fn.squeeze(a, axis)
 
 
-def _np_expand_dims(a: Any, axis: Any) -> Any:
+def np_expand_dims(a: Any, axis: Any) -> Any:
     return fn.expand_dims(a, axis)
 
 
-def _np_broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
+def np_broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
     return fn.broadcast_to(array, (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape))
 
 
-def _np_flip(m: Any, axis: Any = None) -> Any:
+def np_flip(m: Any, axis: Any = None) -> Any:
     return fn.flip(m, axis)
 
 
-def _np_repeat(a: Any, repeats: Any, axis: Any = None) -> Any:
+def np_repeat(a: Any, repeats: Any, axis: Any = None) -> Any:
     return fn.repeat_interleave(a, repeats, axis)
 
 
-def _np_pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Any:
+def np_pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Any:
     if mode != "constant" or set(kwargs) - {"constant_values"}:
         raise TypeError(f"numpy.pad: only mode='constant' (with constant_values) is supported on Tensors, got mode={mode!r}")
     value = kwargs.get("constant_values", 0)
@@ -222,20 +192,36 @@ def _np_pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -
     return fn.pad(array, pad_width, value)
 
 
-def _np_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> Any:
+def np_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> Any:
     return list(fn.array_split_at(ary, indices_or_sections, axis))
 
 
-def _np_round(a: Any, decimals: int = 0, out: Any = None) -> Any:
+def np_round(a: Any, decimals: int = 0, out: Any = None) -> Any:
     _reject("round", out=out)
     return ops.round(a, decimals=int(decimals))
 
 
-def _np_take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
+def np_take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
     return fn.take_along_axis(arr, indices, axis)
 
 
-def _np_like(maker: Callable) -> Callable:
+def np_ravel(a: Any, order: str = "C") -> Any:
+    return np_reshape(a, -1, order)
+
+
+def np_tile(A: Any, reps: Any) -> Any:  # noqa: N803 (NumPy's name)
+    return fn.tile(A, reps)
+
+
+def np_tril(m: Any, k: int = 0) -> Any:
+    return fn.tril(m, k=k)
+
+
+def np_triu(m: Any, k: int = 0) -> Any:
+    return fn.triu(m, k=k)
+
+
+def np_like(maker: Callable) -> Callable:
     def numpy_like(a: Any, *args: Any, dtype: Any = None, order: Any = "K", subok: Any = True, shape: Any = None,
                    **rest: Any) -> Any:
         _reject(maker.__name__, shape=shape, **rest)
@@ -252,54 +238,20 @@ def _metadata(np_function: Callable) -> Callable:
     return on_data
 
 
-def _np_allclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+def np_allclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
     return bool(np.allclose(getattr(a, "data", a), getattr(b, "data", b), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
+#: Filled by ``api.py`` like ``UFUNCS``; what is here reads shapes or values, or makes new tensors.
 FUNCTIONS: dict[Callable, Callable[..., Any]] = {
-    np.sum: _reduction("sum", fn.sum),
-    np.mean: _reduction("mean", fn.mean),
-    np.max: _reduction("max", fn.max),
-    np.amax: _reduction("amax", fn.max),
-    np.min: _reduction("min", fn.min),
-    np.amin: _reduction("amin", fn.min),
-    np.var: _np_var("var", fn.var),
-    np.std: _np_var("std", fn.std),
-    np.argmax: _np_arg(fn.argmax, "argmax"),
-    np.argmin: _np_arg(fn.argmin, "argmin"),
-    np.cumsum: _np_cumsum,
-    np.all: _reduction("all", fn.all),
-    np.any: _reduction("any", fn.any),
-    np.reshape: _np_reshape,
-    np.ravel: lambda a, order="C": _np_reshape(a, -1, order),
-    np.transpose: _np_transpose,
-    np.swapaxes: fn.swapaxes,
-    np.concatenate: _np_concatenate,
-    np.stack: _np_stack,
-    np.where: _np_where,
-    np.clip: _np_clip,
-    np.dot: _np_dot,
-    np.squeeze: _np_squeeze,
-    np.expand_dims: _np_expand_dims,
-    np.broadcast_to: _np_broadcast_to,
-    np.flip: _np_flip,
-    np.tile: lambda A, reps: fn.tile(A, reps),
-    np.repeat: _np_repeat,
-    np.pad: _np_pad,
-    np.split: _np_split,
-    np.tril: lambda m, k=0: fn.tril(m, k=k),
-    np.triu: lambda m, k=0: fn.triu(m, k=k),
-    np.take_along_axis: _np_take_along_axis,
-    np.round: _np_round,
-    np.around: _np_round,
-    np.zeros_like: _np_like(creation.zeros_like),
-    np.ones_like: _np_like(creation.ones_like),
-    np.full_like: _np_like(creation.full_like),
+    np.dot: np_dot,
+    np.zeros_like: np_like(creation.zeros_like),
+    np.ones_like: np_like(creation.ones_like),
+    np.full_like: np_like(creation.full_like),
     np.shape: _metadata(np.shape),
     np.ndim: _metadata(np.ndim),
     np.size: _metadata(np.size),
-    np.allclose: _np_allclose,
-    np.isclose: lambda a, b, **kw: fn.Tensor._of(np.asarray(_metadata(np.isclose)(a, b, **kw))),
+    np.isclose: lambda a, b, **kw: Tensor._of(np.asarray(_metadata(np.isclose)(a, b, **kw))),
     np.array_equal: lambda a1, a2, equal_nan=False: bool(_metadata(np.array_equal)(a1, a2, equal_nan=equal_nan)),
 }
 
@@ -327,7 +279,7 @@ FUNCTION_HINTS = {
 }
 
 
-def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
+def function_call(func: Callable, args: tuple, kwargs: dict) -> Any:
     """``Tensor.__array_function__``: the engine's function for the NumPy function ``func``."""
     handler = FUNCTIONS.get(func)
     if handler is None:
@@ -338,3 +290,13 @@ def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
             + (f"; use {hint}" if hint else "; for a plain array call it on t.data")
         )
     return handler(*args, **kwargs)
+
+
+def array_ufunc(tensor: Tensor, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+    """``Tensor.__array_ufunc__``: NumPy's ufuncs (and ndarray operators) on Tensors record ops."""
+    return ufunc_call(ufunc, method, inputs, kwargs)
+
+
+def array_function(tensor: Tensor, func: Callable, types: Any, args: tuple, kwargs: dict) -> Any:
+    """``Tensor.__array_function__``: NumPy's functions on Tensors record ops."""
+    return function_call(func, args, kwargs)

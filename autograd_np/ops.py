@@ -5,29 +5,42 @@ How to read this file
 An op is a function ``y = f(x1, x2, ...)`` on arrays. Reverse mode needs, for
 each input ``xi``, its *vector-Jacobian product* (VJP): given ``g = ∂L/∂y``
 (written ȳ or G, the same shape as ``y``), return ``∂L/∂xi = ȳ · ∂y/∂xi``
-(written x̄i, the same shape as ``xi``). Each op below reads
+(written x̄i or dxi, the same shape as ``xi``). Each op below reads
 
     @primitive("tanh")
     def tanh(x):                              # forward, on NumPy arrays
-        '''y = tanh(x)   VJP: x̄ = ȳ ⊙ (1 - y²)'''
+        '''y = tanh(x)
+
+        VJP: dx = G (1 - y^2)
+        '''
         return np.tanh(x)
 
-    tanh.defvjp(lambda g, y, x: g * one_minus_square(y), rule="dx = G (1 - y^2)")
 
-``defvjp`` takes one VJP per input, ``vjp(g, y, *inputs, **kwargs)``, and a one-line
-ASCII ``rule`` (what ``viz.draw(..., show_rule=True)`` writes on the op's nodes).
+    tanh.defvjp(lambda g, y, x: g * (1 - y * y), reads=("y",))
+
+``defvjp`` takes one VJP per input, ``vjp(g, y, *inputs, **kwargs)``. The rule is
+stated once, on the docstring's ``VJP:`` line in plain ASCII: ``op.rule`` is read
+from it (what ``viz.draw(..., show_rule=True)`` writes on the op's nodes).
+``reads`` names what each VJP reads (the in-place checks of ``graph.py`` use it).
 
 The VJPs use operators and the ops of this file, never raw NumPy on ``g``: during
 ``backward()`` they run on plain arrays; under ``grad(..., create_graph=True)``
 the same rules run on Tensors and are recorded, so gradients can be
-differentiated again. Where computing a rule on arrays has a faster way, the op
-calls a named kernel from ``kernels.py`` (the math is the same; see its docstrings).
+differentiated again. Where a rule has a faster way on raw arrays, a named kernel
+of ``kernels.py`` stands behind it (``on_arrays=`` for tanh; a type check for the
+matrix products): the line still reads as the math.
 
-Broadcasting: an input that the forward broadcast gets the incoming gradient
-summed back to its own shape, ``sum_to`` (the adjoint of broadcasting).
+The ops come by kind: broadcasting, elementwise arithmetic, elementwise
+functions, reductions, shape, indexing, matrix products, softmax and losses.
+The rules' building blocks written with ops (``sum_to``, ``unreduce``, ...)
+stand beside the ops that use them; what they compute that is never
+differentiated (shapes, counts, masks) is in ``rule_helpers.py``. Broadcasting:
+an input that the forward broadcast gets the incoming gradient summed back to its
+own shape, ``sum_to`` (the adjoint of broadcasting).
 
-The machinery (``primitive``, registration, errors) is in ``primitive.py``; the
-backward walk is in ``graph.py``.
+The machinery (``primitive``, registration, errors) is in ``primitives.py``; the
+backward walk is in ``graph.py``; the names (methods, ``autograd_np.<name>``,
+NumPy's functions) in ``api.py``.
 """
 from __future__ import annotations
 
@@ -38,11 +51,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import kernels
-from .tensor import Tensor
-from .primitive import (  # noqa: F401  (normalize_index: ops.normalize_index is public)
+from .tensor_type import Tensor
+from .primitives import (  # noqa: F401  (normalize_index: ops.normalize_index is public)
     Primitive, array_of, normalize_axis, normalize_index, not_differentiable, ops_defined_in, primitive, shape_of,
 )
-
+from .rule_helpers import (
+    along_axis, clip_regions, dense_shapes_align, inverse_permutation, matmul_shape_error, onehot, overwritten,
+    reciprocal, reduced_count, reduced_shape, tie_share,
+)
 
 # ----------------------------------------------------------------------------
 # Broadcasting and its adjoint
@@ -51,25 +67,32 @@ from .primitive import (  # noqa: F401  (normalize_index: ops.normalize_index is
 def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """y = x summed over the axes that broadcasting added or stretched, down to ``shape``.
 
-    VJP: x̄ = broadcast_to(ȳ, x.shape)        (the adjoint of broadcasting)
+    VJP: dx = G broadcast to x.shape
+    (the adjoint of broadcasting)
     """
     return kernels.sum_to(x, shape)
 
 
-_sum_to.defvjp(lambda g, y, x, shape: broadcast_to(g, shape=x.shape), reads=("",), rule="dx = G broadcast to x.shape")
+_sum_to.defvjp(lambda g, y, x, shape: broadcast_to(g, shape=x.shape), reads=("",))
+
+
+def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``x`` down to ``shape``: nothing to do (and no tape entry) when it already has it."""
+    if not isinstance(x, Tensor):  # raw arrays (backward): skip the op machinery
+        return x if x.shape == shape else kernels.sum_to(x, shape)
+    return x if x.shape == shape else _sum_to(x, shape=shape)
 
 
 @primitive("broadcast_to")
 def broadcast_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """y = x broadcast (NumPy rules) to ``shape``.
 
-    VJP: x̄ = sum_to(ȳ, x.shape)
+    VJP: dx = G summed to x.shape
     """
     return np.broadcast_to(x, shape)
 
 
-broadcast_to.defvjp(lambda g, y, x, shape: sum_to(g, x.shape), reads=("",), rule="dx = G summed to x.shape")
-
+broadcast_to.defvjp(lambda g, y, x, shape: sum_to(g, x.shape), reads=("",))
 
 # ----------------------------------------------------------------------------
 # Elementwise arithmetic (all broadcast like NumPy)
@@ -78,7 +101,7 @@ broadcast_to.defvjp(lambda g, y, x, shape: sum_to(g, x.shape), reads=("",), rule
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = a + b
 
-    VJP: ā = sum_to(ȳ, a.shape);  b̄ = sum_to(ȳ, b.shape)
+    VJP: da = G, db = G (summed to shape)
     (The derivation's bias rule: ∂L/∂b is the batch sum of the pre-activation gradient.)
     """
     return a + b
@@ -88,7 +111,6 @@ add.defvjp(
     lambda g, y, a, b: sum_to(g, a.shape),
     lambda g, y, a, b: sum_to(g, b.shape),
     reads=("", ""),
-    rule="da = G, db = G (summed to shape)",
 )
 
 
@@ -96,7 +118,7 @@ add.defvjp(
 def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = a - b
 
-    VJP: ā = sum_to(ȳ, a.shape);  b̄ = -sum_to(ȳ, b.shape)
+    VJP: da = G, db = -G (summed to shape)
     """
     return a - b
 
@@ -105,7 +127,6 @@ sub.defvjp(
     lambda g, y, a, b: sum_to(g, a.shape),
     lambda g, y, a, b: -sum_to(g, b.shape),
     reads=("", ""),
-    rule="da = G, db = -G (summed to shape)",
 )
 
 
@@ -113,7 +134,7 @@ sub.defvjp(
 def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = a ⊙ b
 
-    VJP: ā = sum_to(ȳ ⊙ b, a.shape);  b̄ = sum_to(ȳ ⊙ a, b.shape)
+    VJP: da = G b, db = G a
     """
     return a * b
 
@@ -122,7 +143,6 @@ mul.defvjp(
     lambda g, y, a, b: sum_to(g * b, a.shape),
     lambda g, y, a, b: sum_to(g * a, b.shape),
     reads=("b", "a"),
-    rule="da = G b, db = G a",
 )
 
 
@@ -130,7 +150,8 @@ mul.defvjp(
 def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = a / b
 
-    VJP: ā = sum_to(ȳ / b, a.shape);  b̄ = sum_to(-ȳ ⊙ y / b, b.shape)   (∂y/∂b = -a/b² = -y/b)
+    VJP: da = G / b, db = -G y / b
+    (∂y/∂b = -a/b² = -y/b)
     """
     return a / b
 
@@ -139,7 +160,6 @@ div.defvjp(
     lambda g, y, a, b: sum_to(g / b, a.shape),
     lambda g, y, a, b: sum_to(-g * y / b, b.shape),
     reads=("b", "y b"),
-    rule="da = G / b, db = -G y / b",
 )
 
 
@@ -147,22 +167,22 @@ div.defvjp(
 def neg(x: np.ndarray) -> np.ndarray:
     """y = -x
 
-    VJP: x̄ = -ȳ
+    VJP: dx = -G
     """
     return -x
 
 
-neg.defvjp(lambda g, y, x: -g, reads=("",), rule="dx = -G")
+neg.defvjp(lambda g, y, x: -g, reads=("",))
 
 
 @primitive("pow")
 def pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's name)
     """y = a ** b
 
-    VJP: ā = sum_to(ȳ ⊙ b ⊙ a^(b-1), a.shape), 0 where b = 0 (y = 1 whatever a is);
-         b̄ = sum_to(ȳ ⊙ y ⊙ ln a, b.shape), 0 where a = 0 and b ≥ 0 (y = 0 or 1 there)
-    Both are selected (``where``), as in PyTorch, so the inf or NaN of the other branch
-    at a = 0 does not leak in. (b̄ otherwise needs a > 0.)
+    VJP: da = G b a^(b-1), db = G y ln(a)
+    each summed to its input's shape; ā is 0 where b = 0 (y = 1 whatever a is), b̄ is 0
+    where a = 0 and b ≥ 0 (y = 0 or 1 there). Both are selected (``where``), as in PyTorch,
+    so the inf or NaN of the other branch at a = 0 does not leak in. (b̄ otherwise needs a > 0.)
     """
     return a**b
 
@@ -181,7 +201,6 @@ pow.defvjp(
     _pow_vjp_a,
     _pow_vjp_b,
     reads=("a b", "y a"),
-    rule="da = G b a^(b-1), db = G y ln(a)",
 )
 
 
@@ -189,15 +208,14 @@ pow.defvjp(
 def astype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """y = x converted to ``dtype``
 
-    VJP: x̄ = ȳ converted back to x.dtype
+    VJP: dx = G as x.dtype
     """
     if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":
         raise TypeError(f"astype: casting complex values to {np.dtype(dtype)} would drop their imaginary part")
     return x.astype(dtype)
 
 
-astype.defvjp(lambda g, y, x, dtype: astype(g, dtype=array_of(x).dtype), reads=("",), rule="dx = G as x.dtype")
-
+astype.defvjp(lambda g, y, x, dtype: astype(g, dtype=array_of(x).dtype), reads=("",))
 
 # ----------------------------------------------------------------------------
 # Elementwise functions
@@ -206,71 +224,656 @@ astype.defvjp(lambda g, y, x, dtype: astype(g, dtype=array_of(x).dtype), reads=(
 def tanh(x: np.ndarray) -> np.ndarray:
     """y = tanh(x)
 
-    VJP: x̄ = ȳ ⊙ (1 - y²)        (the derivation's σ'(z) for σ = tanh)
+    VJP: dx = G (1 - y^2)
+    (the derivation's σ'(z) for σ = tanh)
     """
     return np.tanh(x)
 
 
-tanh.defvjp(lambda g, y, x: g * one_minus_square(y), reads=("y",), rule="dx = G (1 - y^2)")
+tanh.defvjp(
+    lambda g, y, x: g * (1 - y * y),
+    reads=("y",),
+    on_arrays=[lambda g, y, x: g * kernels.one_minus_square(y)],
+)
 
 
 @primitive("sigmoid")
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """y = 1 / (1 + e^-x)    (computed as (tanh(x/2) + 1) / 2: no overflow for large |x|)
 
-    VJP: x̄ = ȳ ⊙ y ⊙ (1 - y)
+    VJP: dx = G y (1 - y)
     """
     return 0.5 * (np.tanh(0.5 * x) + 1)
 
 
-sigmoid.defvjp(lambda g, y, x: g * y * (1 - y), reads=("y",), rule="dx = G y (1 - y)")
+sigmoid.defvjp(lambda g, y, x: g * y * (1 - y), reads=("y",))
 
 
 @primitive("exp")
 def exp(x: np.ndarray) -> np.ndarray:
     """y = eˣ
 
-    VJP: x̄ = ȳ ⊙ y
+    VJP: dx = G y
     """
     return np.exp(x)
 
 
-exp.defvjp(lambda g, y, x: g * y, reads=("y",), rule="dx = G y")
+exp.defvjp(lambda g, y, x: g * y, reads=("y",))
 
 
 @primitive("log")
 def log(x: np.ndarray) -> np.ndarray:
     """y = ln x
 
-    VJP: x̄ = ȳ / x
+    VJP: dx = G / x
     """
     return np.log(x)
 
 
-log.defvjp(lambda g, y, x: g / x, reads=("x",), rule="dx = G / x")
+log.defvjp(lambda g, y, x: g / x, reads=("x",))
 
 
 @primitive("relu")
 def relu(x: np.ndarray) -> np.ndarray:
     """y = max(x, 0)
 
-    VJP: x̄ = ȳ where y > 0 (that is, x > 0), else 0   (selected, not multiplied: an inf or
-         NaN ȳ stays out of x ≤ 0, as in PyTorch; it reads the output, as PyTorch's does)
+    VJP: dx = G [y > 0]
+    selected, not multiplied: an inf or NaN ȳ stays out of x ≤ 0, as in PyTorch (and, as
+    PyTorch's, it reads the output)
     """
     return np.maximum(x, 0)
 
 
-relu.defvjp(lambda g, y, x: where(array_of(y) > 0, g, 0), reads=("y",), rule="dx = G [y > 0]")
+relu.defvjp(lambda g, y, x: where(array_of(y) > 0, g, 0), reads=("y",))
 
+
+@primitive("abs")
+def abs(x: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's name)
+    """y = |x|
+
+    VJP: dx = G sign(x)
+    (0 at x = 0, the subgradient PyTorch also takes)
+    """
+    return np.abs(x)
+
+
+abs.defvjp(lambda g, y, x: g * np.sign(array_of(x)), reads=("x",))
+
+
+@primitive("sin")
+def sin(x: np.ndarray) -> np.ndarray:
+    """y = sin x
+
+    VJP: dx = G cos(x)
+    """
+    return np.sin(x)
+
+
+sin.defvjp(lambda g, y, x: g * cos(x), reads=("x",))
+
+
+@primitive("cos")
+def cos(x: np.ndarray) -> np.ndarray:
+    """y = cos x
+
+    VJP: dx = -G sin(x)
+    """
+    return np.cos(x)
+
+
+cos.defvjp(lambda g, y, x: -g * sin(x), reads=("x",))
+
+
+_erf_elementwise = np.frompyfunc(math.erf, 1, 1)
+
+
+@primitive("erf")
+def erf(x: np.ndarray) -> np.ndarray:
+    """y = erf x = (2/√π) ∫₀ˣ e^(-t²) dt   (``math.erf`` per element: NumPy has no erf)
+
+    VJP: dx = G 2/sqrt(pi) exp(-x^2)
+    """
+    return np.asarray(_erf_elementwise(x), dtype=np.result_type(x, np.float16))
+
+
+erf.defvjp(lambda g, y, x: g * (2 / math.sqrt(math.pi)) * exp(-(x * x)), reads=("x",))
+
+
+@primitive("softplus")
+def softplus(x: np.ndarray) -> np.ndarray:
+    """y = ln(1 + eˣ)   (computed as ``logaddexp(0, x)``: no overflow for large x)
+
+    VJP: dx = G sigmoid(x)
+    """
+    return np.logaddexp(0, x).astype(np.result_type(x, np.float16), copy=False)
+
+
+softplus.defvjp(lambda g, y, x: g * sigmoid(x), reads=("x",))
+
+
+@primitive("logaddexp")
+def logaddexp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = ln(eᵃ + eᵇ) elementwise (broadcasting; NumPy's stable ``logaddexp``)
+
+    VJP: da = G exp(a - y), db = G exp(b - y)
+    (e^(a - y) = sigmoid(a - b); written with y, so that the second derivative through y is
+    right: ∂²y/∂a² = σ(1 - σ), ¼ at a = b)
+    """
+    return np.logaddexp(a, b)
+
+
+logaddexp.defvjp(
+    lambda g, y, a, b: sum_to(g * exp(a - y), shape_of(a)),
+    lambda g, y, a, b: sum_to(g * exp(b - y), shape_of(b)),
+    reads=("a b y", "a b y"),
+)
+
+
+def step_function(name: str, numpy_fn: Any, formula: str) -> Primitive:
+    """An elementwise step function y = f(x): flat almost everywhere, so x̄ = 0."""
+    def forward(x: np.ndarray) -> np.ndarray:
+        return numpy_fn(x)
+
+    forward.__doc__ = f"y = {formula}\n\n    VJP: dx = 0 G (flat almost everywhere)\n"
+    op = primitive(name)(forward)
+    return op.defvjp(lambda g, y, x: zero_gradient(g, x), reads=("",))
+
+
+def zero_gradient(g: Any, x: Any) -> Any:
+    """A zero gradient of x's shape, a constant (the rule of a step function)."""
+    zeros = np.zeros(shape_of(x), dtype=array_of(g).dtype)
+    return Tensor._of(zeros) if isinstance(g, Tensor) else zeros
+
+
+sign = step_function("sign", np.sign, "sign(x) ∈ {-1, 0, 1}")
+floor = step_function("floor", np.floor, "⌊x⌋")
+ceil = step_function("ceil", np.ceil, "⌈x⌉")
+trunc = step_function("trunc", np.trunc, "x rounded towards zero")
+
+
+@primitive("round")
+def round(x: np.ndarray, decimals: int = 0) -> np.ndarray:  # noqa: A001
+    """y = x rounded to ``decimals`` places, halves to even (NumPy's and PyTorch's rule)
+
+    VJP: dx = 0 G (flat almost everywhere)
+    """
+    return np.round(x, decimals)
+
+
+round.defvjp(lambda g, y, x, decimals=0: zero_gradient(g, x), reads=("",))
+
+
+@primitive("clip")
+def clip(x: np.ndarray, low: Any, high: Any) -> np.ndarray:
+    """y = min(max(x, low), high)   (``low`` or ``high`` may be None: no bound on that side)
+
+    VJP: dx = G [lo<=x<=hi], dlo = G [x<lo], dhi = G [x>hi]
+    each summed to its input's shape; a value on a bound keeps its gradient, as in PyTorch's
+    clamp; where low > high the result is ``high`` everywhere, as in NumPy, and only high
+    gets ȳ. Each ȳ is selected by its region (``where``), so an inf or NaN ȳ stays in its region.
+    """
+    return np.clip(x, low, high)
+
+
+clip.defvjp(
+    lambda g, y, x, low, high: sum_to(where(clip_regions(x, low, high)[0], g, 0), shape_of(x)),
+    lambda g, y, x, low, high: sum_to(where(clip_regions(x, low, high)[1], g, 0), shape_of(low)),
+    lambda g, y, x, low, high: sum_to(where(clip_regions(x, low, high)[2], g, 0), shape_of(high)),
+    reads=("x low high", "x low high", "x low high"),
+)
+
+
+@primitive("maximum")
+def maximum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = max(a, b) elementwise (broadcasting)
+
+    VJP: da = G [a > b] (1/2 on ties), db = G [b > a]
+    Ties share the gradient equally, as tied maxima do in ``max``; ȳ is selected (``where``), so an
+    inf or NaN ȳ does not reach the input that lost.
+    """
+    return np.maximum(a, b)
+
+
+maximum.defvjp(
+    lambda g, y, a, b: sum_to(winner_share(a, b, g), shape_of(a)),
+    lambda g, y, a, b: sum_to(winner_share(b, a, g), shape_of(b)),
+    reads=("a b", "a b"),
+)
+
+
+@primitive("minimum")
+def minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = min(a, b) elementwise (broadcasting)
+
+    VJP: da = G [a < b] (1/2 on ties), db = G [b < a]
+    (``maximum``'s rule with the comparison turned round)
+    """
+    return np.minimum(a, b)
+
+
+minimum.defvjp(
+    lambda g, y, a, b: sum_to(winner_share(b, a, g), shape_of(a)),
+    lambda g, y, a, b: sum_to(winner_share(a, b, g), shape_of(b)),
+    reads=("a b", "a b"),
+)
+
+
+def winner_share(a: Any, b: Any, g: Any) -> Any:
+    """a's share of ``maximum``'s gradient: ȳ where a > b, ½ ȳ where a = b, else 0. Selected, not
+    multiplied by a mask, so an inf or NaN ȳ does not reach the input that lost (PyTorch's rule)."""
+    a, b = array_of(a), array_of(b)
+    return where(a > b, g, where(a == b, g * 0.5, 0))
+
+
+@primitive("where")
+def where(condition: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = a where ``condition`` holds, else b (all three broadcast)
+
+    VJP: da = G [cond], db = G [not cond]
+    the condition (boolean or integer) gets no gradient.
+    """
+    if np.asarray(condition).dtype.kind not in "biu":
+        raise TypeError(
+            f"where: the condition must be a boolean (or integer) tensor, got dtype {np.asarray(condition).dtype}; "
+            "compare first, e.g. where(x > 0, x, 0)"
+        )
+    out = np.where(condition, a, b)
+    if out.dtype.kind not in "biufc":
+        raise TypeError(f"where: a and b must be numbers, got a result of dtype {out.dtype}")
+    return out
+
+
+where.defvjp(
+    None,
+    lambda g, y, condition, a, b: sum_to(where(condition, g, 0), shape_of(a)),
+    lambda g, y, condition, a, b: sum_to(where(condition, 0, g), shape_of(b)),
+    reads=("", "condition", "condition"),
+)
 
 # ----------------------------------------------------------------------------
-# Linear algebra
+# Reductions
+# ----------------------------------------------------------------------------
+@primitive("sum")
+def sum(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
+    """y = Σ x over ``axis``
+
+    VJP: dx = G broadcast
+    """
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)
+
+
+sum.defvjp(lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims), reads=("",))
+
+
+def unreduce(g: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
+    """Broadcast a reduction's gradient back over the reduced axes."""
+    if not isinstance(g, Tensor):  # raw arrays (backward): skip the op machinery
+        return np.broadcast_to(g if keepdims else np.reshape(g, reduced_shape(x_shape, axis)), x_shape)
+    if not keepdims:
+        g = reshape(g, shape=reduced_shape(x_shape, axis))
+    return broadcast_to(g, shape=x_shape)
+
+
+@primitive("mean")
+def mean(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:
+    """y = (1/n) Σ x over ``axis`` (n = number of elements averaged)
+
+    VJP: dx = G / n broadcast
+    """
+    total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+    return total / reduced_count(x, total) if np.size(x) else np.mean(x, axis=axis, keepdims=keepdims)
+
+
+mean.defvjp(
+    lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims) / reduced_count(x, y),
+    reads=("",),
+)
+
+
+@primitive("max", saves=True)
+def max(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
+    """y = max x over ``axis``
+
+    VJP: dx = G [x = max] / ties
+    ȳ goes to the arg-max, and tied maxima share it equally (a valid subgradient). The
+    forward saves that share (where the maxima are), so the VJP reads neither x nor y.
+    """
+    y = np.maximum.reduce(x, axis=axis, keepdims=keepdims)
+    return y, tie_share(x, y, axis)
+
+
+max.defvjp(
+    lambda g, y, x, axis=None, keepdims=False, saved=None: unreduce(g, x.shape, axis, keepdims) * saved,
+    reads=("",),
+)
+
+
+@primitive("min", saves=True)
+def min(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
+    """y = min x over ``axis``
+
+    VJP: dx = G [x = min] / ties
+    tied minima share ȳ equally, as in ``max`` (saved by the forward).
+    """
+    y = np.min(x, axis=axis, keepdims=keepdims)
+    return y, tie_share(x, y, axis)
+
+
+min.defvjp(
+    lambda g, y, x, axis=None, keepdims=False, saved=None: unreduce(g, x.shape, axis, keepdims) * saved,
+    reads=("",),
+)
+
+
+@primitive("var")
+def var(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False, ddof: int = 0) -> np.ndarray:
+    """y = Σ (x - x̄)² / (n - ddof) over ``axis`` (x̄ the mean; ddof=0 biased, ddof=1 unbiased)
+
+    VJP: dx = G 2 (x - mean) / (n - ddof)
+    broadcast back over the reduced axes (the gradient through the mean is zero: Σ (x - mean x) = 0)
+    """
+    return np.var(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+var.defvjp(
+    lambda g, y, x, axis=None, keepdims=False, ddof=0: unreduce(g, x.shape, axis, keepdims)
+    * (2.0 * reciprocal(reduced_count(x, y) - ddof))
+    * centered(x, axis),
+    reads=("x",),
+)
+
+
+def centered(x: Any, axis: Any) -> Any:
+    """x - mean(x) over ``axis`` (x itself when empty: nothing to centre, and no "mean of an
+    empty slice" warning in a backward pass)."""
+    return x - mean(x, axis=axis, keepdims=True) if x.size else x
+
+
+@primitive("std")
+def std(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False, ddof: int = 0) -> np.ndarray:
+    """y = √var(x) = √(Σ (x - x̄)² / (n - ddof)) over ``axis``
+
+    VJP: dx = G (x - mean) / ((n - ddof) y), 0 where y = 0
+    broadcast back over the reduced axes; at y = 0 (a constant slice) the formula is 0/0,
+    and 0 is a subgradient at std's minimum (PyTorch's choice too)
+    """
+    return np.std(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def _std_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    constant = y == 0
+    per_slice = where(constant, 0.0, g / where(constant, 1.0, y))  # y = 1 there: no 0/0, even in a second derivative
+    return (
+        unreduce(per_slice, x.shape, axis, keepdims)
+        * reciprocal(reduced_count(x, y) - ddof)
+        * centered(x, axis)
+    )
+
+
+std.defvjp(_std_vjp, reads=("x y",))
+
+
+@primitive("logsumexp")
+def logsumexp(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:
+    """y = log Σ exp(x) over ``axis``   (computed as m + log Σ exp(x - m), m = max x: finite for large x)
+
+    VJP: dx = G softmax(x)
+    """
+    if np.size(x) == 0:  # no max to shift by; an empty sum is 0, and log 0 = -inf
+        with np.errstate(divide="ignore"):
+            return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0)
+    total = np.sum(np.exp(x - top), axis=axis, keepdims=keepdims)
+    return np.log(total) + (top if keepdims else top.reshape(total.shape))
+
+
+logsumexp.defvjp(
+    lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims)
+    * exp(x - keep_reduced(y, x.shape, axis, keepdims)),
+    reads=("x y",),
+)
+
+
+def keep_reduced(y: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
+    """A reduction's result with its reduced axes kept (size 1), so it broadcasts against x."""
+    return y if keepdims else reshape(y, shape=reduced_shape(x_shape, axis))
+
+
+@primitive("cumsum")
+def cumsum(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """y_i = Σ_{j ≤ i} x_j along ``axis`` (None: over the flattened array)
+
+    VJP: dx = reverse cumsum of G
+    (x̄_j = Σ_{i ≥ j} ȳ_i: flip(cumsum(flip(ȳ))))
+    """
+    return np.cumsum(x, axis=axis)
+
+
+cumsum.defvjp(lambda g, y, x, axis=None: reverse_cumsum(g, shape_of(x), axis), reads=("",))
+
+
+def reverse_cumsum(g: Any, x_shape: tuple[int, ...], axis: int | None) -> Any:
+    """``cumsum``'s adjoint: Σ_{i ≥ j} g_i along ``axis`` (None: g is the flattened x), in x's shape."""
+    along = 0 if axis is None else axis
+    return reshape(flip(cumsum(flip(g, axis=(along,)), axis=along), axis=(along,)), shape=x_shape)
+
+# ----------------------------------------------------------------------------
+# Shape
+# ----------------------------------------------------------------------------
+@primitive("reshape")
+def reshape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """y = x with a new shape (same elements, C order)
+
+    VJP: dx = G reshaped to x.shape
+    """
+    return x.reshape(shape) if isinstance(x, (np.ndarray, np.generic)) else np.reshape(x, shape)
+
+
+reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=x.shape), reads=("",))
+
+
+@primitive("transpose")
+def transpose(x: np.ndarray, axes: tuple[int, ...] | None = None) -> np.ndarray:
+    """y = x with its axes permuted (reversed when ``axes`` is None)
+
+    VJP: dx = G^T
+    """
+    return np.transpose(x, axes)
+
+
+transpose.defvjp(lambda g, y, x, axes=None: transpose(g, axes=inverse_permutation(axes)), reads=("",))
+
+
+@primitive("flip")
+def flip(x: np.ndarray, axis: tuple[int, ...] | None = None) -> np.ndarray:
+    """y = x with the order of its elements reversed along ``axis`` (None: every axis)
+
+    VJP: dx = G flipped
+    """
+    return np.flip(x, axis)
+
+
+flip.defvjp(lambda g, y, x, axis=None: flip(g, axis=axis), reads=("",))
+
+
+@primitive("tile")
+def tile(x: np.ndarray, reps: tuple[int, ...]) -> np.ndarray:
+    """y = x repeated ``reps[k]`` times along axis k (NumPy's ``tile``, PyTorch's ``repeat``)
+
+    VJP: dx = sum of G over the copies
+    (ȳ reshaped to (r₀, s₀, r₁, s₁, ...), summed over the r axes)
+    """
+    return np.tile(x, reps)
+
+
+tile.defvjp(lambda g, y, x, reps: untile(g, shape_of(x), reps), reads=("",))
+
+
+def untile(g: Any, x_shape: tuple[int, ...], reps: tuple[int, ...]) -> Any:
+    """``tile``'s adjoint: the gradient of every copy summed into x's shape."""
+    ndim = builtins.max(len(reps), len(x_shape))
+    reps = (1,) * (ndim - len(reps)) + tuple(reps)
+    sides = (1,) * (ndim - len(x_shape)) + tuple(x_shape)
+    interleaved = tuple(n for pair in zip(reps, sides) for n in pair)
+    copies = sum(reshape(g, shape=interleaved), axis=tuple(range(0, 2 * ndim, 2)))
+    return reshape(copies, shape=x_shape)
+
+
+@primitive("pad")
+def pad(x: np.ndarray, widths: tuple[tuple[int, int], ...], value: float = 0.0) -> np.ndarray:
+    """y = x with ``widths[k] = (before, after)`` elements of ``value`` added along axis k
+
+    VJP: dx = G without the padding
+    (the padding is a constant)
+    """
+    if len(widths) != np.ndim(x) or builtins.any(w < 0 for pair in widths for w in pair):
+        raise ValueError(f"pad: widths {widths} need one non-negative (before, after) pair per axis of shape {shape_of(x)}")
+    return np.pad(x, widths, mode="constant", constant_values=value)
+
+
+pad.defvjp(
+    lambda g, y, x, widths, value=0.0: getitem(
+        g, index=tuple(slice(before, before + n) for (before, _), n in zip(widths, shape_of(x)))
+    ),
+    reads=("",),
+)
+
+
+@primitive("tril")
+def tril(x: np.ndarray, k: int = 0) -> np.ndarray:
+    """y = x with the elements above diagonal ``k`` zeroed (last two axes)
+
+    VJP: dx = tril(G)
+    """
+    return np.tril(x, k)
+
+
+tril.defvjp(lambda g, y, x, k=0: tril(g, k=k), reads=("",))
+
+
+@primitive("triu")
+def triu(x: np.ndarray, k: int = 0) -> np.ndarray:
+    """y = x with the elements below diagonal ``k`` zeroed (last two axes)
+
+    VJP: dx = triu(G)
+    """
+    return np.triu(x, k)
+
+
+triu.defvjp(lambda g, y, x, k=0: triu(g, k=k), reads=("",))
+
+
+@primitive("concatenate")
+def _concatenate(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
+    """y = [x1, x2, ...] joined along ``axis``
+
+    VJP: dx_i = G[slice of x_i]
+    """
+    return np.concatenate(xs, axis=axis)
+
+
+def _concatenate_vjp(i: int, g: Any, y: Any, *xs: Any, axis: int = 0) -> Any:
+    axis = axis % g.ndim
+    start = builtins.sum(x.shape[axis] for x in xs[:i])
+    return getitem(g, index=(slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),))
+
+
+_concatenate.defvjp_argnum(_concatenate_vjp, reads="")
+
+
+@primitive("stack")
+def _stack(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
+    """y = [x1, x2, ...] stacked along a new ``axis``
+
+    VJP: dx_i = G[i]
+    """
+    return np.stack(xs, axis=axis)
+
+
+_stack.defvjp_argnum(
+    lambda i, g, y, *xs, axis=0: getitem(g, index=(slice(None),) * (axis % g.ndim) + (i,)),
+    reads="",
+)
+
+# ----------------------------------------------------------------------------
+# Indexing
+# ----------------------------------------------------------------------------
+@primitive("getitem")
+def getitem(x: np.ndarray, index: Any) -> np.ndarray:
+    """y = x[index]   (ints, slices, None, Ellipsis, integer/boolean arrays, tuples)
+
+    VJP: dx = scatter-add of G
+    zeros like x, then ȳ *added* at ``index``: an element picked k times (repeated
+    integer indices) receives the sum of its k gradients. Embedding lookup ``C[X]`` is
+    this op; its VJP is the derivation's "update the embedding rows from the input gradient".
+    """
+    return x[index]
+
+
+getitem.defvjp(lambda g, y, x, index: scatter_add(g, index=index, shape=x.shape), reads=("",))
+
+
+@primitive("scatter_add")
+def scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """y = zeros(shape) with g added at ``index`` (duplicates accumulate)
+
+    VJP: dg = G[index]
+    (scatter_add and getitem are adjoint)
+    """
+    return kernels.scatter_add(g, index, shape)
+
+
+scatter_add.defvjp(lambda g, y, grad_in, index, shape: getitem(g, index=index), reads=("",))
+
+
+@primitive("setitem")
+def setitem(x: np.ndarray, value: Any, index: Any) -> np.ndarray:
+    """y = x with y[index] = value   (``t[index] = value`` on a tensor in a graph)
+
+    VJP: dx = G with 0 at index, dvalue = G[index]
+    (those positions of y no longer depend on x; value̅ is summed to value's shape. With
+    repeated indices the last write wins, as in NumPy; each repeat gets ȳ.)
+    """
+    y = x.copy()
+    y[index] = value
+    return y
+
+
+setitem.defvjp(
+    lambda g, y, x, value, index: where(overwritten(shape_of(x), index), 0.0, g),
+    lambda g, y, x, value, index: sum_to(getitem(g, index=index), shape_of(value)),
+    reads=("", ""),
+)
+
+
+@primitive("gather")
+def gather(x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    """y[..., i, ...] = x[..., index[..., i, ...], ...] along ``axis`` (PyTorch's ``gather``;
+    NumPy's ``take_along_axis``). ``index`` has x's number of axes; y has index's shape.
+
+    VJP: dx = scatter-add of G along axis
+    ȳ *added* at the gathered positions (an element gathered twice receives both
+    gradients); the index gets no gradient.
+    """
+    return x[along_axis(x, index, axis)]
+
+
+gather.defvjp(
+    lambda g, y, x, index, axis: scatter_add(g, index=along_axis(x, index, axis), shape=shape_of(x)),
+    None,
+    reads=("index", ""),
+)
+
+# ----------------------------------------------------------------------------
+# Matrix products
 # ----------------------------------------------------------------------------
 @primitive("matmul")
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Y = A @ B  (NumPy matmul: batched over leading axes, 1-D operands promoted)
 
-    VJP: Ā = Ȳ Bᵀ;  B̄ = Aᵀ Ȳ   (each summed over broadcast batch axes)
+    VJP: dA = G B^T, dB = A^T G
+    (each summed over broadcast batch axes)
 
     With a batch in the rows of X and the layer Z = X W, G = ∂L/∂Z gives
     ∂L/∂W = Xᵀ G and ∂L/∂X = G Wᵀ. The derivation stores W transposed
@@ -299,680 +902,7 @@ def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:  # B̄ = Aᵀ Ȳ
     return reshape(sum_to(matmul(swap_last(a2), g), b2.shape), shape=b.shape)
 
 
-matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b, reads=("b", "a"), rule="dA = G B^T, dB = A^T G")
-
-
-@primitive("linear")
-def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """Y = X W + b   (a dense layer: one example per row of X, any leading batch axes)
-
-    X is (..., in), W is (in, out), b broadcasts to (..., out) (usually (out,)).
-
-    VJP, with G = Ȳ and X with its leading axes folded into rows:
-        X̄ = G Wᵀ;   W̄ = Xᵀ G;   b̄ = Σ_rows G
-    These are the derivation's layer rules: it stores W transposed (z = W x,
-    so Z = X Wᵀ), where the same rules read G W and Gᵀ X, and the bias
-    gradient is the batch sum of the pre-activation gradient.
-    The same gradients as ``matmul`` then ``add``, in one tape node instead of two.
-    """
-    if not dense_shapes_align(x, weight):
-        raise ValueError(
-            f"linear: input of shape {shape_of(x)} and weight of shape {shape_of(weight)} do not align "
-            "(need input (..., in) and weight (in, out))"
-        )
-    return kernels.linear(x, weight, bias)
-
-
-linear.defvjp(
-    lambda g, y, x, weight, bias: matmul2d(g, weight.T) if g.ndim == 2 else matmul(g, weight.T),
-    lambda g, y, x, weight, bias: rows_transposed_times(x, g),
-    lambda g, y, x, weight, bias: sum_to(g, bias.shape),
-    reads=("weight", "x", ""),
-    rule="dX = G W^T, dW = X^T G, db = sum_rows G",
-)
-
-
-# ----------------------------------------------------------------------------
-# Reductions
-# ----------------------------------------------------------------------------
-@primitive("sum")
-def sum(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
-    """y = Σ x over ``axis``
-
-    VJP: x̄ = ȳ broadcast back over the summed axes
-    """
-    return np.add.reduce(x, axis=axis, keepdims=keepdims)
-
-
-sum.defvjp(lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims), reads=("",), rule="dx = G broadcast")
-
-
-@primitive("mean")
-def mean(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:
-    """y = (1/n) Σ x over ``axis`` (n = number of elements averaged)
-
-    VJP: x̄ = ȳ / n broadcast back over the averaged axes
-    """
-    total = np.add.reduce(x, axis=axis, keepdims=keepdims)
-    return total / reduced_count(x, total) if np.size(x) else np.mean(x, axis=axis, keepdims=keepdims)
-
-
-mean.defvjp(
-    lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims) / reduced_count(x, y),
-    reads=("",),
-    rule="dx = G / n broadcast",
-)
-
-
-@primitive("max", saves=True)
-def max(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
-    """y = max x over ``axis``
-
-    VJP: x̄ = ȳ ⊙ [x = y] / (number of ties): ȳ goes to the arg-max, and tied
-    maxima share it equally (a valid subgradient). The forward saves that share
-    (where the maxima are), so the VJP reads neither x nor y.
-    """
-    y = np.maximum.reduce(x, axis=axis, keepdims=keepdims)
-    return y, tie_share(x, y, axis)
-
-
-max.defvjp(
-    lambda g, y, x, axis=None, keepdims=False, saved=None: unreduce(g, x.shape, axis, keepdims) * saved,
-    reads=("",),
-    rule="dx = G [x = max] / ties",
-)
-
-
-# ----------------------------------------------------------------------------
-# Shape ops
-# ----------------------------------------------------------------------------
-@primitive("reshape")
-def reshape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """y = x with a new shape (same elements, C order)
-
-    VJP: x̄ = reshape(ȳ, x.shape)
-    """
-    return x.reshape(shape) if isinstance(x, (np.ndarray, np.generic)) else np.reshape(x, shape)
-
-
-reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=x.shape), reads=("",), rule="dx = G reshaped to x.shape")
-
-
-@primitive("transpose")
-def transpose(x: np.ndarray, axes: tuple[int, ...] | None = None) -> np.ndarray:
-    """y = x with its axes permuted (reversed when ``axes`` is None)
-
-    VJP: x̄ = transpose(ȳ, inverse permutation)
-    """
-    return np.transpose(x, axes)
-
-
-transpose.defvjp(lambda g, y, x, axes=None: transpose(g, axes=inverse_permutation(axes)), reads=("",), rule="dx = G^T")
-
-
-@primitive("getitem")
-def getitem(x: np.ndarray, index: Any) -> np.ndarray:
-    """y = x[index]   (ints, slices, None, Ellipsis, integer/boolean arrays, tuples)
-
-    VJP: x̄ = zeros like x, then ȳ *added* at ``index`` (scatter_add): an element
-    picked k times (repeated integer indices) receives the sum of its k
-    gradients. Embedding lookup ``C[X]`` is this op; its VJP is the
-    derivation's "update the embedding rows from the input gradient".
-    """
-    return x[index]
-
-
-getitem.defvjp(lambda g, y, x, index: scatter_add(g, index=index, shape=x.shape), reads=("",), rule="dx = scatter-add of G")
-
-
-@primitive("scatter_add")
-def scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """y = zeros(shape) with g added at ``index`` (duplicates accumulate)
-
-    VJP: ḡ = ȳ[index]               (scatter_add and getitem are adjoint)
-    """
-    return kernels.scatter_add(g, index, shape)
-
-
-scatter_add.defvjp(lambda g, y, grad_in, index, shape: getitem(g, index=index), reads=("",), rule="dg = G[index]")
-
-
-@primitive("setitem")
-def setitem(x: np.ndarray, value: Any, index: Any) -> np.ndarray:
-    """y = x with y[index] = value   (``t[index] = value`` on a tensor in a graph)
-
-    VJP: x̄ = ȳ with zeros at ``index`` (those positions no longer depend on x);
-         value̅ = sum_to(ȳ[index], value.shape)
-    (With repeated indices the last write wins, as in NumPy; each repeat gets ȳ.)
-    """
-    y = x.copy()
-    y[index] = value
-    return y
-
-
-setitem.defvjp(
-    lambda g, y, x, value, index: where(overwritten(shape_of(x), index), 0.0, g),
-    lambda g, y, x, value, index: sum_to(getitem(g, index=index), shape_of(value)),
-    reads=("", ""),
-    rule="dx = G with 0 at index, dvalue = G[index]",
-)
-
-
-@primitive("concatenate")
-def _concatenate(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
-    """y = [x1, x2, ...] joined along ``axis``
-
-    VJP: x̄i = the slice of ȳ that xi occupies along ``axis``
-    """
-    return np.concatenate(xs, axis=axis)
-
-
-def _concatenate_vjp(i: int, g: Any, y: Any, *xs: Any, axis: int = 0) -> Any:
-    axis = axis % g.ndim
-    start = builtins.sum(x.shape[axis] for x in xs[:i])
-    return getitem(g, index=(slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),))
-
-
-_concatenate.defvjp_argnum(_concatenate_vjp, reads="", rule="dx_i = G[slice of x_i]")
-
-
-@primitive("stack")
-def _stack(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
-    """y = [x1, x2, ...] stacked along a new ``axis``
-
-    VJP: x̄i = ȳ indexed at position i of ``axis``
-    """
-    return np.stack(xs, axis=axis)
-
-
-_stack.defvjp_argnum(
-    lambda i, g, y, *xs, axis=0: getitem(g, index=(slice(None),) * (axis % g.ndim) + (i,)),
-    reads="",
-    rule="dx_i = G[i]",
-)
-
-
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Any:
-    """Join tensors along an existing axis (``numpy.concatenate``)."""
-    return _concatenate(*tensors, axis=axis)
-
-
-def stack(tensors: Sequence[Any], axis: int = 0) -> Any:
-    """Join tensors along a new axis (``numpy.stack``)."""
-    return _stack(*tensors, axis=axis)
-
-
-# ----------------------------------------------------------------------------
-# Softmax family
-# ----------------------------------------------------------------------------
-@primitive("log_softmax")
-def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """y = x - log Σ exp(x) over ``axis``  (computed as s - log Σ exp(s), s = x - max x)
-
-    VJP: x̄ = ȳ - softmax(x) ⊙ Σ ȳ   (softmax(x) = exp(y); the sum is over ``axis``)
-    """
-    if np.size(x) == 0:  # no max of an empty axis; the result is as empty as x
-        return np.zeros_like(x, dtype=np.result_type(x, np.float16))
-    shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
-
-
-log_softmax.defvjp(
-    lambda g, y, x, axis=-1: g - exp(y) * sum(g, axis=normalize_axis(axis, y.ndim), keepdims=True),
-    reads=("y",),
-    rule="dx = G - softmax(x) sum(G)",
-)
-
-
-@primitive("cross_entropy", saves=True)
-def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fused mean cross-entropy: L = -(1/B) Σ_b log softmax(logits_b)[targets_b]
-
-    ``logits`` has shape (B, C); ``targets`` holds B class indices.
-
-    VJP: logits̄ = L̄ ⊙ (softmax(logits) - onehot(targets)) / B
-    (the derivation's "probs - onehot", divided by B because the loss is a mean).
-    Its composition ``-log_softmax(x)[arange(B), t].mean()`` gives the same gradient.
-    The forward saves the softmax, so backward() needs no second one; under
-    create_graph (Tensor inputs) the VJP recomputes it with ops, to be differentiable.
-    """
-    if logits.ndim != 2 or np.shape(targets) != logits.shape[:1]:
-        raise ValueError(
-            f"cross_entropy: logits must be (B, C) and targets (B,), got shapes {logits.shape} and {np.shape(targets)}"
-        )
-    return kernels.softmax_cross_entropy(logits, targets)
-
-
-def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any, saved: Any = None) -> Any:
-    probs = softmax_of(logits) if isinstance(logits, Tensor) else saved  # saved: the forward's softmax
-    return (probs - onehot(targets, probs.shape, probs.dtype)) * (g / builtins.max(len(targets), 1))
-
-
-cross_entropy.defvjp(
-    _cross_entropy_vjp,
-    not_differentiable("cross_entropy's targets are class indices"),
-    reads=("logits", ""),
-    rule="dlogits = G (probs - onehot) / B",
-)
-
-
-# ============================================================================
-# The NumPy/PyTorch vocabulary: more elementwise functions, selection,
-# reductions and shape ops (reached as Tensor methods, as ``autograd_np.<name>``
-# and through NumPy's functions; see ``functions.py`` and ``numpy_api.py``).
-# ============================================================================
-
-# ----------------------------------------------------------------------------
-# Elementwise functions (more)
-# ----------------------------------------------------------------------------
-@primitive("abs")
-def abs(x: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's name)
-    """y = |x|
-
-    VJP: x̄ = ȳ ⊙ sign(x)          (0 at x = 0, the subgradient PyTorch also takes)
-    """
-    return np.abs(x)
-
-
-abs.defvjp(lambda g, y, x: g * np.sign(array_of(x)), reads=("x",), rule="dx = G sign(x)")
-
-
-@primitive("sin")
-def sin(x: np.ndarray) -> np.ndarray:
-    """y = sin x
-
-    VJP: x̄ = ȳ ⊙ cos x
-    """
-    return np.sin(x)
-
-
-sin.defvjp(lambda g, y, x: g * cos(x), reads=("x",), rule="dx = G cos(x)")
-
-
-@primitive("cos")
-def cos(x: np.ndarray) -> np.ndarray:
-    """y = cos x
-
-    VJP: x̄ = -ȳ ⊙ sin x
-    """
-    return np.cos(x)
-
-
-cos.defvjp(lambda g, y, x: -g * sin(x), reads=("x",), rule="dx = -G sin(x)")
-
-
-@primitive("erf")
-def erf(x: np.ndarray) -> np.ndarray:
-    """y = erf x = (2/√π) ∫₀ˣ e^(-t²) dt   (``math.erf`` per element: NumPy has no erf)
-
-    VJP: x̄ = ȳ ⊙ (2/√π) e^(-x²)
-    """
-    return np.asarray(_erf_elementwise(x), dtype=np.result_type(x, np.float16))
-
-
-erf.defvjp(lambda g, y, x: g * (2 / math.sqrt(math.pi)) * exp(-(x * x)), reads=("x",), rule="dx = G 2/sqrt(pi) exp(-x^2)")
-
-
-@primitive("softplus")
-def softplus(x: np.ndarray) -> np.ndarray:
-    """y = ln(1 + eˣ)   (computed as ``logaddexp(0, x)``: no overflow for large x)
-
-    VJP: x̄ = ȳ ⊙ sigmoid(x)
-    """
-    return np.logaddexp(0, x).astype(np.result_type(x, np.float16), copy=False)
-
-
-softplus.defvjp(lambda g, y, x: g * sigmoid(x), reads=("x",), rule="dx = G sigmoid(x)")
-
-
-@primitive("logaddexp")
-def logaddexp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """y = ln(eᵃ + eᵇ) elementwise (broadcasting; NumPy's stable ``logaddexp``)
-
-    VJP: ā = sum_to(ȳ ⊙ e^(a - y), a.shape);  b̄ = sum_to(ȳ ⊙ e^(b - y), b.shape)
-    (e^(a - y) = sigmoid(a - b); written with y, so that the second derivative through y is
-    right: ∂²y/∂a² = σ(1 - σ), ¼ at a = b)
-    """
-    return np.logaddexp(a, b)
-
-
-logaddexp.defvjp(
-    lambda g, y, a, b: sum_to(g * exp(a - y), shape_of(a)),
-    lambda g, y, a, b: sum_to(g * exp(b - y), shape_of(b)),
-    reads=("a b y", "a b y"),
-    rule="da = G exp(a - y), db = G exp(b - y)",
-)
-
-
-def step_function(name: str, numpy_fn: Any, formula: str) -> Primitive:
-    """An elementwise step function y = f(x): flat almost everywhere, so x̄ = 0."""
-    def forward(x: np.ndarray) -> np.ndarray:
-        return numpy_fn(x)
-
-    forward.__doc__ = f"y = {formula}\n\n    VJP: x̄ = 0   (a step function: flat almost everywhere)"
-    op = primitive(name)(forward)
-    return op.defvjp(lambda g, y, x: zero_gradient(g, x), reads=("",), rule="dx = 0 G (flat almost everywhere)")
-
-
-sign = step_function("sign", np.sign, "sign(x) ∈ {-1, 0, 1}")
-floor = step_function("floor", np.floor, "⌊x⌋")
-ceil = step_function("ceil", np.ceil, "⌈x⌉")
-trunc = step_function("trunc", np.trunc, "x rounded towards zero")
-
-
-@primitive("round")
-def round(x: np.ndarray, decimals: int = 0) -> np.ndarray:  # noqa: A001
-    """y = x rounded to ``decimals`` places, halves to even (NumPy's and PyTorch's rule)
-
-    VJP: x̄ = 0   (a step function: flat almost everywhere)
-    """
-    return np.round(x, decimals)
-
-
-round.defvjp(lambda g, y, x, decimals=0: zero_gradient(g, x), reads=("",), rule="dx = 0 G (flat almost everywhere)")
-
-
-@primitive("clip")
-def clip(x: np.ndarray, low: Any, high: Any) -> np.ndarray:
-    """y = min(max(x, low), high)   (``low`` or ``high`` may be None: no bound on that side)
-
-    VJP: x̄ = sum_to(ȳ ⊙ [low ≤ x ≤ high], x.shape)     (a value on a bound keeps its gradient,
-         as in PyTorch's clamp);
-         low̄ = sum_to(ȳ ⊙ [x < low], low.shape);  high̄ = sum_to(ȳ ⊙ [x > high], high.shape)
-    (where low > high the result is ``high`` everywhere, as in NumPy, and only high gets ȳ).
-    Each ȳ is selected by its region (``where``), so an inf or NaN ȳ stays in its region.
-    """
-    return np.clip(x, low, high)
-
-
-clip.defvjp(
-    lambda g, y, x, low, high: sum_to(where(clip_regions(x, low, high)[0], g, 0), shape_of(x)),
-    lambda g, y, x, low, high: sum_to(where(clip_regions(x, low, high)[1], g, 0), shape_of(low)),
-    lambda g, y, x, low, high: sum_to(where(clip_regions(x, low, high)[2], g, 0), shape_of(high)),
-    reads=("x low high", "x low high", "x low high"),
-    rule="dx = G [lo<=x<=hi], dlo = G [x<lo], dhi = G [x>hi]",
-)
-
-
-@primitive("maximum")
-def maximum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """y = max(a, b) elementwise (broadcasting)
-
-    VJP: ā = sum_to(ȳ ⊙ ([a > b] + ½[a = b]), a.shape);  b̄ likewise with a and b swapped.
-    Ties share the gradient equally, as tied maxima do in ``max``; ȳ is selected (``where``), so an
-    inf or NaN ȳ does not reach the input that lost.
-    """
-    return np.maximum(a, b)
-
-
-maximum.defvjp(
-    lambda g, y, a, b: sum_to(winner_share(a, b, g), shape_of(a)),
-    lambda g, y, a, b: sum_to(winner_share(b, a, g), shape_of(b)),
-    reads=("a b", "a b"),
-    rule="da = G [a > b] (1/2 on ties), db = G [b > a]",
-)
-
-
-@primitive("minimum")
-def minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """y = min(a, b) elementwise (broadcasting)
-
-    VJP: ā = sum_to(ȳ ⊙ ([a < b] + ½[a = b]), a.shape);  b̄ likewise with a and b swapped.
-    Ties share the gradient equally, as tied maxima do in ``max``; ȳ is selected (``where``), so an
-    inf or NaN ȳ does not reach the input that lost.
-    """
-    return np.minimum(a, b)
-
-
-minimum.defvjp(
-    lambda g, y, a, b: sum_to(winner_share(b, a, g), shape_of(a)),
-    lambda g, y, a, b: sum_to(winner_share(a, b, g), shape_of(b)),
-    reads=("a b", "a b"),
-    rule="da = G [a < b] (1/2 on ties), db = G [b < a]",
-)
-
-
-# ----------------------------------------------------------------------------
-# Selection
-# ----------------------------------------------------------------------------
-@primitive("where")
-def where(condition: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """y = a where ``condition`` holds, else b (all three broadcast)
-
-    VJP: ā = sum_to(ȳ ⊙ [condition], a.shape);  b̄ = sum_to(ȳ ⊙ [not condition], b.shape);
-    the condition (boolean or integer) gets no gradient.
-    """
-    if np.asarray(condition).dtype.kind not in "biu":
-        raise TypeError(
-            f"where: the condition must be a boolean (or integer) tensor, got dtype {np.asarray(condition).dtype}; "
-            "compare first, e.g. where(x > 0, x, 0)"
-        )
-    out = np.where(condition, a, b)
-    if out.dtype.kind not in "biufc":
-        raise TypeError(f"where: a and b must be numbers, got a result of dtype {out.dtype}")
-    return out
-
-
-where.defvjp(
-    None,
-    lambda g, y, condition, a, b: sum_to(where(condition, g, 0), shape_of(a)),
-    lambda g, y, condition, a, b: sum_to(where(condition, 0, g), shape_of(b)),
-    reads=("", "condition", "condition"),
-    rule="da = G [cond], db = G [not cond]",
-)
-
-
-@primitive("gather")
-def gather(x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
-    """y[..., i, ...] = x[..., index[..., i, ...], ...] along ``axis`` (PyTorch's ``gather``;
-    NumPy's ``take_along_axis``). ``index`` has x's number of axes; y has index's shape.
-
-    VJP: x̄ = zeros like x with ȳ *added* at the gathered positions (scatter_add: an
-    element gathered twice receives both gradients); the index gets no gradient.
-    """
-    return x[along_axis(x, index, axis)]
-
-
-gather.defvjp(
-    lambda g, y, x, index, axis: scatter_add(g, index=along_axis(x, index, axis), shape=shape_of(x)),
-    None,
-    reads=("index", ""),
-    rule="dx = scatter-add of G along axis",
-)
-
-
-# ----------------------------------------------------------------------------
-# Reductions (more)
-# ----------------------------------------------------------------------------
-@primitive("min", saves=True)
-def min(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:  # noqa: A001
-    """y = min x over ``axis``
-
-    VJP: x̄ = ȳ ⊙ [x = y] / (number of ties): tied minima share ȳ equally, as in ``max``
-    (saved by the forward).
-    """
-    y = np.min(x, axis=axis, keepdims=keepdims)
-    return y, tie_share(x, y, axis)
-
-
-min.defvjp(
-    lambda g, y, x, axis=None, keepdims=False, saved=None: unreduce(g, x.shape, axis, keepdims) * saved,
-    reads=("",),
-    rule="dx = G [x = min] / ties",
-)
-
-
-@primitive("var")
-def var(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False, ddof: int = 0) -> np.ndarray:
-    """y = Σ (x - x̄)² / (n - ddof) over ``axis`` (x̄ the mean; ddof=0 biased, ddof=1 unbiased)
-
-    VJP: x̄ = ȳ ⊙ 2 (x - mean x) / (n - ddof), broadcast back over the reduced axes
-    (the gradient through the mean is zero: Σ (x - mean x) = 0)
-    """
-    return np.var(x, axis=axis, keepdims=keepdims, ddof=ddof)
-
-
-var.defvjp(
-    lambda g, y, x, axis=None, keepdims=False, ddof=0: unreduce(g, x.shape, axis, keepdims)
-    * (2.0 * reciprocal(reduced_count(x, y) - ddof))
-    * centered(x, axis),
-    reads=("x",),
-    rule="dx = G 2 (x - mean) / (n - ddof)",
-)
-
-
-@primitive("std")
-def std(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False, ddof: int = 0) -> np.ndarray:
-    """y = √var(x) = √(Σ (x - x̄)² / (n - ddof)) over ``axis``
-
-    VJP: x̄ = ȳ ⊙ (x - mean x) / ((n - ddof) y), broadcast back over the reduced axes,
-    and 0 where y = 0 (a constant slice: the formula is 0/0 there; 0 is a subgradient at
-    std's minimum, and PyTorch's choice too)
-    """
-    return np.std(x, axis=axis, keepdims=keepdims, ddof=ddof)
-
-
-def _std_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
-    constant = y == 0
-    per_slice = where(constant, 0.0, g / where(constant, 1.0, y))  # y = 1 there: no 0/0, even in a second derivative
-    return (
-        unreduce(per_slice, x.shape, axis, keepdims)
-        * reciprocal(reduced_count(x, y) - ddof)
-        * centered(x, axis)
-    )
-
-
-std.defvjp(_std_vjp, reads=("x y",), rule="dx = G (x - mean) / ((n - ddof) y), 0 where y = 0")
-
-
-@primitive("logsumexp")
-def logsumexp(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = False) -> np.ndarray:
-    """y = log Σ exp(x) over ``axis``   (computed as m + log Σ exp(x - m), m = max x: finite for large x)
-
-    VJP: x̄ = ȳ ⊙ exp(x - y) = ȳ ⊙ softmax(x), broadcast back over the reduced axes
-    """
-    if np.size(x) == 0:  # no max to shift by; an empty sum is 0, and log 0 = -inf
-        with np.errstate(divide="ignore"):
-            return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
-    top = np.max(x, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0)
-    total = np.sum(np.exp(x - top), axis=axis, keepdims=keepdims)
-    return np.log(total) + (top if keepdims else top.reshape(total.shape))
-
-
-logsumexp.defvjp(
-    lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims)
-    * exp(x - keep_reduced(y, x.shape, axis, keepdims)),
-    reads=("x y",),
-    rule="dx = G softmax(x)",
-)
-
-
-@primitive("cumsum")
-def cumsum(x: np.ndarray, axis: int | None = None) -> np.ndarray:
-    """y_i = Σ_{j ≤ i} x_j along ``axis`` (None: over the flattened array)
-
-    VJP: x̄_j = Σ_{i ≥ j} ȳ_i, the cumulative sum taken from the end: flip(cumsum(flip(ȳ)))
-    """
-    return np.cumsum(x, axis=axis)
-
-
-cumsum.defvjp(lambda g, y, x, axis=None: reverse_cumsum(g, shape_of(x), axis), reads=("",), rule="dx = reverse cumsum of G")
-
-
-# ----------------------------------------------------------------------------
-# Shape ops (more)
-# ----------------------------------------------------------------------------
-@primitive("flip")
-def flip(x: np.ndarray, axis: tuple[int, ...] | None = None) -> np.ndarray:
-    """y = x with the order of its elements reversed along ``axis`` (None: every axis)
-
-    VJP: x̄ = flip(ȳ, axis)
-    """
-    return np.flip(x, axis)
-
-
-flip.defvjp(lambda g, y, x, axis=None: flip(g, axis=axis), reads=("",), rule="dx = G flipped")
-
-
-@primitive("tile")
-def tile(x: np.ndarray, reps: tuple[int, ...]) -> np.ndarray:
-    """y = x repeated ``reps[k]`` times along axis k (NumPy's ``tile``, PyTorch's ``repeat``)
-
-    VJP: x̄ = Σ over the copies: ȳ reshaped to (r₀, s₀, r₁, s₁, ...), summed over the r axes
-    """
-    return np.tile(x, reps)
-
-
-tile.defvjp(lambda g, y, x, reps: untile(g, shape_of(x), reps), reads=("",), rule="dx = sum of G over the copies")
-
-
-@primitive("pad")
-def pad(x: np.ndarray, widths: tuple[tuple[int, int], ...], value: float = 0.0) -> np.ndarray:
-    """y = x with ``widths[k] = (before, after)`` elements of ``value`` added along axis k
-
-    VJP: x̄ = ȳ[before₀ : before₀ + n₀, ...]   (the padding is a constant)
-    """
-    if len(widths) != np.ndim(x) or builtins.any(w < 0 for pair in widths for w in pair):
-        raise ValueError(f"pad: widths {widths} need one non-negative (before, after) pair per axis of shape {shape_of(x)}")
-    return np.pad(x, widths, mode="constant", constant_values=value)
-
-
-pad.defvjp(
-    lambda g, y, x, widths, value=0.0: getitem(
-        g, index=tuple(slice(before, before + n) for (before, _), n in zip(widths, shape_of(x)))
-    ),
-    reads=("",),
-    rule="dx = G without the padding",
-)
-
-
-@primitive("tril")
-def tril(x: np.ndarray, k: int = 0) -> np.ndarray:
-    """y = x with the elements above diagonal ``k`` zeroed (last two axes)
-
-    VJP: x̄ = tril(ȳ, k)
-    """
-    return np.tril(x, k)
-
-
-tril.defvjp(lambda g, y, x, k=0: tril(g, k=k), reads=("",), rule="dx = tril(G)")
-
-
-@primitive("triu")
-def triu(x: np.ndarray, k: int = 0) -> np.ndarray:
-    """y = x with the elements below diagonal ``k`` zeroed (last two axes)
-
-    VJP: x̄ = triu(ȳ, k)
-    """
-    return np.triu(x, k)
-
-
-triu.defvjp(lambda g, y, x, k=0: triu(g, k=k), reads=("",), rule="dx = triu(G)")
-
-
-# ----------------------------------------------------------------------------
-# Helpers the rules above share (the FunctionsManual of this table)
-# ----------------------------------------------------------------------------
-def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
-    """Sum ``x`` down to ``shape``: nothing to do (and no tape entry) when it already has it."""
-    if not isinstance(x, Tensor):  # raw arrays (backward): skip the op machinery
-        return x if x.shape == shape else kernels.sum_to(x, shape)
-    return x if x.shape == shape else _sum_to(x, shape=shape)
-
-
-def one_minus_square(y: Any) -> Any:
-    """1 - y², for tanh's VJP: one new array on raw arrays (``kernels``), ops on Tensors."""
-    return 1 - y * y if isinstance(y, Tensor) else kernels.one_minus_square(y)
-
-
-def dense_shapes_align(x: Any, weight: Any) -> bool:
-    """Whether X (..., in) and W (in, out) fit a dense layer."""
-    try:
-        return weight.ndim == 2 and x.shape[-1] == weight.shape[0]
-    except (AttributeError, IndexError):  # a scalar or a list
-        x_shape, w_shape = shape_of(x), shape_of(weight)
-        return len(w_shape) == 2 and len(x_shape) >= 1 and x_shape[-1] == w_shape[0]
+matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b, reads=("b", "a"))
 
 
 def matmul2d(a: Any, b: Any) -> Any:
@@ -983,14 +913,12 @@ def matmul2d(a: Any, b: Any) -> Any:
     return kernels.matmul_2d(a, b)
 
 
-
 def rows_transposed_times(x: Any, g: Any) -> Any:
     """Xᵀ G with the leading axes of X (..., n) and G (..., m) folded into rows: a dense layer's
     weight gradient, summed over every example."""
     if isinstance(x, Tensor) or isinstance(g, Tensor):
         return matmul(fold_rows(x).T, fold_rows(g))
     return kernels.rows_transposed_times(x, g)
-
 
 
 def fold_rows(x: Any) -> Any:
@@ -1021,74 +949,84 @@ def _as_matrices(g: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
     return g, a, b
 
 
-def matmul_shape_error(a: Any, b: Any) -> ValueError:
-    """What is wrong with the shapes of a failed ``a @ b``, in words."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)}: matmul needs at least 1-D operands")
-    inner_b = shape_of(b)[0] if np.ndim(b) == 1 else shape_of(b)[-2]
-    if shape_of(a)[-1] != inner_b:
-        return ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)} do not align")
-    return ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)}: the batch axes do not broadcast")
+@primitive("linear")
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Y = X W + b   (a dense layer: one example per row of X, any leading batch axes)
+
+    X is (..., in), W is (in, out), b broadcasts to (..., out) (usually (out,)).
+
+    VJP: dX = G W^T, dW = X^T G, db = sum_rows G
+    with X's leading axes folded into rows. These are the derivation's layer rules: it
+    stores W transposed (z = W x, so Z = X Wᵀ), where the same rules read G W and Gᵀ X, and
+    the bias gradient is the batch sum of the pre-activation gradient.
+    The same gradients as ``matmul`` then ``add``, in one tape node instead of two.
+    """
+    if not dense_shapes_align(x, weight):
+        raise ValueError(
+            f"linear: input of shape {shape_of(x)} and weight of shape {shape_of(weight)} do not align "
+            "(need input (..., in) and weight (in, out))"
+        )
+    return kernels.linear(x, weight, bias)
 
 
-def inverse_permutation(axes: Sequence[int] | None) -> tuple[int, ...] | None:
-    return None if axes is None else tuple(int(i) for i in np.argsort([a % len(axes) for a in axes]))
+linear.defvjp(
+    lambda g, y, x, weight, bias: matmul2d(g, weight.T) if g.ndim == 2 else matmul(g, weight.T),
+    lambda g, y, x, weight, bias: rows_transposed_times(x, g),
+    lambda g, y, x, weight, bias: sum_to(g, bias.shape),
+    reads=("weight", "x", ""),
+)
+
+# ----------------------------------------------------------------------------
+# Softmax and losses
+# ----------------------------------------------------------------------------
+@primitive("log_softmax")
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """y = x - log Σ exp(x) over ``axis``  (computed as s - log Σ exp(s), s = x - max x)
+
+    VJP: dx = G - softmax(x) sum(G)
+    (softmax(x) = exp(y); the sum is over ``axis``)
+    """
+    if np.size(x) == 0:  # no max of an empty axis; the result is as empty as x
+        return np.zeros_like(x, dtype=np.result_type(x, np.float16))
+    shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
 
 
-def reduced_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
-    """The keepdims=True shape of a reduction over ``axis``."""
-    if axis is None:
-        return (1,) * len(shape)
-    axis = normalize_axis(axis, len(shape))
-    return tuple(1 if i in axis else s for i, s in enumerate(shape))
+log_softmax.defvjp(
+    lambda g, y, x, axis=-1: g - exp(y) * sum(g, axis=normalize_axis(axis, y.ndim), keepdims=True),
+    reads=("y",),
+)
 
 
-def unreduce(g: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
-    """Broadcast a reduction's gradient back over the reduced axes."""
-    if not isinstance(g, Tensor):  # raw arrays (backward): skip the op machinery
-        return np.broadcast_to(g if keepdims else np.reshape(g, reduced_shape(x_shape, axis)), x_shape)
-    if not keepdims:
-        g = reshape(g, shape=reduced_shape(x_shape, axis))
-    return broadcast_to(g, shape=x_shape)
+@primitive("cross_entropy", saves=True)
+def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fused mean cross-entropy: L = -(1/B) Σ_b log softmax(logits_b)[targets_b]
+
+    ``logits`` has shape (B, C); ``targets`` holds B class indices.
+
+    VJP: dlogits = G (probs - onehot) / B
+    (the derivation's "probs - onehot", divided by B because the loss is a mean).
+    Its composition ``-log_softmax(x)[arange(B), t].mean()`` gives the same gradient.
+    The forward saves the softmax, so backward() needs no second one; under
+    create_graph (Tensor inputs) the VJP recomputes it with ops, to be differentiable.
+    """
+    if logits.ndim != 2 or np.shape(targets) != logits.shape[:1]:
+        raise ValueError(
+            f"cross_entropy: logits must be (B, C) and targets (B,), got shapes {logits.shape} and {np.shape(targets)}"
+        )
+    return kernels.softmax_cross_entropy(logits, targets)
 
 
-def reduced_count(x: Any, y: Any) -> int:
-    """How many elements each output of a reduction combined (0 for an empty input)."""
-    return x.size // builtins.max(np.size(array_of(y)), 1)
+def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any, saved: Any = None) -> Any:
+    probs = softmax_of(logits) if isinstance(logits, Tensor) else saved  # saved: the forward's softmax
+    return (probs - onehot(targets, probs.shape, probs.dtype)) * (g / builtins.max(len(targets), 1))
 
 
-def centered(x: Any, axis: Any) -> Any:
-    """x - mean(x) over ``axis`` (x itself when empty: nothing to centre, and no "mean of an
-    empty slice" warning in a backward pass)."""
-    return x - mean(x, axis=axis, keepdims=True) if x.size else x
-
-
-def reciprocal(n: int) -> float:
-    """1 / n as a Python float (it keeps float32 float32), and inf for n = 0 (an empty or
-    fully corrected reduction) rather than an error or a warning."""
-    return math.inf if n == 0 else 1.0 / n
-
-
-def tie_share(x: Any, y: Any, axis: Any) -> np.ndarray:
-    """[x = max] / (number of maxima), a constant: each tied maximum's share of the gradient."""
-    x, y = array_of(x), array_of(y)
-    winners = x == y.reshape(reduced_shape(x.shape, axis))
-    return (winners / winners.sum(axis=axis, keepdims=True)).astype(x.dtype)
-
-
-def overwritten(shape: tuple[int, ...], index: Any) -> np.ndarray:
-    """A constant boolean mask: True at the positions ``index`` selects."""
-    mask = np.zeros(shape, dtype=bool)
-    mask[index] = True
-    return mask
-
-
-def onehot(targets: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A constant (B, C) array with a 1 at (b, targets[b])."""
-    targets = array_of(targets)
-    out = np.zeros(shape, dtype=dtype)
-    out[np.arange(len(targets)), targets] = 1
-    return out
+cross_entropy.defvjp(
+    _cross_entropy_vjp,
+    not_differentiable("cross_entropy's targets are class indices"),
+    reads=("logits", ""),
+)
 
 
 def softmax_of(logits: Any) -> Any:
@@ -1096,76 +1034,4 @@ def softmax_of(logits: Any) -> Any:
     return exp(log_softmax(logits, axis=-1))
 
 
-def zero_gradient(g: Any, x: Any) -> Any:
-    """A zero gradient of x's shape, a constant (the rule of a step function)."""
-    zeros = np.zeros(shape_of(x), dtype=array_of(g).dtype)
-    return Tensor._of(zeros) if isinstance(g, Tensor) else zeros
-
-
-_erf_elementwise = np.frompyfunc(math.erf, 1, 1)
-
-
-def clip_regions(x: Any, low: Any, high: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Constant boolean masks of where ``clip`` keeps x, takes ``low``, takes ``high``."""
-    x, low, high = array_of(x), array_of(low), array_of(high)
-    false = np.zeros(np.shape(x), dtype=bool)
-    below = false if low is None else x < low
-    above = false if high is None else x > high
-    if low is not None and high is not None:
-        crossed = np.greater(low, high)  # np.clip gives high there
-        above, below = np.logical_or(above, crossed), np.logical_and(below, np.logical_not(crossed))
-    kept = np.logical_not(np.logical_or(below, above))
-    return kept, np.asarray(below), np.asarray(above)
-
-
-def winner_share(a: Any, b: Any, g: Any) -> Any:
-    """a's share of ``maximum``'s gradient: ȳ where a > b, ½ ȳ where a = b, else 0. Selected, not
-    multiplied by a mask, so an inf or NaN ȳ does not reach the input that lost (PyTorch's rule)."""
-    a, b = array_of(a), array_of(b)
-    return where(a > b, g, where(a == b, g * 0.5, 0))
-
-
-def along_axis(x: Any, index: Any, axis: int) -> tuple[np.ndarray, ...]:
-    """The integer-array index that picks ``index``'s entries of x along ``axis`` (gather's
-    positions): ``index`` there, and each other axis its own arange, all broadcast together."""
-    index = np.asarray(array_of(index))
-    ndim = np.ndim(x)
-    if index.dtype.kind not in "iu":
-        raise TypeError(f"gather: index must be an integer tensor, got dtype {index.dtype}")
-    if index.ndim != ndim:
-        raise ValueError(f"gather: index of shape {index.shape} needs as many axes as the input of shape {shape_of(x)}")
-    axis = normalize_axis(axis, ndim)[0]
-    for d, (n_index, n_x) in enumerate(zip(index.shape, shape_of(x))):
-        if d != axis and n_index > n_x:
-            raise ValueError(
-                f"gather: index of shape {index.shape} is larger than the input of shape {shape_of(x)} in axis {d}"
-            )
-    return tuple(
-        index if d == axis else np.arange(n).reshape((1,) * d + (n,) + (1,) * (ndim - d - 1))
-        for d, n in enumerate(index.shape)
-    )
-
-
-def keep_reduced(y: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
-    """A reduction's result with its reduced axes kept (size 1), so it broadcasts against x."""
-    return y if keepdims else reshape(y, shape=reduced_shape(x_shape, axis))
-
-
-def reverse_cumsum(g: Any, x_shape: tuple[int, ...], axis: int | None) -> Any:
-    """``cumsum``'s adjoint: Σ_{i ≥ j} g_i along ``axis`` (None: g is the flattened x), in x's shape."""
-    along = 0 if axis is None else axis
-    return reshape(flip(cumsum(flip(g, axis=(along,)), axis=along), axis=(along,)), shape=x_shape)
-
-
-def untile(g: Any, x_shape: tuple[int, ...], reps: tuple[int, ...]) -> Any:
-    """``tile``'s adjoint: the gradient of every copy summed into x's shape."""
-    ndim = builtins.max(len(reps), len(x_shape))
-    reps = (1,) * (ndim - len(reps)) + tuple(reps)
-    sides = (1,) * (ndim - len(x_shape)) + tuple(x_shape)
-    interleaved = tuple(n for pair in zip(reps, sides) for n in pair)
-    copies = sum(reshape(g, shape=interleaved), axis=tuple(range(0, 2 * ndim, 2)))
-    return reshape(copies, shape=x_shape)
-
-
-#: Every op of this file, by name (each registered itself when defined).
 OPS: dict[str, Primitive] = ops_defined_in(__name__)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .grad_mode import no_grad
-from .tensor import Tensor
+from .tensor_type import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Constant", "StepDecay", "Cosine"]
 

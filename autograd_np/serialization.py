@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor_type import Tensor
 
 __all__ = ["save", "load", "SerializationError", "MAX_BYTES", "MAX_HEADER_BYTES"]
 

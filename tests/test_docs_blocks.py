@@ -27,12 +27,6 @@ INLINE_CODE = re.compile(r"`[^`\n]*`")
 LINK = re.compile(r"!?\[[^\]\n]*\]\(([^()\s]+)\)")
 NOT_RUN = re.compile(r"<!--\s*not-run:(.*?)-->\s*$")
 
-#: pages written on other branches at the same time as the pages that link to them; a link to one
-#: of these that does not exist yet is an expected failure, not an error. Empty this set once
-#: those branches are merged.
-AWAITED = {"docs/design.md"}
-
-
 @dataclass
 class Block:
     line: int  # of the block's first code line
@@ -161,17 +155,14 @@ def test_every_python_block_runs_in_order(doc: Path, tmp_path, monkeypatch) -> N
 
 @pytest.mark.parametrize("doc", DOCS, ids=IDS)
 def test_every_relative_link_leads_to_a_file_and_heading(doc: Path) -> None:
-    broken, awaited = [], []
+    broken = []
     for target in links(doc.read_text(encoding="utf-8")):
         path, anchor = resolve(doc, target)
         if not path.is_relative_to(ROOT) or not path.exists():
-            inside = path.is_relative_to(ROOT) and rel(path) in AWAITED
-            (awaited if inside else broken).append(f"{target}: no such file")
+            broken.append(f"{target}: no such file")
         elif anchor and path.suffix == ".md" and anchor not in anchors(path.read_text(encoding="utf-8")):
             broken.append(f"{target}: no heading with id #{anchor} in {rel(path)}")
     assert not broken, f"{rel(doc)}: broken links: {broken}"
-    if awaited:
-        pytest.xfail(f"{rel(doc)}: pages written on another branch, not merged yet: {awaited}")
 
 
 def test_the_docs_keep_their_examples() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,7 +98,7 @@ def test_integer_results_never_require_grad() -> None:
 
 
 def test_an_input_without_a_gradient_is_a_clear_error() -> None:
-    from autograd_np.primitive import not_differentiable
+    from autograd_np.primitives import not_differentiable
 
     scale = ag.primitive("scale_by")(lambda x, s: x * s)
     scale.defvjp(lambda g, y, x, s: g * s, not_differentiable("the scale is a setting"), rule="dx = G s")
@@ -111,3 +112,90 @@ def test_an_op_without_a_vjp_says_so_at_backward() -> None:
     x = Tensor(np.ones(2), requires_grad=True)
     with pytest.raises(NotImplementedError, match=r"backward through half: it has no VJP yet; register one with half.defvjp"):
         half(x).sum().backward()
+
+
+# ----------------------------------------------------------------------------
+# Imports run one way; no module hides behind a function of its name
+# ----------------------------------------------------------------------------
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports (anywhere in it), from the source."""
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    imported.add(node.module.split(".")[0])
+                else:
+                    imported |= {alias.name for alias in node.names}
+        graph[path.stem] = (imported & modules) - {path.stem}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[set[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in graph[module]:
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return groups
+
+
+
+def test_the_engine_imports_run_one_way() -> None:
+    """No import circle of more than two modules (today none at all)."""
+    graph = import_graph()
+    assert graph["tensor_type"] <= {"grad_mode", "node"}  # the Tensor imports nothing above it
+    assert [group for group in import_cycles(graph) if len(group) > 2] == []
+
+
+def test_an_import_circle_is_found() -> None:
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+#: A module whose name a public function takes; ``compare`` stays until models/names imports ``Comparison``
+#: from the package (``from autograd_np.compare import Comparison`` names the module).
+SHADOWED_FOR_NOW = {"compare"}
+
+
+def test_no_module_is_shadowed_by_a_function_of_its_name() -> None:
+    import types
+
+    shadowed = {
+        p.stem for p in PACKAGE.glob("*.py")
+        if not p.stem.startswith("_") and hasattr(ag, p.stem) and not isinstance(getattr(ag, p.stem), types.ModuleType)
+    }
+    assert shadowed == SHADOWED_FOR_NOW
+    assert callable(ag.tensor) and ag.Tensor.__module__ == "autograd_np.tensor_type"
+
+
+def test_ops_py_comes_by_kind_with_each_kind_once() -> None:
+    headings = re.findall(r"^# -{20,}\n# (.+)\n# -{20,}$", (PACKAGE / "ops.py").read_text(), re.M)
+    assert headings == [
+        "Broadcasting and its adjoint", "Elementwise arithmetic (all broadcast like NumPy)", "Elementwise functions",
+        "Reductions", "Shape", "Indexing", "Matrix products", "Softmax and losses",
+    ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -74,3 +75,26 @@ def test_an_op_without_a_rule_is_drawn_without_one(tmp_path):
     texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
     assert "cube_no_rule" in texts and "dx = G cos(x) <= G" in texts
     assert not any("cube" in (t or "") and "=" in (t or "") for t in texts)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_rule_is_stated_once_on_its_docstrings_vjp_line(name: str):
+    from autograd_np.primitives import rule_in
+
+    assert OPS[name].rule == rule_in(OPS[name].__doc__)
+    assert f"VJP: {OPS[name].rule}\n" in OPS[name].__doc__
+
+
+def test_the_op_table_passes_no_rule_beside_the_docstring():
+    source = (Path(autograd_np.__file__).parent / "ops.py").read_text()
+    assert not re.search(r"\brule=", source)
+
+
+def test_a_kernel_behind_a_rule_computes_the_rule():
+    """tanh's VJP reads as its math; backward() on arrays runs its kernel: the two agree."""
+    tanh = OPS["tanh"]
+    rng = np.random.default_rng(0)
+    g, x = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    y = np.tanh(x)
+    assert tanh.array_vjps is not tanh.vjps
+    np.testing.assert_allclose(tanh.array_vjps[0](g, y, x), tanh.vjps[0](g, y, x), rtol=1e-15)

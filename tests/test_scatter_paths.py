@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from autograd_np import Tensor, kernels, ops
-from autograd_np.primitive import is_basic_index
+from autograd_np.primitives import is_basic_index
 
 from helpers import check, seeds
 

@@ -1,16 +1,20 @@
 """Tensor: a NumPy array plus the link to the op that made it.
 
-This class is deliberately thin: every operator and method delegates to an op
-in ``ops.py`` (where the forward, the VJP and the math live), and the backward
-walk lives in ``graph.py``.
+This module holds the Tensor's state: its values, gradient, flags, graph links
+and the rules of in-place changes. It imports nothing above it. The methods that
+run an op (``t.tanh()``, ``t + u``, ``t.sum(dim=1)``, ``t[i]``) are installed on the
+class by ``api.py``, one table line each; ``backward()`` comes from ``graph.py``
+(the walk), through the same table.
 """
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from .grad_mode import is_grad_enabled
+from .node import GradHooks, HookHandle, live_views, mark_changed, recorded_args, share_changes
 
 
 class Tensor:
@@ -22,6 +26,9 @@ class Tensor:
     both may be assigned (``p.data -= lr * p.grad``; ``p.grad = None``); the
     assignments are checked, and an in-place change is remembered so that a
     graph that saved the old values refuses to backpropagate through them.
+
+    The methods that run ops (``t.tanh()``, ``t + u``, ``t.sum(dim=1)``, ``t[i]``)
+    are installed by ``api.py``'s table; ``t.backward()`` is ``graph.backward``.
     """
 
     __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_version", "_replaced", "_hooks", "name", "__weakref__")
@@ -50,7 +57,7 @@ class Tensor:
 
     @classmethod
     def _of(cls, data: np.ndarray, node: Any = None) -> "Tensor":
-        """An op's output (made by ``primitive.py``; no validation): recorded when ``node`` is given,
+        """An op's output (made by ``primitives.py``; no validation): recorded when ``node`` is given,
         otherwise a constant (no input required grad, or recording was off)."""
         t = object.__new__(cls)
         t._data = data
@@ -58,7 +65,7 @@ class Tensor:
         t._requires_grad = node is not None
         t._node = node
         t._version = None  # see node.Version: made when first needed
-        t._replaced = None  # (stamp, snapshot) after a recorded in-place op: see graph.as_recorded
+        t._replaced = None  # (stamp, snapshot) after a recorded in-place op: see node.as_recorded
         t._hooks = None
         t.name = None
         return t
@@ -144,7 +151,7 @@ class Tensor:
     @property
     def op_inputs(self) -> tuple[Any, ...]:
         """The op's positional arguments in call order: Tensors and constants (scalars, arrays)."""
-        return () if self._node is None else graph.recorded_args(self._node)
+        return () if self._node is None else recorded_args(self._node)
 
     @property
     def op_params(self) -> dict[str, Any]:
@@ -157,7 +164,8 @@ class Tensor:
 
     @property
     def T(self) -> "Tensor":
-        return ops.transpose(self)
+        """All axes reversed (``transpose()``)."""
+        return self.transpose()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         """The array, for NumPy's implicit conversions (``np.asarray(t)``, ``np.array([t1, t2])``).
@@ -200,23 +208,6 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    def astype(self, dtype: Any) -> "Tensor":
-        return ops.astype(self, dtype=np.dtype(dtype))
-
-    # ----- autodiff --------------------------------------------------------
-    def backward(self, grad_output: Any = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
-
-        A tensor of size 1 is seeded with 1; any other needs ``grad_output`` of
-        its shape. The graph is freed afterwards unless ``retain_graph=True``.
-        """
-        if not self._requires_grad:
-            raise RuntimeError(
-                "backward: this tensor does not require grad and has no graph "
-                "(did you forget requires_grad=True on a parameter, or call inside no_grad()?)"
-            )
-        graph.backprop([self], [seed_gradient(self, grad_output)], retain_graph=retain_graph)
-
     # ----- hooks and retained gradients ------------------------------------------
     def retain_grad(self) -> None:
         """Keep this tensor's gradient in ``.grad`` after ``backward()`` (and ``grad()``), even if an op made it."""
@@ -240,34 +231,22 @@ class Tensor:
 
     # ----- in-place operators (PyTorch's rules) -------------------------------------
     def __iadd__(self, other: Any) -> "Tensor":
-        return self._in_place(ops.add, other, "+=")
+        return self._in_place(operator.add, other, "+=")
 
     def __isub__(self, other: Any) -> "Tensor":
-        return self._in_place(ops.sub, other, "-=")
+        return self._in_place(operator.sub, other, "-=")
 
     def __imul__(self, other: Any) -> "Tensor":
-        return self._in_place(ops.mul, other, "*=")
+        return self._in_place(operator.mul, other, "*=")
 
     def __itruediv__(self, other: Any) -> "Tensor":
-        return self._in_place(ops.div, other, "/=")
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        """``t[index] = value`` (PyTorch's rules, like the in-place operators): written into the
-        array when nothing is recorded; a leaf that requires grad refuses it outside ``no_grad()``;
-        otherwise recorded, as ``ops.setitem``: the overwritten positions get no gradient, ``value``
-        gets the gradient at ``index``."""
-        index = normalize_index(index)
-
-        def assign(before: Any, new: Any) -> Any:
-            return ops.setitem(before, new, index=index)
-
-        self._in_place(assign, value, "t[index] =", index)
+        return self._in_place(operator.truediv, other, "/=")
 
     def _in_place(self, op: Any, other: Any, symbol: str, index: Any = None) -> "Tensor":
         """``self op= other``: nothing recorded (no_grad(), or nothing requires grad): the values
         are written into this tensor's array. Recorded: a leaf that requires grad refuses it;
         any other tensor takes the result's value and graph, and the nodes recorded before keep
-        its old value and graph as a snapshot (see ``graph.as_recorded``). The shape and dtype
+        its old value and graph as a snapshot (see ``node.as_recorded``). The shape and dtype
         never change (NumPy's same-kind casting rule)."""
         other_data = other._data if isinstance(other, Tensor) else other
         check_in_place_result(self, other_data, symbol, index)
@@ -298,7 +277,7 @@ class Tensor:
         before = self._snapshot()
         result = op(before, before if other is self else other)
         if result.dtype != self._data.dtype:
-            result = ops.astype(result, dtype=self._data.dtype)
+            result = result.astype(self._data.dtype)
         self._data, self._node, self._requires_grad = result._data, result._node, result._requires_grad
         return self
 
@@ -314,144 +293,27 @@ class Tensor:
         self._replaced = (before._version.stamp, before)
         return before
 
-    # ----- operators --------------------------------------------------------
-    def __add__(self, other: Any) -> "Tensor":
-        return ops.add(self, other)
+    if TYPE_CHECKING:  # for editors (completion, go-to-definition): api.py installs these and the rest
+        def tanh(self) -> Tensor: ...
+        def exp(self) -> Tensor: ...
+        def log(self) -> Tensor: ...
+        def relu(self) -> Tensor: ...
+        def sigmoid(self) -> Tensor: ...
+        def sum(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor: ...
+        def mean(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor: ...
+        def max(self, dim: Any = None, keepdim: Any = None, *, axis: Any = None, keepdims: Any = None) -> Any: ...
+        def reshape(self, *shape: Any) -> Tensor: ...
+        def view(self, *shape: Any) -> Tensor: ...
+        def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor: ...
+        def transpose(self, *dims: int) -> Tensor: ...
+        def log_softmax(self, axis: Any = None, *, dim: Any = None) -> Tensor: ...
+        def softmax(self, axis: Any = None, *, dim: Any = None) -> Tensor: ...
+        def backward(self, grad_output: Any = None, retain_graph: bool = False) -> None: ...
 
-    def __radd__(self, other: Any) -> "Tensor":
-        return ops.add(other, self)
-
-    def __sub__(self, other: Any) -> "Tensor":
-        return ops.sub(self, other)
-
-    def __rsub__(self, other: Any) -> "Tensor":
-        return ops.sub(other, self)
-
-    def __mul__(self, other: Any) -> "Tensor":
-        return ops.mul(self, other)
-
-    def __rmul__(self, other: Any) -> "Tensor":
-        return ops.mul(other, self)
-
-    def __truediv__(self, other: Any) -> "Tensor":
-        return ops.div(self, other)
-
-    def __rtruediv__(self, other: Any) -> "Tensor":
-        return ops.div(other, self)
-
-    def __pow__(self, other: Any) -> "Tensor":
-        return ops.pow(self, other)
-
-    def __rpow__(self, other: Any) -> "Tensor":
-        return ops.pow(other, self)
-
-    def __matmul__(self, other: Any) -> "Tensor":
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> "Tensor":
-        return ops.matmul(other, self)
-
-    def __neg__(self) -> "Tensor":
-        return ops.neg(self)
-
-    def __getitem__(self, index: Any) -> "Tensor":
-        return ops.getitem(self, index=normalize_index(index))
-
-    # ----- methods (each one op from ops.py) ---------------------------------
-    def tanh(self) -> "Tensor":
-        return ops.tanh(self)
-
-    def exp(self) -> "Tensor":
-        return ops.exp(self)
-
-    def log(self) -> "Tensor":
-        return ops.log(self)
-
-    def relu(self) -> "Tensor":
-        return ops.relu(self)
-
-    def sigmoid(self) -> "Tensor":
-        return ops.sigmoid(self)
-
-    def sqrt(self) -> "Tensor":
-        return ops.pow(self, 0.5)
-
-    def sum(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
-        return functions.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def mean(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
-        return functions.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def var(self, axis: Any = None, keepdims: Any = None, *, ddof: Any = None, correction: Any = None,
-            dim: Any = None, keepdim: Any = None) -> "Tensor":
-        """Variance dividing by n - ddof; ddof=0 (biased, NumPy's default) unless ``ddof``/``correction`` say otherwise."""
-        return functions.var(self, axis, keepdims, ddof=ddof, correction=correction, dim=dim, keepdim=keepdim)
-
-    def max(self, dim: Any = None, keepdim: Any = None, *, axis: Any = None, keepdims: Any = None) -> Any:
-        """``t.max()`` a Tensor; ``t.max(dim)`` / ``t.max(dim=d)`` ``(values, indices)`` (PyTorch);
-        ``t.max(axis=a)`` the values only (NumPy)."""
-        return functions.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape: Any) -> "Tensor":
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return ops.reshape(self, shape=shape)
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
-        """Merge axes ``start_dim..end_dim`` into one (``x.flatten(1)`` keeps the batch axis)."""
-        return functions.flatten(self, start_dim, end_dim)
-
-    def transpose(self, *dims: int) -> "Tensor":
-        """``t.transpose(a, b)`` swaps axes a and b (PyTorch); ``t.transpose()`` reverses all axes
-        (NumPy, ``.T``). A full permutation is ``t.permute(...)``."""
-        return functions.transpose(self, *dims)
-
-    def log_softmax(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
-        return ops.log_softmax(self, axis=functions.pick_axis("log_softmax", axis, dim, -1))
-
-    def softmax(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
-        return ops.exp(ops.log_softmax(self, axis=functions.pick_axis("softmax", axis, dim, -1)))
-
-    # ----- comparisons and conversions ---------------------------------------
-    # Elementwise, giving a boolean Tensor that never requires grad. Hashing stays by identity
-    # (as in PyTorch), so Tensors still work as set members and dict keys.
+    # ----- conversions to Python values ---------------------------------------
+    # Hashing stays by identity (as in PyTorch; api.py installs the elementwise ==), so Tensors
+    # still work as set members and dict keys.
     __hash__ = object.__hash__
-
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
-        return functions.eq(self, other) if _comparable(other) else NotImplemented
-
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
-        return functions.ne(self, other) if _comparable(other) else NotImplemented
-
-    def __lt__(self, other: Any) -> "Tensor":
-        return functions.lt(self, other)
-
-    def __le__(self, other: Any) -> "Tensor":
-        return functions.le(self, other)
-
-    def __gt__(self, other: Any) -> "Tensor":
-        return functions.gt(self, other)
-
-    def __ge__(self, other: Any) -> "Tensor":
-        return functions.ge(self, other)
-
-    def __and__(self, other: Any) -> "Tensor":
-        return functions.elementwise_constant("and", np.bitwise_and, self, other)
-
-    __rand__ = __and__
-
-    def __or__(self, other: Any) -> "Tensor":
-        return functions.elementwise_constant("or", np.bitwise_or, self, other)
-
-    __ror__ = __or__
-
-    def __xor__(self, other: Any) -> "Tensor":
-        return functions.elementwise_constant("xor", np.bitwise_xor, self, other)
-
-    __rxor__ = __xor__
-
-    def __invert__(self) -> "Tensor":
-        return functions.elementwise_constant("invert", np.invert, self)
 
     def __bool__(self) -> bool:
         return bool(self._data)  # one element: its truth value; more: NumPy's "ambiguous" error
@@ -469,150 +331,6 @@ class Tensor:
 
     def tolist(self) -> Any:
         return self._data.tolist()
-
-    # ----- NumPy's functions on Tensors record ops (see numpy_api.py) -------------
-    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        return numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        return numpy_api.array_function(func, args, kwargs)
-
-    # ----- more methods (PyTorch's names; each delegates to functions.py / ops.py) ----
-    def abs(self) -> "Tensor":
-        return ops.abs(self)
-
-    def sign(self) -> "Tensor":
-        return ops.sign(self)
-
-    def sin(self) -> "Tensor":
-        return ops.sin(self)
-
-    def cos(self) -> "Tensor":
-        return ops.cos(self)
-
-    def erf(self) -> "Tensor":
-        return ops.erf(self)
-
-    def floor(self) -> "Tensor":
-        return ops.floor(self)
-
-    def ceil(self) -> "Tensor":
-        return ops.ceil(self)
-
-    def round(self, decimals: int = 0) -> "Tensor":
-        return ops.round(self, decimals=int(decimals))
-
-    def trunc(self) -> "Tensor":
-        return ops.trunc(self)
-
-    def square(self) -> "Tensor":
-        return ops.mul(self, self)
-
-    def clamp(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002 (PyTorch's names)
-        return functions.clamp(self, min, max)
-
-    def clip(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002
-        return functions.clamp(self, min, max)
-
-    def maximum(self, other: Any) -> "Tensor":
-        return ops.maximum(self, other)
-
-    def minimum(self, other: Any) -> "Tensor":
-        return ops.minimum(self, other)
-
-    def masked_fill(self, mask: Any, value: Any) -> "Tensor":
-        return functions.masked_fill(self, mask, value)
-
-    def where(self, condition: Any, other: Any) -> "Tensor":
-        """PyTorch's ``x.where(condition, y)``: x where the condition holds, else y."""
-        return ops.where(condition, self, other)
-
-    def min(self, dim: Any = None, keepdim: Any = None, *, axis: Any = None, keepdims: Any = None) -> Any:
-        """As ``max``: ``t.min(dim)`` is ``(values, indices)``; ``t.min(axis=a)`` the values only."""
-        return functions.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
-
-    def argmax(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
-        return functions.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def argmin(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
-        return functions.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def std(self, axis: Any = None, keepdims: Any = None, *, ddof: Any = None, correction: Any = None,
-            dim: Any = None, keepdim: Any = None) -> "Tensor":
-        return functions.std(self, axis, keepdims, ddof=ddof, correction=correction, dim=dim, keepdim=keepdim)
-
-    def logsumexp(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
-        return functions.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def cumsum(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
-        return functions.cumsum(self, axis, dim=dim)
-
-    def all(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
-        return functions.all(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def any(self, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> "Tensor":
-        return functions.any(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def view(self, *shape: Any) -> "Tensor":
-        """``reshape`` (NumPy arrays have no contiguity rule to enforce)."""
-        return functions.reshape(self, *shape)
-
-    def permute(self, *dims: int) -> "Tensor":
-        return functions.permute(self, *dims)
-
-    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
-        return functions.transpose(self, axis1, axis2)
-
-    def squeeze(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
-        return functions.squeeze(self, axis, dim=dim)
-
-    def unsqueeze(self, dim: int) -> "Tensor":
-        return functions.expand_dims(self, dim)
-
-    def expand_dims(self, axis: Any) -> "Tensor":
-        return functions.expand_dims(self, axis)
-
-    def expand(self, *sizes: Any) -> "Tensor":
-        return functions.expand(self, *sizes)
-
-    def broadcast_to(self, *shape: Any) -> "Tensor":
-        return functions.broadcast_to(self, *shape)
-
-    def flip(self, *axes: Any, dims: Any = None, axis: Any = None) -> "Tensor":
-        """``t.flip(0, 2)``, ``t.flip(dims=(0, 2))`` or ``t.flip(axis=0)``; nothing given: every axis."""
-        if axes:
-            if dims is not None or axis is not None:
-                raise TypeError("flip: give the axes once (positionally, dims= or axis=)")
-            axis = axes[0] if len(axes) == 1 else axes
-        return functions.flip(self, axis, dims=dims)
-
-    def repeat(self, *sizes: Any) -> "Tensor":
-        """PyTorch's ``repeat`` (NumPy's ``tile``): the whole tensor ``sizes[k]`` times along axis k."""
-        return functions.repeat(self, *sizes)
-
-    def tile(self, *reps: Any) -> "Tensor":
-        return functions.tile(self, reps[0] if len(reps) == 1 else reps)
-
-    def repeat_interleave(self, repeats: Any, dim: Any = None) -> "Tensor":
-        return functions.repeat_interleave(self, repeats, dim)
-
-    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple["Tensor", ...]:
-        return functions.split(self, split_size_or_sections, dim)
-
-    def chunk(self, chunks: int, dim: int = 0) -> tuple["Tensor", ...]:
-        return functions.chunk(self, chunks, dim)
-
-    def tril(self, diagonal: int = 0) -> "Tensor":
-        return functions.tril(self, diagonal)
-
-    def triu(self, diagonal: int = 0) -> "Tensor":
-        return functions.triu(self, diagonal)
-
-    def gather(self, dim: int, index: Any) -> "Tensor":
-        return functions.gather(self, dim, index)
-
-    def pad(self, pad_width: Any, value: float = 0.0) -> "Tensor":
-        return functions.pad(self, pad_width, value)
 
     # ----- PyTorch's first lines: dtype conversions, to(), clone(), numel() ----------
     # Conversions are the recorded ``astype`` op (the gradient comes back in the input's dtype);
@@ -649,11 +367,11 @@ class Tensor:
         return self._convert(np.dtype(np.bool_))
 
     def _convert(self, dtype: np.dtype, copy: bool = False) -> "Tensor":
-        return self if dtype == self._data.dtype and not copy else ops.astype(self, dtype=dtype)
+        return self if dtype == self._data.dtype and not copy else self.astype(dtype)
 
     def clone(self) -> "Tensor":
         """A copy with its own array; recorded, so the gradient flows back to this tensor."""
-        return ops.astype(self, dtype=self._data.dtype)
+        return self.astype(self._data.dtype)
 
     def numel(self) -> int:
         """The number of elements (``size``)."""
@@ -727,11 +445,6 @@ def check_in_place_result(t: Tensor, other: Any, symbol: str, index: Any) -> Non
             )
 
 
-def _comparable(other: Any) -> bool:
-    """Whether ``==`` with ``other`` is elementwise (arrays, numbers, nested lists) rather than identity."""
-    return isinstance(other, (Tensor, np.ndarray, np.generic, int, float, bool, complex, list, tuple))
-
-
 def _check_array(array: np.ndarray, where: str) -> None:
     if array.dtype == object:
         raise TypeError(f"{where}: cannot hold Python objects (object array); give numbers")
@@ -757,26 +470,3 @@ def _checked_grad(t: Tensor, value: Any) -> np.ndarray:
     if array.dtype.kind not in "fiub":
         raise TypeError(f".grad: needs a real numeric array, got dtype {array.dtype}")
     return array if array.dtype == t._data.dtype else array.astype(t._data.dtype)
-
-
-def seed_gradient(output: Tensor, grad_output: Any) -> np.ndarray:
-    """The gradient backward starts from: 1 for a one-element output, else ``grad_output``."""
-    if grad_output is None:
-        if output._data.size != 1:
-            raise RuntimeError(
-                f"backward: output has shape {output.shape}; gradients can be implicitly "
-                "created only for a scalar output, pass grad_output of the same shape"
-            )
-        seed = np.empty_like(output._data)
-        seed.fill(1)
-        return seed
-    seed = grad_output._data if isinstance(grad_output, Tensor) else np.asarray(grad_output, dtype=output.dtype)
-    if seed.shape != output.shape:
-        raise ValueError(f"backward: grad_output has shape {seed.shape} but the output has shape {output.shape}")
-    return seed
-
-
-from . import functions, graph, numpy_api, ops  # noqa: E402  (all need the Tensor class defined above)
-from .grad_mode import is_grad_enabled  # noqa: E402
-from .node import GradHooks, HookHandle, live_views, mark_changed, share_changes  # noqa: E402
-from .primitive import normalize_index  # noqa: E402

@@ -21,6 +21,7 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
+import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 from .anomaly import _anomaly, check_forward, user_call_site
 from .grad_mode import _mode
 from .node import OUTPUT, Node, TracedNode, share_changes
-from .tensor import Tensor
+from .tensor_type import Tensor
 
 _NO_KWARGS: dict = {}
 
@@ -50,44 +51,55 @@ class Primitive:
     refuse; a change to anything else is harmless.
     """
 
-    __slots__ = ("name", "forward", "saves", "vjps", "rule", "reads", "__dict__")
+    __slots__ = ("name", "forward", "saves", "vjps", "array_vjps", "rule", "reads", "__dict__")
 
     def __init__(self, name: str, forward: Callable, saves: bool = False) -> None:
         self.name = name
         self.forward = forward
         self.saves = saves
         self.vjps: Sequence[Callable] = _NoVJPs(name)
+        self.array_vjps = self.vjps  # what backward() runs on raw arrays: see defvjp's on_arrays
         self.rule = ""
         self.reads: Any = None  # None: every VJP may read every input and the output
         self.__doc__ = forward.__doc__
         self.__wrapped__ = forward
         REGISTRY.append(self)
 
-    def defvjp(self, *vjps: Callable, rule: str = "", reads: Sequence[str] | None = None) -> "Primitive":
+    def defvjp(
+        self, *vjps: Callable, rule: str | None = None, reads: Sequence[str] | None = None,
+        on_arrays: Sequence[Callable] | None = None,
+    ) -> "Primitive":
         """Register ``vjp_i(g, y, *inputs, **kwargs) -> x̄_i`` for each input i.
 
         ``rule`` is the VJP in one short line of plain ASCII (``"dx = G (1 - y^2)"``):
-        what ``viz`` writes under the op's nodes.
+        what ``viz`` writes under the op's nodes. Left out, it is read from the forward's
+        docstring, its line ``VJP: dx = G (1 - y^2)``: the rule is stated once.
 
         ``reads`` names, for each VJP, the values it reads: the forward's parameter
         names and ``y`` for the output, space-separated (``mul``: ``("b", "a")``, since
         ā = G b and b̄ = G a; ``tanh``: ``("y",)``; ``add``: ``("", "")``). Shapes and
         dtypes do not count: in-place changes never alter them. Without ``reads``
         every VJP is taken to read every input and the output.
+
+        ``on_arrays`` (optional) gives, per input, a faster way to compute the same VJP on
+        raw arrays (a kernel of ``kernels.py``): ``backward()`` runs it; ``vjps`` stay the
+        rule as its math, and run under ``create_graph`` (on Tensors).
         """
-        self.vjps, self.rule = vjps, rule
+        self.vjps, self.rule = vjps, rule_in(self.__doc__) if rule is None else rule
+        self.array_vjps = vjps if on_arrays is None else tuple(on_arrays)
         if reads is not None:
             if len(reads) != len(vjps):
                 raise ValueError(f"{self.name}.defvjp: {len(vjps)} VJPs but {len(reads)} entries in reads")
             self.reads = tuple(self._positions(names) for names in reads)
         return self
 
-    def defvjp_argnum(self, vjp: Callable, *, rule: str = "", reads: str | None = None) -> "Primitive":
+    def defvjp_argnum(self, vjp: Callable, *, rule: str | None = None, reads: str | None = None) -> "Primitive":
         """Register one ``vjp(i, g, y, *inputs, **kwargs)`` for an op with any number of inputs.
 
         ``reads`` is ``""`` (the VJP reads no values, only shapes) or ``None`` (it may read all).
         """
-        self.vjps, self.rule = _ArgnumVJPs(vjp), rule
+        self.vjps, self.rule = _ArgnumVJPs(vjp), rule_in(self.__doc__) if rule is None else rule
+        self.array_vjps = self.vjps
         if reads is not None:
             if reads.strip():
                 raise ValueError(f"{self.name}.defvjp_argnum: reads must be '' or None")
@@ -172,6 +184,16 @@ def share_changes_with_input(result: Tensor, args: Sequence[Any], arrays: Sequen
         if isinstance(arg, Tensor) and np.may_share_memory(result._data, array):
             share_changes(arg, result, view=True)
             return
+
+
+_RULE_LINE = re.compile(r"^\s*VJP:\s*(d\w+ = \S.*?)\s*$", re.M)
+
+
+def rule_in(doc: str | None) -> str:
+    """The rule a docstring states on its ``VJP:`` line, when that line is one of plain ASCII
+    (``VJP: dx = G (1 - y^2)``); otherwise ``""`` (an op without a rule still works and draws)."""
+    match = _RULE_LINE.search(doc or "")
+    return match.group(1) if match and match.group(1).isascii() else ""
 
 
 def not_differentiable(reason: str) -> Callable:

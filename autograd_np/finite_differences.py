@@ -6,7 +6,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .autodiff import grad
-from .tensor import Tensor
+from .tensor_type import Tensor
 
 
 class GradcheckError(AssertionError):

@@ -1,0 +1,90 @@
+"""One table line gives an op its names: the Tensor method, ``autograd_np.<name>`` and the NumPy entry."""
+from __future__ import annotations
+
+import inspect
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+import autograd_np as ag
+from autograd_np import Tensor, api, functions, gradcheck, numpy_api, ops
+
+
+@pytest.fixture
+def expm1() -> Iterator[ag.Primitive]:
+    """An op defined as ops.py defines one, published with one table line, withdrawn afterwards."""
+    @ag.primitive("expm1")
+    def expm1(x: np.ndarray) -> np.ndarray:
+        """y = eˣ - 1
+
+        VJP: dx = G (y + 1)
+        """
+        return np.expm1(x)
+
+    expm1.defvjp(lambda g, y, x: g * (y + 1), reads=("y",))
+    api.public("expm1", expm1, numpy=np.expm1)
+    try:
+        yield expm1
+    finally:
+        api.withdraw("expm1")
+    assert not hasattr(Tensor, "expm1") and not hasattr(ag, "expm1") and "expm1" not in ag.__all__
+    assert np.expm1 not in numpy_api.UFUNCS
+
+
+def test_a_new_op_appears_as_method_function_and_numpy_entry(expm1: ag.Primitive) -> None:
+    x = Tensor(np.array([0.1, -0.7, 1.5]), requires_grad=True)
+    for y in (x.expm1(), ag.expm1(x), np.expm1(x)):
+        assert isinstance(y, Tensor) and y.op == "expm1" and y.op_rule == "dx = G (y + 1)"
+        np.testing.assert_allclose(y.data, np.expm1(x.data))
+    np.expm1(x).sum().backward()
+    np.testing.assert_allclose(x.grad, np.exp(x.data))
+    assert gradcheck(lambda t: t.expm1(), [np.array([0.3, -1.2])])
+    assert "expm1" in dir(Tensor) and Tensor.expm1.__doc__ == expm1.__doc__
+    assert "expm1" in ag.__all__  # ``from autograd_np import *`` brings it too
+
+
+def test_without_its_line_numpy_names_what_to_use() -> None:
+    with pytest.raises(TypeError, match=r"numpy.expm1 has no op in autograd_np.*t.exp\(\) - 1"):
+        np.expm1(Tensor(np.ones(2), requires_grad=True))
+
+
+def test_generated_methods_read_as_methods_of_tensor() -> None:
+    for name, method in api.METHODS.items():
+        assert name in dir(Tensor) and getattr(Tensor, name) is method
+        assert method.__doc__, f"Tensor.{name} has no docstring"
+        if method.__module__ == Tensor.__module__:  # generated or written for the Tensor
+            assert method.__name__ == name and method.__qualname__ == f"Tensor.{name}"
+    assert "Cumulative sum" in Tensor.cumsum.__doc__
+    assert "np.tanh(x)" in inspect.getsource(Tensor.tanh)  # the source is the op's forward in ops.py
+
+
+def test_methods_add_no_call_on_the_way_to_the_op() -> None:
+    """A function is its own method; an op's method is one call to it, as a hand-written method is."""
+    assert Tensor.sum is functions.sum and Tensor.mean is functions.mean
+    assert Tensor.tanh.__wrapped__ is ops.tanh and Tensor.__add__.__wrapped__ is ops.add
+    assert Tensor.tanh.__code__.co_argcount == 1 and Tensor.__mul__.__code__.co_argcount == 2
+    assert list(inspect.signature(Tensor.__mul__).parameters) == ["self", "other"]  # what help() shows
+
+
+def test_every_function_of_the_table_is_exported() -> None:
+    assert set(api.FUNCTIONS) <= set(ag.__all__)
+    for name, function in api.FUNCTIONS.items():
+        assert getattr(ag, name) is function
+
+
+def test_the_methods_declared_for_editors_are_installed_with_those_parameters() -> None:
+    """tensor_type.py declares the README's methods under TYPE_CHECKING (editors read them; api.py installs them)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(ag.tensor_type.__file__).read_text())
+    block = next(n for n in ast.walk(tree) if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    declared = {
+        f.name: [a.arg for a in f.args.args[1:]] + ([f.args.vararg.arg] if f.args.vararg else [])
+        + [a.arg for a in f.args.kwonlyargs]
+        for f in block.body
+    }
+    assert {"tanh", "sum", "mean", "reshape", "backward"} <= set(declared)
+    for name, parameters in declared.items():
+        assert list(inspect.signature(getattr(Tensor, name)).parameters)[1:] == parameters, name
