@@ -8,7 +8,7 @@ from .tensor_type import Tensor
 from . import api, functional, ops  # api: the op functions (autograd_np.tanh, .sum, ...), one table line each
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .autodiff import grad
-from .compare import Comparison, compare
+from .comparison import Comparison, compare
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .graph import topological_order
 from .finite_differences import GradcheckError, gradcheck

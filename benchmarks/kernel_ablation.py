@@ -36,7 +36,7 @@ VARIANTS = {
          "    if True:\n        return matmul(fold_rows(x).T, fold_rows(g))\n"),
     ],
     "bias_ones_sum": [("kernels.py", "    if len(shape) == 1 and lead >= 1 and x.shape[-1] == shape[0]:\n        return sum_rows(x)\n", "")],
-    "one_minus_square": [("ops.py", "    return 1 - y * y if isinstance(y, Tensor) else kernels.one_minus_square(y)", "    return 1 - y * y")],
+    "one_minus_square": [("ops.py", "    on_arrays=[lambda g, y, x: g * kernels.one_minus_square(y)],\n", "")],
 }
 
 

@@ -177,11 +177,6 @@ def test_an_import_circle_is_found() -> None:
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
 
 
-#: A module whose name a public function takes; ``compare`` stays until models/names imports ``Comparison``
-#: from the package (``from autograd_np.compare import Comparison`` names the module).
-SHADOWED_FOR_NOW = {"compare"}
-
-
 def test_no_module_is_shadowed_by_a_function_of_its_name() -> None:
     import types
 
@@ -189,7 +184,7 @@ def test_no_module_is_shadowed_by_a_function_of_its_name() -> None:
         p.stem for p in PACKAGE.glob("*.py")
         if not p.stem.startswith("_") and hasattr(ag, p.stem) and not isinstance(getattr(ag, p.stem), types.ModuleType)
     }
-    assert shadowed == SHADOWED_FOR_NOW
+    assert not shadowed, f"modules hidden behind a function of the same name: {sorted(shadowed)}"
     assert callable(ag.tensor) and ag.Tensor.__module__ == "autograd_np.tensor_type"
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 import autograd_np as ag
 from autograd_np import nn
-from autograd_np.compare import Comparison
+from autograd_np import Comparison
 from autograd_np.functional import cross_entropy
 
 from . import handwritten_backprop as derivation
