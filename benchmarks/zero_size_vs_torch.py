@@ -1,4 +1,4 @@
-"""Record PyTorch's answers for the zero-size cases of ``tests/test_zero_size.py``.
+"""Record PyTorch's answers for the zero-size cases of ``tests/test_ops_zero_size.py``.
 
 For each case (same id, same input shapes) this runs the PyTorch spelling of the op on
 float64 zeros that require grad, and records the output shape, or PyTorch's error, in
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from test_zero_size import CASES, FIXTURE  # noqa: E402  (the case ids and input shapes)
+from test_ops_zero_size import CASES, FIXTURE  # noqa: E402  (the case ids and input shapes)
 
 _I = torch.zeros(0, dtype=torch.long)
 

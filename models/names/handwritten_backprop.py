@@ -2,7 +2,7 @@
 
 This follows A. Avram, *Back propagation for Deep Feedforward Neural Networks* (2025),
 step by step and in its notation. Nothing here uses the engine: it is the independent
-answer that ``python -m models.names derive`` and ``tests/test_mlp_oracle.py`` check the
+answer that ``python -m models.names derive`` and ``tests/test_models_mlp_oracle.py`` check the
 engine against.
 
 The network, with the batch of B examples in the rows::

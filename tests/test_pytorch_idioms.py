@@ -1,4 +1,4 @@
-"""Issue 17, part 5: a PyTorch user's first lines.
+"""A PyTorch user's first lines run: conversions, max/min with a dim, zero_grad, save/load.
 
 1. Conversions ``float() double() half() long() int() bool() to() clone() numel()`` and dtype names.
 2. ``max``/``min`` with a dim: ``(values, indices)``; ``axis=``: values only.

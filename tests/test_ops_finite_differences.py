@@ -241,7 +241,7 @@ def test_case_gradcheck(case: Case) -> None:
 def test_every_op_has_a_gradcheck_case() -> None:
     covered = {case.op for case in CASES}
     missing = sorted(set(OPS) - covered)
-    assert not missing, f"ops without a gradcheck case in tests/test_ops_gradcheck.py: {missing}"
+    assert not missing, f"ops without a gradcheck case in tests/test_ops_finite_differences.py: {missing}"
     unknown = sorted(covered - set(OPS))
     assert not unknown, f"cases name ops that are not in OPS: {unknown}"
 

@@ -1,4 +1,4 @@
-"""Issue 17: a two-moons classifier written with PyTorch habits runs unchanged (but for the import)."""
+"""A two-moons classifier written with PyTorch habits runs unchanged (but for the import)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 from autograd_np import Tensor, concatenate, functional as F, grad, gradcheck
 
 from helpers import TIGHT, check, distinct, positive, randn, second_order, seeds
-from test_ops_gradcheck import BINARY, CASES, Case, broadcast_pairs
+from test_ops_finite_differences import BINARY, CASES, Case, broadcast_pairs
 
 
 def test_grad_of_grad_of_tanh() -> None:

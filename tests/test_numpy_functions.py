@@ -1,4 +1,4 @@
-"""NumPy with gradients, in PyTorch's vocabulary (issue 13).
+"""NumPy with gradients, in PyTorch's vocabulary.
 
 1. NumPy's functions on Tensors record ops (``numpy_api.py``); the seed's forward written
    as plain NumPy gives the oracle's gradients.
