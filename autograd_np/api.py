@@ -45,8 +45,15 @@ METHODS: dict[str, Callable] = {}
 NUMPY_ENTRIES: dict[str, list] = {}
 
 
-def public(name: str, op: Callable, *, function: bool = True, method: Any = SAME, numpy: Any = None) -> None:
-    """Give ``op`` (an op or a function of ``functions.py``) its public names: see the module docstring."""
+def public(
+    name: str, op: Callable, *, function: bool = True, method: Any = SAME, numpy: Any = None, replace: bool = False
+) -> None:
+    """Give ``op`` (an op or a function of ``functions.py``) its public names: see the module docstring.
+    A name that already exists is refused unless ``replace=True`` (a user's op must not silently
+    take the place of ``sum`` or ``Tensor.shape``)."""
+    taken = (function and name in FUNCTIONS) or (method is not None and name in vars(Tensor))
+    if taken and not replace:
+        raise ValueError(f"public: {name!r} is already a public name of autograd_np; pass replace=True to replace it")
     if function:
         FUNCTIONS[name] = op
         package = sys.modules.get(__package__)

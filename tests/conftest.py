@@ -44,3 +44,12 @@ def _grad_mode_is_restored():
     assert autograd_np.is_grad_enabled()
     yield
     assert autograd_np.is_grad_enabled(), "a test left no_grad() switched on"
+
+
+@pytest.fixture(autouse=True)
+def _public_names_are_restored():
+    """A name a test (or a docs example) publishes with ``api.public`` is withdrawn afterwards."""
+    before = set(autograd_np.api.FUNCTIONS) | set(autograd_np.api.METHODS)
+    yield
+    for name in (set(autograd_np.api.FUNCTIONS) | set(autograd_np.api.METHODS)) - before:
+        autograd_np.api.withdraw(name)

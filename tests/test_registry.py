@@ -88,3 +88,19 @@ def test_the_methods_declared_for_editors_are_installed_with_those_parameters() 
     assert {"tanh", "sum", "mean", "reshape", "backward"} <= set(declared)
     for name, parameters in declared.items():
         assert list(inspect.signature(getattr(Tensor, name)).parameters)[1:] == parameters, name
+
+
+def test_a_name_that_exists_is_not_replaced_silently() -> None:
+    @ag.primitive("my_sum")
+    def my_sum(x: np.ndarray) -> np.ndarray:
+        """y = Σ x
+
+        VJP: dx = G broadcast
+        """
+        return np.sum(x)
+
+    with pytest.raises(ValueError, match=r"'sum' is already a public name of autograd_np; pass replace=True"):
+        api.public("sum", my_sum)
+    with pytest.raises(ValueError, match=r"'shape' is already a public name"):
+        api.public("shape", my_sum, function=False)
+    assert Tensor.sum is functions.sum and ag.sum is functions.sum
