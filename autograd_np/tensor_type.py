@@ -274,22 +274,30 @@ class Tensor:
                 "or transpose of it, or the tensor it is a view of) while recording: the view's graph would "
                 "go stale. Use the out-of-place form (h = h + ...), or clone() first"
             )
-        before = self._snapshot()
+        write_through = self._data.flags.writeable
+        before = self._snapshot(write_through)
         result = op(before, before if other is self else other)
         if result.dtype != self._data.dtype:
             result = result.astype(self._data.dtype)
-        self._data, self._node, self._requires_grad = result._data, result._node, result._requires_grad
+        if write_through:  # the same memory, as in PyTorch: detach() results and .data see the new values
+            np.copyto(self._data, result._data)
+        else:
+            self._data = result._data
+        self._node, self._requires_grad = result._node, result._requires_grad
         return self
 
-    def _snapshot(self) -> "Tensor":
+    def _snapshot(self, write_through: bool) -> "Tensor":
         """Before a recorded in-place op: this tensor's current value and graph as a new Tensor,
-        which the nodes recorded so far refer to from now on. It keeps the array (and so the
-        change record shared with detach() results); the change is stamped now, before the
-        in-place op records its node."""
-        before = Tensor._of(self._data, self._node)
+        which the nodes recorded so far refer to from now on. The change is stamped now, before
+        the in-place op records its node, on the change record this tensor shares with its
+        ``detach()`` results: nodes recorded before that read the old array see the change.
+        When the new values are written through, the snapshot holds a copy of the old ones
+        (what the in-place op's own VJPs may read); otherwise this tensor gets a new array."""
+        data = self._data.copy() if write_through else self._data
+        before = Tensor._of(data, self._node)
         before._requires_grad, before._version, before._replaced = self._requires_grad, self._version, self._replaced
         mark_changed(before)
-        self._version = None  # the result will be a new array
+        self._version = before._version if write_through else None
         self._replaced = (before._version.stamp, before)
         return before
 

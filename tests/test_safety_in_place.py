@@ -249,3 +249,20 @@ def test_load_state_dict_is_an_in_place_change_of_the_parameters() -> None:
     model.load_state_dict({k: v * 2 for k, v in model.state_dict().items()})
     with pytest.raises(RuntimeError, match=re.escape(IN_PLACE) + r".*\[linear"):
         loss.backward()  # the first layer's input gradient reads the second layer's weight
+
+
+def test_a_recorded_in_place_operator_writes_the_same_memory_as_pytorch() -> None:
+    x, w = t([1.0, 2.0]), t([3.0, 4.0])
+    h = x * 1
+    seen = h.detach()  # shares h's array, as in PyTorch
+    h *= w  # recorded: mul's VJP for w reads the old h, kept in the snapshot
+    np.testing.assert_array_equal(seen.data, [3.0, 8.0])
+    h.sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+    np.testing.assert_array_equal(w.grad, [1.0, 2.0])
+
+    array = np.zeros(2)
+    shared = ag.from_numpy(array)
+    shared += t([1.0, 2.0])  # needs no grad itself; recorded because the right side does
+    np.testing.assert_array_equal(array, [1.0, 2.0])
+    assert shared.requires_grad and shared.op == "add"
