@@ -24,7 +24,7 @@ import numpy as np
 
 from .grad_mode import enable_grad
 from .anomaly import _anomaly, check_backward
-from .node import OUTPUT, GraphFreedError, Node, as_recorded, changed_at, last_change, recorded_args  # noqa: F401
+from .node import OUTPUT, GraphFreedError, Node, as_recorded, changed_at, last_change
 from .tensor_type import Tensor
 
 

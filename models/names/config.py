@@ -7,8 +7,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from autograd_np import nn, optim
 
 #: makemore's sequence models (``models.py``): they read whole words, not a window of block_size characters
