@@ -12,7 +12,12 @@ Public walk (what ``viz`` uses, and anyone who wants to inspect a graph):
 - ``tensor.parents``     the Tensors it was computed from (``()`` for a leaf)
 - ``tensor.op_inputs`` / ``tensor.op_params``   the op's arguments (with constants) and keywords
 - ``tensor.op_rule``     the op's VJP as one line of text
+- ``tensor.op_module``  the ``nn.Module`` path whose forward recorded the op (``blocks.0.attn``)
 - ``topological_order(root)``   every Tensor reachable from ``root``, inputs first.
+
+Watching the walk: ``with observe_backward(callback):`` calls ``callback(step)`` for every
+tensor the walk reaches, in the order it runs them (``BackwardStep``: the tensor, its
+complete incoming gradient, and the gradient its VJPs sent to each input).
 """
 from __future__ import annotations
 
@@ -67,6 +72,66 @@ _creation_number = operator.attrgetter("_node.seq")
 _AS_IS = contextlib.nullcontext()
 
 
+class BackwardStep:
+    """What the walk did at one tensor (given to an ``observe_backward`` callback).
+
+    - ``tensor``: the tensor reached (an op's output, or a leaf);
+    - ``grad``: its complete gradient d(root)/d(tensor) as the walk holds it (after hooks): an
+      array, or a Tensor under ``create_graph``;
+    - ``contributions``: ``(position, input, gradient)`` for each input whose VJP ran, in the
+      order they ran: the gradient this node adds to that input's total (``()`` for a leaf).
+    """
+
+    __slots__ = ("tensor", "grad", "contributions")
+
+    def __init__(self, tensor: Tensor, grad: Any) -> None:
+        self.tensor, self.grad, self.contributions = tensor, grad, []
+
+
+class _BackwardObserver:
+    """Collects the walk's steps for one ``observe_backward`` callback."""
+
+    def __init__(self, callback: Any) -> None:
+        self.callback = callback
+        self.step: BackwardStep | None = None
+
+    def arrived(self, t: Tensor, g: Any) -> None:
+        self.finish()
+        self.step = BackwardStep(t, g)
+
+    def accumulate(self, grads: dict[int, Any], t: Tensor, g: Any, node: Node | None, position: int) -> None:
+        accumulate(grads, t, g, node, position)
+        if g is not None and self.step is not None:
+            self.step.contributions.append((position, t, g))
+
+    def finish(self) -> None:
+        step, self.step = self.step, None
+        if step is not None:
+            self.callback(step)
+
+
+class _Observing:
+    observer: _BackwardObserver | None = None
+
+
+_observing = _Observing()
+
+
+@contextlib.contextmanager
+def observe_backward(callback: Any) -> Any:
+    """Inside the block, every backward walk (``backward()``, ``grad()``) calls ``callback(step)``
+    once per tensor it reaches, in the order it runs them, with a ``BackwardStep`` (the tensor,
+    its complete gradient, each input's contribution) after that tensor's VJPs ran. The arrays
+    are the walk's own: copy them to keep them. Blocks nest; the innermost callback is called.
+    """
+    outer = _observing.observer
+    _observing.observer = _BackwardObserver(callback)
+    try:
+        yield
+    finally:
+        _observing.observer = outer
+
+
 def backward(self: Tensor, grad_output: Any = None, retain_graph: bool = False) -> None:
     """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (installed as ``Tensor.backward``).
 
@@ -117,21 +182,27 @@ def backprop(
     order, check = walk_order(roots)
     grads = seeded(roots, seeds)
     found = None if targets is None else dict.fromkeys(id(t) for t in targets)  # grad(): id -> gradient
+    observer = _observing.observer
+    add = accumulate if observer is None else observer.accumulate
     with enable_grad() if create_graph else _AS_IS:
         for t in reversed(order):  # outputs before inputs: each gradient is complete when popped
             g = grads.pop(id(t), None)
             if g is None:
                 continue
             g = hand_over(t, g, found)  # hooks, retain_grad; a leaf's .grad, or grad()'s result
+            if observer is not None:
+                observer.arrived(t, g)
             node = t._node
             if node is None:
                 continue
             vjps, out, inputs, kwargs = vjp_arguments(t, node, create_graph, check)
             for i, arg in enumerate(node.args):  # one VJP per input that wants a gradient
                 if isinstance(arg, Tensor) and arg._requires_grad:
-                    accumulate(grads, arg, vjps[i](g, out, *inputs, **kwargs), node, i)
+                    add(grads, arg, vjps[i](g, out, *inputs, **kwargs), node, i)
             if not retain_graph:
                 node.free()
+    if observer is not None:
+        observer.finish()
     return found or {}
 
 

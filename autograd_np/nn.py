@@ -24,7 +24,7 @@ import numpy as np
 
 from . import creation, functional as F
 from .grad_mode import no_grad
-from .node import mark_changed
+from .node import ModuleCall, mark_changed, module_scope
 from .tensor_type import Tensor, parse_to
 
 functional = F  # PyTorch's spelling: ``import autograd_np.nn.functional as F``
@@ -81,7 +81,12 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        outer = module_scope.current  # ops recorded in forward carry this call (tensor.op_module)
+        module_scope.current = ModuleCall(self, outer)
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            module_scope.current = outer
 
     # ----- structure ---------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, "Module"]]:

@@ -94,6 +94,37 @@ class GraphFreedError(RuntimeError):
         ))
 
 
+class ModuleCall:
+    """One call of an ``nn.Module`` (``module``), made inside ``outer`` (the enclosing call, or
+    ``None`` at the top). Every node recorded during the call points to it (``Node.call``)."""
+
+    __slots__ = ("module", "outer", "_path")
+
+    def __init__(self, module: Any, outer: "ModuleCall | None") -> None:
+        self.module, self.outer, self._path = module, outer, None
+
+    @property
+    def path(self) -> str:
+        """The module's dotted name under the outermost module called (``blocks.0.attn``);
+        ``""`` for the outermost module itself. A module called that is not a sub-module of
+        the one calling it is named ``<ClassName>``."""
+        if self._path is None:
+            if self.outer is None:
+                self._path = ""
+            else:
+                name = next((n for n, m in self.outer.module.named_modules() if m is self.module and n), None)
+                name = name or f"<{type(self.module).__name__}>"
+                self._path = f"{self.outer.path}.{name}" if self.outer.path else name
+        return self._path
+
+
+class _ModuleScope:
+    current: ModuleCall | None = None  # the innermost nn.Module call running now
+
+
+module_scope = _ModuleScope()
+
+
 class Node:
     """One recorded op application.
 
@@ -102,10 +133,11 @@ class Node:
     - ``kwargs``: keyword parameters (``axis``, ``shape``, ``index``, ...);
     - ``saved``: what a ``saves=True`` op kept for its VJP;
     - ``seq``: creation number. A node is always created after its inputs, so
-      sorting nodes by ``seq`` gives a topological order.
+      sorting nodes by ``seq`` gives a topological order;
+    - ``call``: the ``nn.Module`` call it was recorded in (``ModuleCall``), or ``None``.
     """
 
-    __slots__ = ("op", "args", "inputs", "kwargs", "saved", "seq", "freed")
+    __slots__ = ("op", "args", "inputs", "kwargs", "saved", "seq", "freed", "call")
 
     def __init__(self, op: Any, args: tuple, inputs: Any, kwargs: dict, saved: Any) -> None:
         self.op = op
@@ -115,6 +147,7 @@ class Node:
         self.saved = saved
         self.seq = next_stamp()
         self.freed = False
+        self.call = module_scope.current
 
     def free(self) -> None:
         """Drop the links to inputs and saved arrays so their memory can be released."""

@@ -144,6 +144,19 @@ class Tensor:
         return None if self._node is None else self._node.op.rule
 
     @property
+    def op_module(self) -> str | None:
+        """The dotted name of the ``nn.Module`` whose forward recorded this op (``blocks.0.attn``,
+        ``""`` for the outermost module called); ``None`` outside any module, or for a leaf."""
+        call = self.op_module_call
+        return None if call is None else call.path
+
+    @property
+    def op_module_call(self) -> Any:
+        """The ``nn.Module`` call that recorded this op (``.module``, ``.path``, ``.outer``: the
+        call it was made in); each call is its own object, so calls of one module can be told apart."""
+        return None if self._node is None else self._node.call
+
+    @property
     def parents(self) -> tuple["Tensor", ...]:
         """The tensors this one was computed from (``()`` for a leaf or a freed graph)."""
         return tuple(a for a in self.op_inputs if isinstance(a, Tensor))

@@ -4,6 +4,7 @@
     g = viz.draw(loss, show_grad=True)   # a graphviz.Digraph subclass (inline SVG in Jupyter)
     g.render("graph.png")                # .svg / .png / .jpg / .pdf / .dot by suffix; g.view()
     viz.render(loss, "graph.png")        # the same in one call
+    viz.step_through(loss, "backward.html")   # the backward pass, one node at a time (an HTML page)
 
 Module parameters are labelled with their names (``layers.0.weight``) from the live
 modules that hold them (``autograd_np.nn.root_modules``); ``params=`` overrides that.
@@ -31,6 +32,7 @@ from .renderer import (
     format_for,
     write_source,
 )
+from .step_through import StepThroughFile, record_backward, step_through
 
 
 def render(graph: Tensor | graphviz.Digraph, path: str | os.PathLike, **draw_kwargs: Any) -> Path:
@@ -49,6 +51,6 @@ def render(graph: Tensor | graphviz.Digraph, path: str | os.PathLike, **draw_kwa
 
 
 __all__ = [
-    "draw", "render", "find_renderer", "find_renderers", "format_for", "grad_color", "GRAD_BUCKETS",
+    "draw", "render", "step_through", "record_backward", "StepThroughFile", "find_renderer", "find_renderers", "format_for", "grad_color", "GRAD_BUCKETS",
     "VizDigraph", "Renderer", "GraphTooLargeError", "RendererNotFoundError", "RenderError",
 ]
