@@ -28,6 +28,7 @@ from autograd_np import Tensor
 from autograd_np import GraphFreedError
 from autograd_np.nn import root_modules
 
+from .modules import ModuleGroups
 from .renderer import VizDigraph
 
 #: gradient-norm colour buckets: (upper bound, exclusive; fill colour; legend text)
@@ -50,6 +51,7 @@ RULE_COLOR = "#333333"  # on light fills; dark fills keep the node's white text
 RULE_GAP = '<FONT POINT-SIZE="4"> </FONT>'  # a thin blank line between the label and its rules
 RULE_NODE_MARGIN = "0.11,0.08"  # Graphviz's default is 0.11,0.055: a little more room below the rules
 PARAM_FILL = "#cfe2f3"
+MODULE_FILL = "#efe6f7"  # a module call drawn as one box (group_modules)
 CONST_COLOR = "#888888"
 RANKDIRS = ("TB", "LR", "BT", "RL")
 
@@ -71,6 +73,7 @@ def draw(
     show_rule: bool = False,
     graph_attr: Mapping[str, str] | None = None,
     module_names: bool = True,
+    group_modules: bool = False,
 ) -> VizDigraph:
     """The computation graph that produced ``tensor``, as a ``graphviz.Digraph`` subclass.
 
@@ -103,6 +106,9 @@ def draw(
             ``named_parameters()`` does (``layers.0.weight``), without ``params``. The
             modules come from ``autograd_np.nn.root_modules()``; where several name the
             same tensor, the one naming most of this graph's leaves wins (then the newest).
+        group_modules: draw each call of a sub-module of the model (the ops recorded in its
+            ``forward``, ``tensor.op_module``) as one box labelled with its path and class
+            (``blocks.0 (Block)``, ``N nodes``); a parameter only that call uses goes in it.
     Raises:
         RuntimeError: if ``backward()`` already freed the graph.
     """
@@ -114,12 +120,14 @@ def draw(
         raise ValueError(f"viz.draw: show_values must be False, True, 'meanstd' or 'minmax', got {show_values!r}")
 
     order = _walk(tensor)
-    groups, group_of = _group(order, collapse_chains)
+    names = _param_names(params)
+    fallback_names = _module_names(order) if module_names else {}
+    boxes = ModuleGroups(order, {**fallback_names, **names}) if group_modules else None
+    groups, group_of = _group(order, collapse_chains, boxes)
+    position = {id(t): i for i, t in enumerate(order)}
     if max_nodes is not None and len(groups) > max_nodes:
         raise GraphTooLargeError(_too_large_message(order, len(groups), max_nodes, collapse_chains))
 
-    names = _param_names(params)
-    fallback_names = _module_names(order) if module_names else {}
     norms = _grad_norms(tensor, order, grad_output) if show_grad else {}
     show_dtype = len({t.dtype for t in order}) > 1
 
@@ -130,7 +138,8 @@ def draw(
     for i, members in enumerate(groups):
         rules = _rules(members) if show_rule else []
         last = members[-1]
-        lines = _header(members, names, fallback_names)
+        box = boxes.chains[position[id(members[0])]] if boxes else None
+        lines = [f"{boxes.groups[box[0]]['label']}: {len(members)} nodes"] if box else _header(members, names, fallback_names)
         lines.append(_shape_text(last.shape))
         if last.op is None and last.requires_grad:
             lines.append("requires_grad")
@@ -139,6 +148,8 @@ def draw(
         if show_values:
             lines.append(_value_text(last.data, show_values))
         attrs = _style(last, is_root=last is tensor)
+        if box:
+            attrs.update(shape="box", style="rounded,filled", fillcolor=MODULE_FILL)
         if show_grad and id(last) in norms:
             norm = norms[id(last)]
             lines.append(f"|grad|={_fmt(norm)}")
@@ -178,22 +189,31 @@ def _walk(tensor: Tensor) -> list[Tensor]:
         ) from None
 
 
-def _group(order: list[Tensor], collapse: bool) -> tuple[list[list[Tensor]], dict[int, int]]:
-    """Node groups in topological order (singletons unless ``collapse``) and id -> group index."""
+def _group(order: list[Tensor], collapse: bool, boxes: ModuleGroups | None = None) -> tuple[list[list[Tensor]], dict[int, int]]:
+    """Node groups in topological order (singletons unless ``collapse``; one per outermost module
+    call with ``boxes``) and id -> group index."""
     groups: list[list[Tensor]] = []
     group_of: dict[int, int] = {}
+    box_index: dict[str, int] = {}
+    position = {id(t): i for i, t in enumerate(order)} if boxes is not None else {}
     consumers: dict[int, int] = {}
     if collapse:
         for t in order:
             for parent in set(map(id, t.parents)):
                 consumers[parent] = consumers.get(parent, 0) + 1
-    for t in order:
+    for i, t in enumerate(order):
         parents = t.parents
-        if (
+        if boxes is not None and boxes.chains[i]:
+            index = box_index.setdefault(boxes.chains[i][0], len(groups))
+            if index == len(groups):
+                groups.append([])
+            groups[index].append(t)
+        elif (
             collapse
             and len(parents) == 1
             and parents[0].op is not None
             and consumers[id(parents[0])] == 1
+            and (boxes is None or not boxes.chains[position[id(parents[0])]])
         ):
             index = group_of[id(parents[0])]
             groups[index].append(t)

@@ -23,6 +23,7 @@ import autograd_np
 from autograd_np import Tensor
 from autograd_np.graph import BackwardStep, observe_backward
 
+from .modules import ModuleGroups
 from .draw import GRAD_BUCKETS, NONFINITE_GRAD_COLOR, ZERO_GRAD_COLOR, _module_names, _param_names, _walk
 
 #: the incoming gradient's heat map shows at most this many rows and columns (its top-left corner)
@@ -251,53 +252,18 @@ def _product_shapes(rhs: str, names: dict[str, Any], g_shape: tuple) -> str:
 def _graph_data(order: list[Tensor], root: Tensor, names: dict[int, str]) -> dict:
     """Nodes (inputs first) with labels, values and module calls, and the module-call groups."""
     index = {id(t): i for i, t in enumerate(order)}
-    groups: dict[str, dict] = {}
-    keys: dict[int, str] = {}
-
-    def chain(call: Any) -> list[str]:
-        """Group keys of the module calls around an op, outermost first (the outermost call, the
-        whole model, is not a group)."""
-        calls = []
-        while call is not None and call.outer is not None:
-            calls.append(call)
-            call = call.outer
-        out = []
-        for c in reversed(calls):
-            if id(c) not in keys:
-                keys[id(c)] = key = f"g{len(keys)}"
-                parent = out[-1] if out else None
-                groups[key] = {"path": c.path, "label": f"{c.path} ({type(c.module).__name__})",
-                               "parent": parent, "size": 0}
-            out.append(keys[id(c)])
-        return out
-
+    modules = ModuleGroups(order, names)
     nodes = []
     for i, t in enumerate(order):
         kind = "op" if t.op is not None else ("param" if t.requires_grad else "const")
         label = t.op if t.op is not None else (names.get(id(t)) or t.name or ("leaf" if t.requires_grad else "constant"))
         nodes.append({
             "id": i, "label": label, "op": t.op, "kind": kind, "shape": list(t.shape), "dtype": str(t.dtype),
-            "value": _value_text(t.data), "module": t.op_module, "groups": chain(t.op_module_call),
+            "value": _value_text(t.data), "module": t.op_module, "groups": modules.chains[i],
             "parents": sorted({index[id(p)] for p in t.parents}), "root": t is root,
         })
-    # a parameter joins the module call that uses it, when exactly one call of its module does
-    calls_of: dict[str, list[list[str]]] = {}
-    for node in nodes:
-        if node["groups"]:
-            path = groups[node["groups"][-1]]["path"]
-            chains = calls_of.setdefault(path, [])
-            if node["groups"] not in chains:
-                chains.append(node["groups"])
-    for node in nodes:
-        if node["kind"] == "param" and "." in node["label"]:
-            chains = calls_of.get(node["label"].rsplit(".", 1)[0], [])
-            if len(chains) == 1:
-                node["groups"] = chains[0]
-    for node in nodes:
-        for key in node["groups"]:
-            groups[key]["size"] += 1
     colors = [[bound if np.isfinite(bound) else None, color] for bound, color, _ in GRAD_BUCKETS]
-    return {"nodes": nodes, "groups": groups, "grad_colors": colors,
+    return {"nodes": nodes, "groups": modules.groups, "grad_colors": colors,
             "zero_color": ZERO_GRAD_COLOR, "nonfinite_color": NONFINITE_GRAD_COLOR}
 
 

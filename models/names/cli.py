@@ -169,6 +169,11 @@ def _add_graph(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--show-grad", action="store_true", help="colour nodes by gradient norm")
     r.add_argument("--show-values", action="store_true", help="print mean/std of every tensor")
     r.add_argument("--show-rule", action="store_true", help="write each op's VJP rule under it")
+    r.add_argument("--group-modules", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw each module call (a block, a GRU step) as one box (default: on for the sequence archs)")
+    r.add_argument("--step-through", action="store_true",
+                   help="write an HTML page that replays the backward pass node by node (default --out: "
+                        "backward.html in the run directory; --max-nodes does not apply)")
     _add_max_params(r)
 
 
@@ -498,12 +503,16 @@ def _graph_run(args: argparse.Namespace) -> tuple[Run, Path]:
     return Run.from_words(config, read_words(DEFAULT_DATA)), RUNS_ROOT
 
 
-def _too_large(message: str, limit: int, run: Run) -> str:
-    """viz's GraphTooLargeError in the command line's words (viz speaks of its keyword arguments)."""
+def _too_large(message: str, limit: int, run: Run, args: argparse.Namespace, batch_size: int, grouped: bool) -> str:
+    """viz's GraphTooLargeError in the command line's words (viz speaks of its keyword arguments),
+    suggesting only the flags that would make this graph smaller."""
     count = re.search(r"has ([\d,]+) nodes", message)
     size = f"has {count.group(1)} nodes, more than" if count else "is larger than"
     # a sequence model's graph grows with its batch's longest name; an MLP's is fixed
-    hints = (["--batch-size 2"] if run.sequence else []) + (["--layers 1"] if run.config.arch == "transformer" else [])
+    hints = ["--group-modules"] if not grouped and run.sequence else []
+    hints += ["--batch-size 2"] if run.sequence and batch_size > 2 else []
+    untrained = args.checkpoint is None
+    hints += ["--layers 1"] if untrained and run.config.arch == "transformer" and run.config.n_layer > 1 else []
     hints.append(f"--max-nodes {count.group(1).replace(',', '')}" if count else "a larger --max-nodes")
     return f"graph: the graph {size} --max-nodes {limit}; try {', '.join(hints)}, or --max-nodes 0 (no limit)"
 
@@ -514,7 +523,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise ValueError(f"graph: the viz package is not available ({error})") from None
     run, directory = _graph_run(args)
-    out = args.out if args.out is not None else directory / "graph.svg"
+    out = args.out if args.out is not None else directory / ("backward.html" if args.step_through else "graph.svg")
     X, Y = run.splits()["train"]
     if len(X) == 0:
         raise ValueError("graph: the run's train split is empty")
@@ -524,14 +533,25 @@ def cmd_graph(args: argparse.Namespace) -> int:
     run.model.train()
     loss = run.batch_loss(X[ix], Y[ix])
     out.parent.mkdir(parents=True, exist_ok=True)
+    source = args.checkpoint if args.checkpoint is not None else f"an untrained {run.config.arch} model"
+    grouped = run.sequence if args.group_modules is None else args.group_modules
+    if args.step_through:
+        if out.suffix.lower() not in (".html", ".htm"):
+            raise UsageError(f"--step-through writes an HTML page: give --out a path ending in .html, not {out.name!r}")
+        viz.step_through(loss, out, params=run.model, collapse=grouped or None)
+        print(f"step-through of the backward pass of one batch of {batch_size} from {source} "
+              f"(loss {loss.item():.4f}): {out}")
+        return 0
+    # a grouped picture is scaled to fit a 1920 x 1080 screen
+    layout = {"ranksep": "0.25", "nodesep": "0.15", "size": "20,11"} if grouped else None
     try:
         # a sequence model repeats its ops at every position: merge chains of single-input ops
         viz.render(loss, out, params=run.model, show_grad=args.show_grad, show_values=args.show_values,
-                   show_rule=args.show_rule, collapse_chains=run.sequence, max_nodes=args.max_nodes or None)
+                   show_rule=args.show_rule, collapse_chains=run.sequence, max_nodes=args.max_nodes or None,
+                   group_modules=grouped, graph_attr=layout)
     except viz.GraphTooLargeError as error:
-        raise ValueError(_too_large(str(error), args.max_nodes, run)) from None
+        raise ValueError(_too_large(str(error), args.max_nodes, run, args, batch_size, grouped)) from None
     except (viz.RendererNotFoundError, viz.RenderError) as error:
         raise ValueError(f"graph: {error} (a .dot output needs no renderer)") from None
-    source = args.checkpoint if args.checkpoint is not None else f"an untrained {run.config.arch} model"
     print(f"graph of one batch of {batch_size} from {source} (loss {loss.item():.4f}): {out}")
     return 0
