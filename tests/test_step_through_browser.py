@@ -2,7 +2,8 @@
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``)
 and the ``selenium`` package (the ``test`` extra); .ci/run installs the browser, so CI runs these.
-Elsewhere they skip, saying what is missing. Selenium is pointed at the system driver, so it
+Elsewhere they skip, saying what is missing (with ``AUTOGRAD_NP_REQUIRE_BROWSER=1``, as
+.ci/run sets, they fail instead). Selenium is pointed at the system driver, so it
 downloads nothing.
 """
 from __future__ import annotations
@@ -23,10 +24,22 @@ from test_step_through import names_loss
 CHROMIUM = os.environ.get("AUTOGRAD_NP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = os.environ.get("AUTOGRAD_NP_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="the browser tests need selenium (pip install -e '.[test]')")
+REQUIRED = os.environ.get("AUTOGRAD_NP_REQUIRE_BROWSER") == "1"  # set by .ci/run: CI never skips these
+
+
+def unavailable(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"AUTOGRAD_NP_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+try:
+    from selenium import webdriver
+except ImportError:
+    unavailable("the browser tests need selenium (pip install -e '.[test]')")
 if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.skip(f"no browser: the step-through page tests need {CHROMIUM} and {CHROMEDRIVER} "
-                "(apt-get install chromium chromium-driver)", allow_module_level=True)
+    unavailable(f"no browser: the step-through page tests need {CHROMIUM} and {CHROMEDRIVER} "
+                "(apt-get install chromium chromium-driver)")
 
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
