@@ -96,24 +96,33 @@ class GraphFreedError(RuntimeError):
 
 class ModuleCall:
     """One call of an ``nn.Module`` (``module``), made inside ``outer`` (the enclosing call, or
-    ``None`` at the top). Every node recorded during the call points to it (``Node.call``)."""
+    ``None`` at the top). Every node recorded during the call points to it (``Node.call``).
+    The module is held weakly: a graph does not keep a dropped model alive."""
 
-    __slots__ = ("module", "outer", "_path")
+    __slots__ = ("_module", "outer", "_path")
 
     def __init__(self, module: Any, outer: "ModuleCall | None") -> None:
-        self.module, self.outer, self._path = module, outer, None
+        self._module, self.outer, self._path = weakref.ref(module), outer, None
+
+    @property
+    def module(self) -> Any:
+        """The module called; ``None`` once it has been dropped."""
+        return self._module()
 
     @property
     def path(self) -> str:
         """The module's dotted name under the outermost module called (``blocks.0.attn``);
         ``""`` for the outermost module itself. A module called that is not a sub-module of
-        the one calling it is named ``<ClassName>``."""
+        the one calling it is named ``<ClassName>``; one dropped before its path was asked, ``<dropped>``."""
         if self._path is None:
+            module = self.module
             if self.outer is None:
                 self._path = ""
+            elif module is None or self.outer.module is None:
+                return "<dropped>"
             else:
-                name = next((n for n, m in self.outer.module.named_modules() if m is self.module and n), None)
-                name = name or f"<{type(self.module).__name__}>"
+                name = next((n for n, m in self.outer.module.named_modules() if m is module and n), None)
+                name = name or f"<{type(module).__name__}>"
                 self._path = f"{self.outer.path}.{name}" if self.outer.path else name
         return self._path
 

@@ -219,3 +219,18 @@ def test_too_large_refusals_suggest_only_flags_that_apply(tmp_path, capsys):
     assert main(["graph", "--arch", "transformer", "--layers", "1", "--max-nodes", "5", "--out", out]) == 1
     err = capsys.readouterr().err
     assert "--layers 1" not in err and "--batch-size 2" in err
+
+
+def test_a_graph_does_not_keep_a_dropped_module_alive():
+    import gc
+    import weakref
+
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Tanh())
+    out = model(Tensor(np.ones((2, 3)))).sum()
+    inner = [t for t in ag.topological_order(out) if t.op == "tanh"][0]
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
+    assert inner.op_module == "<dropped>" and inner.op_module_call.module is None
+    assert viz.record_backward(out)["graph"]["nodes"]  # still drawable

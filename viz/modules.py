@@ -51,7 +51,7 @@ class ModuleGroups:
         for c in reversed(calls):
             if id(c) not in self._keys:
                 self._keys[id(c)] = key = f"g{len(self._keys)}"
-                self.groups[key] = {"path": c.path, "label": f"{c.path} ({type(c.module).__name__})",
+                self.groups[key] = {"path": c.path, "label": f"{c.path} ({type(c.module).__name__})" if c.module is not None else c.path,
                                     "parent": out[-1] if out else None, "size": 0}
             out.append(self._keys[id(c)])
         return out
