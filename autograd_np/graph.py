@@ -79,7 +79,7 @@ class BackwardStep:
     - ``grad``: its complete gradient d(root)/d(tensor) as the walk holds it (after hooks): an
       array, or a Tensor under ``create_graph``;
     - ``contributions``: ``(position, input, gradient)`` for each input whose VJP ran, in the
-      order they ran: the gradient this node adds to that input's total (``()`` for a leaf).
+      order they ran: the gradient this node adds to that input's total (empty for a leaf).
     """
 
     __slots__ = ("tensor", "grad", "contributions")
@@ -88,8 +88,9 @@ class BackwardStep:
         self.tensor, self.grad, self.contributions = tensor, grad, []
 
 
-class _BackwardObserver:
-    """Collects the walk's steps for one ``observe_backward`` callback."""
+class _WalkObserver:
+    """One walk's steps, each handed to the ``observe_backward`` callback once complete (its
+    tensor's VJPs ran). One per walk, so a walk started inside another keeps its own steps."""
 
     def __init__(self, callback: Any) -> None:
         self.callback = callback
@@ -111,7 +112,7 @@ class _BackwardObserver:
 
 
 class _Observing:
-    observer: _BackwardObserver | None = None
+    callback: Any = None  # the innermost observe_backward callback, or None
 
 
 _observing = _Observing()
@@ -124,12 +125,12 @@ def observe_backward(callback: Any) -> Any:
     its complete gradient, each input's contribution) after that tensor's VJPs ran. The arrays
     are the walk's own: copy them to keep them. Blocks nest; the innermost callback is called.
     """
-    outer = _observing.observer
-    _observing.observer = _BackwardObserver(callback)
+    outer = _observing.callback
+    _observing.callback = callback
     try:
         yield
     finally:
-        _observing.observer = outer
+        _observing.callback = outer
 
 
 def backward(self: Tensor, grad_output: Any = None, retain_graph: bool = False) -> None:
@@ -182,7 +183,7 @@ def backprop(
     order, check = walk_order(roots)
     grads = seeded(roots, seeds)
     found = None if targets is None else dict.fromkeys(id(t) for t in targets)  # grad(): id -> gradient
-    observer = _observing.observer
+    observer = None if _observing.callback is None else _WalkObserver(_observing.callback)
     add = accumulate if observer is None else observer.accumulate
     with enable_grad() if create_graph else _AS_IS:
         for t in reversed(order):  # outputs before inputs: each gradient is complete when popped

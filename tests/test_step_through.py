@@ -234,3 +234,22 @@ def test_a_graph_does_not_keep_a_dropped_module_alive():
     assert alive() is None
     assert inner.op_module == "<dropped>" and inner.op_module_call.module is None
     assert viz.record_backward(out)["graph"]["nodes"]  # still drawable
+
+
+def test_a_walk_inside_a_walk_keeps_its_own_steps():
+    x = Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    y = Tensor(np.array([2.0, 3.0]), requires_grad=True)
+
+    def hook(g):  # a hook that runs a backward walk of its own
+        ag.grad((y * y).sum(), [y])
+
+    h = x * 3
+    h.register_hook(hook)
+    steps = []
+    with observe_backward(steps.append):
+        h.sum().backward()
+    # the inner walk finishes inside the hook, before the outer walk reaches h
+    assert [s.tensor.op for s in steps] == ["sum", "mul", None, "sum", "mul", None]
+    assert [t for _, t, _ in steps[1].contributions] == [y, y] and steps[2].tensor is y
+    assert steps[4].tensor is h and [t for _, t, _ in steps[4].contributions] == [x]  # not mixed with the inner walk
+    assert steps[5].tensor is x and np.allclose(steps[5].grad, 3) and np.allclose(steps[2].grad, 2 * y.data)
