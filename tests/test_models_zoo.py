@@ -114,10 +114,14 @@ def test_every_arch_resumes_exactly(tmp_path, arch):
 def test_graph_command_draws(tmp_path, capsys, arch):
     out = tmp_path / "g.dot"
     layers = ["--layers", "1"] if arch == "transformer" else []
-    assert main(["graph", "--arch", arch, *layers, "--batch-size", "2", "--out", str(out)]) == 0
+    assert main(["graph", "--arch", arch, *layers, "--batch-size", "2", "--no-group-modules", "--out", str(out)]) == 0
     source = out.read_text()
     assert "cross_entropy" in source and ("attn.c_attn.weight" in source if arch == "transformer" else
                                           "cell.xh_to_rz.weight" in source)
+    assert main(["graph", "--arch", arch, *layers, "--batch-size", "2", "--out", str(out)]) == 0  # grouped
+    source = out.read_text()
+    assert "cross_entropy" in source and ("blocks.0 (Block)" in source if arch == "transformer" else
+                                          "cell (GRUCell)" in source and "cell.xh_to_rz parameters" in source)
 
 
 @pytest.fixture(scope="module")

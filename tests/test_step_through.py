@@ -253,3 +253,15 @@ def test_a_walk_inside_a_walk_keeps_its_own_steps():
     assert [t for _, t, _ in steps[1].contributions] == [y, y] and steps[2].tensor is y
     assert steps[4].tensor is h and [t for _, t, _ in steps[4].contributions] == [x]  # not mixed with the inner walk
     assert steps[5].tensor is x and np.allclose(steps[5].grad, 3) and np.allclose(steps[2].grad, 2 * y.data)
+
+
+def test_rule_parts_find_their_inputs():
+    a = Tensor(np.ones((2, 3)), requires_grad=True)
+    b = Tensor(np.full((2, 3), 2.0), requires_grad=True)
+    loss = ag.where(a.data > 0, a, b).sum() + ag.concatenate([a, b], axis=0).sum() + (a @ b.T).sum()
+    lines = {f["op"]: f["rule_shapes"] for f in viz.record_backward(loss)["frames"][1:]}
+    assert lines["matmul"] == ["dA = G B^T: (2, 2) @ (2, 3) -> (2, 3)", "dB = A^T G: (3, 2) @ (2, 2) -> (3, 2)"]
+    assert lines["where"] == ["da = G [cond]: G (2, 3) -> (2, 3)", "db = G [not cond]: G (2, 3) -> (2, 3)"]
+    assert lines["concatenate"] == ["dx_i = G[slice of x_i] (i = 0): G (4, 3) -> (2, 3)",
+                                    "dx_i = G[slice of x_i] (i = 1): G (4, 3) -> (2, 3)"]
+    assert lines["transpose"] == ["dx = G^T: G (3, 2) -> (2, 3)"]

@@ -204,20 +204,25 @@ _PART = re.compile(r"\s*(d\w+)\s*=\s*(.+?)\s*$")
 def rule_with_shapes(t: Tensor, g_shape: tuple, contributions: list) -> list[str]:
     """The op's VJP rule with this node's shapes in it, one line per input whose VJP ran:
     ``dW = X^T G: (30, 32) @ (32, 200) -> (30, 200)`` for a product of two factors (each ``G``,
-    an input or its transpose ``^T``), else ``dx = G (1 - y^2): G (32, 200) -> (32, 200)``."""
-    rule = t.op_rule or ""
-    parts = [m.groups() for m in map(_PART.match, _split_rule(rule)) if m]
-    inputs = [a for a in t.op_inputs]
-    names = {lhs[1:]: inputs[i] for i, (lhs, _) in enumerate(parts) if i < len(inputs)}
+    an input or its transpose ``^T``), else ``dx = G (1 - y^2): G (32, 200) -> (32, 200)``.
+
+    The rule's parts (``dA = ...``) belong to the op's last arguments in order (``where``'s two
+    parts to ``a`` and ``b``, not to the condition); a variadic op's one ``dx_i`` part to each."""
+    parts = [m.groups() for m in map(_PART.match, _split_rule(t.op_rule or "")) if m]
+    inputs = t.op_inputs
+    offset = len(inputs) - len(parts)
+    names = {lhs[1:]: inputs[offset + k] for k, (lhs, _) in enumerate(parts)} if offset >= 0 else {}  # A -> its input
     lines = []
     for position, _, part in contributions:
-        out = _shape(np.shape(_as_array(part)))
-        if position < len(parts) and len(parts) >= len([a for a in inputs if isinstance(a, Tensor)]):
-            lhs, rhs = parts[position]
+        given = f"G {_shape(g_shape)} -> {_shape(np.shape(_as_array(part)))}"
+        if len(parts) == 1 and parts[0][0].endswith("_i"):
+            lines.append(f"{parts[0][0]} = {parts[0][1]} (i = {position}): {given}")
+        elif offset >= 0 and 0 <= position - offset < len(parts):
+            lhs, rhs = parts[position - offset]
             product = _product_shapes(rhs, names, g_shape)
-            lines.append(f"{lhs} = {rhs}: {product} -> {out}" if product else f"{lhs} = {rhs}: G {_shape(g_shape)} -> {out}")
+            lines.append(f"{lhs} = {rhs}: " + (f"{product} -> {_shape(np.shape(_as_array(part)))}" if product else given))
         else:
-            lines.append(f"d(input {position}): G {_shape(g_shape)} -> {out}")
+            lines.append(f"d(input {position}): {given}")
     return lines
 
 
