@@ -30,6 +30,8 @@ import numpy as np
 from .grad_mode import enable_grad
 from .anomaly import _anomaly, check_backward
 from .node import OUTPUT, GraphFreedError, Node, as_recorded, changed_at, last_change
+from .observe import WalkObserver, watching
+from .observe import BackwardStep, observe_backward  # noqa: F401  (public here, with the walk)
 from .tensor_type import Tensor
 
 
@@ -70,67 +72,6 @@ def _reachable(roots: Sequence[Tensor], requiring_grad_only: bool) -> tuple[list
 
 _creation_number = operator.attrgetter("_node.seq")
 _AS_IS = contextlib.nullcontext()
-
-
-class BackwardStep:
-    """What the walk did at one tensor (given to an ``observe_backward`` callback).
-
-    - ``tensor``: the tensor reached (an op's output, or a leaf);
-    - ``grad``: its complete gradient d(root)/d(tensor) as the walk holds it (after hooks): an
-      array, or a Tensor under ``create_graph``;
-    - ``contributions``: ``(position, input, gradient)`` for each input whose VJP ran, in the
-      order they ran: the gradient this node adds to that input's total (empty for a leaf).
-    """
-
-    __slots__ = ("tensor", "grad", "contributions")
-
-    def __init__(self, tensor: Tensor, grad: Any) -> None:
-        self.tensor, self.grad, self.contributions = tensor, grad, []
-
-
-class _WalkObserver:
-    """One walk's steps, each handed to the ``observe_backward`` callback once complete (its
-    tensor's VJPs ran). One per walk, so a walk started inside another keeps its own steps."""
-
-    def __init__(self, callback: Any) -> None:
-        self.callback = callback
-        self.step: BackwardStep | None = None
-
-    def arrived(self, t: Tensor, g: Any) -> None:
-        self.finish()
-        self.step = BackwardStep(t, g)
-
-    def accumulate(self, grads: dict[int, Any], t: Tensor, g: Any, node: Node | None, position: int) -> None:
-        accumulate(grads, t, g, node, position)
-        if g is not None and self.step is not None:
-            self.step.contributions.append((position, t, g))
-
-    def finish(self) -> None:
-        step, self.step = self.step, None
-        if step is not None:
-            self.callback(step)
-
-
-class _Observing:
-    callback: Any = None  # the innermost observe_backward callback, or None
-
-
-_observing = _Observing()
-
-
-@contextlib.contextmanager
-def observe_backward(callback: Any) -> Any:
-    """Inside the block, every backward walk (``backward()``, ``grad()``) calls ``callback(step)``
-    once per tensor it reaches, in the order it runs them, with a ``BackwardStep`` (the tensor,
-    its complete gradient, each input's contribution) after that tensor's VJPs ran. The arrays
-    are the walk's own: copy them to keep them. Blocks nest; the innermost callback is called.
-    """
-    outer = _observing.callback
-    _observing.callback = callback
-    try:
-        yield
-    finally:
-        _observing.callback = outer
 
 
 def backward(self: Tensor, grad_output: Any = None, retain_graph: bool = False) -> None:
@@ -183,7 +124,7 @@ def backprop(
     order, check = walk_order(roots)
     grads = seeded(roots, seeds)
     found = None if targets is None else dict.fromkeys(id(t) for t in targets)  # grad(): id -> gradient
-    observer = None if _observing.callback is None else _WalkObserver(_observing.callback)
+    observer = None if watching.callback is None else WalkObserver(watching.callback, accumulate)
     add = accumulate if observer is None else observer.accumulate
     with enable_grad() if create_graph else _AS_IS:
         for t in reversed(order):  # outputs before inputs: each gradient is complete when popped
