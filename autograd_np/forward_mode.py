@@ -25,6 +25,7 @@ off): ``Primitive.__call__`` tests it once per op. It is process-wide, not per t
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import itertools
 from typing import Any, Iterator
@@ -79,45 +80,65 @@ def jvp_call(op: Any, args: tuple, kwargs: dict) -> Any:
         y = op(*args, **kwargs)
         if not isinstance(y, Tensor) or y._data.dtype.kind != "f":
             return y
-        args = tuple(np.asarray(a) if type(a) is list else a for a in args)
-        for position, level in enumerate(levels):  # outermost first: an inner level's JVP reads y's outer tangents
-            dxs = [tangent_of(a, level) if isinstance(a, Tensor) else None for a in args]
-            if not any(dx is not None for dx in dxs):
-                continue
-            _forward.levels = levels[:position]  # this level and the inner ones are off while its JVPs run
-            dy = output_tangent(op, args, kwargs, y, dxs, on_arrays=position == 0 and not any_requires_grad(args, dxs))
-            if dy is not None:
-                set_tangent(y, level, dy)
+        if type(args[-1]) is list or builtins.any(type(a) is list for a in args):
+            args = tuple(np.asarray(a) if type(a) is list else a for a in args)
+        if len(levels) == 1 and not y._requires_grad:
+            on_arrays(op, args, kwargs, y, levels[0])
+        else:
+            on_tensors(op, args, kwargs, y, levels)
         return y
     finally:
         _forward.levels = levels
 
 
-def any_requires_grad(args: tuple, tangents: list) -> bool:
-    return any(isinstance(a, Tensor) and a._requires_grad for a in args) or any(
-        isinstance(t, Tensor) and t._requires_grad for t in tangents)
+def on_arrays(op: Any, args: tuple, kwargs: dict, y: Tensor, level: int) -> None:
+    """One level and nothing to record: the JVPs run on the raw arrays (as backward's VJPs do)."""
+    inputs, dxs, carried = [], [], False
+    for a in args:
+        if isinstance(a, Tensor):
+            inputs.append(a._data)
+            tangents = getattr(a, "_tangent", None)
+            dx = None if tangents is None else tangents.get(level)
+            if dx is not None:
+                if isinstance(dx, Tensor):  # a tangent that may need its own gradient
+                    return on_tensors(op, args, kwargs, y, (level,))
+                carried = True
+            dxs.append(dx)
+        else:
+            inputs.append(a)
+            dxs.append(None)
+    if carried:
+        y._tangent = {level: output_tangent(op, inputs, kwargs, y._data, dxs, args, y)}
 
 
-def output_tangent(op: Any, args: tuple, kwargs: dict, y: Tensor, dxs: list, on_arrays: bool) -> Any:
+def on_tensors(op: Any, args: tuple, kwargs: dict, y: Tensor, levels: tuple[int, ...]) -> None:
+    """The JVPs on the Tensors (recorded if an input requires grad; carrying the outer levels'
+    tangents), level by level, outermost first: an inner level's JVP reads y's outer tangents.
+    While a level's JVPs run, it and the levels inside it are off."""
+    for position, level in enumerate(levels):
+        dxs = [tangent_of(a, level) if isinstance(a, Tensor) else None for a in args]
+        if builtins.all(dx is None for dx in dxs):
+            continue
+        _forward.levels = levels[:position]
+        dy = output_tangent(op, args, kwargs, y, dxs, args, y)
+        set_tangent(y, level, dy)
+
+
+def output_tangent(op: Any, inputs: Any, kwargs: dict, out: Any, dxs: list, args: tuple, y: Tensor) -> Any:
     """dy = Σ_i jvp_i(dx_i, y, *inputs, **kwargs), each term broadcast to y's shape."""
     if op.saves:
         kwargs = {**kwargs, "saved": saved_of(op, args, kwargs, y)}
-    if on_arrays:
-        inputs: Any = [a._data if isinstance(a, Tensor) else a for a in args]
-        out: Any = y._data
-        dxs = [dx._data if isinstance(dx, Tensor) else dx for dx in dxs]
-    else:
-        inputs, out = args, y
     dy = None
+    jvps = op.jvps
     for i, dx in enumerate(dxs):
         if dx is None:
             continue
-        jvp = op.jvps[i]
+        jvp = jvps[i]
         if jvp is None:
             raise TypeError(f"forward mode through {op.name}: its input {i} has no derivative, but it was given a tangent")
         term = jvp(dx, out, *inputs, **kwargs)
-        if term.shape != y.shape:
-            term = broadcast_tangent(term, y.shape)
+        if term.shape != out.shape:
+            term = broadcast_tangent(term, out.shape)
         dy = term if dy is None else dy + term
     return dy
 
