@@ -144,6 +144,11 @@ class Tensor:
         return None if self._node is None else self._node.op.rule
 
     @property
+    def op_jvp_rule(self) -> str | None:
+        """The JVP (forward-mode) rule of the op that produced this tensor; ``None`` for a leaf."""
+        return None if self._node is None else self._node.op.jvp_rule
+
+    @property
     def parents(self) -> tuple["Tensor", ...]:
         """The tensors this one was computed from (``()`` for a leaf or a freed graph)."""
         return tuple(a for a in self.op_inputs if isinstance(a, Tensor))
