@@ -80,7 +80,7 @@ def jvp_call(op: Any, args: tuple, kwargs: dict) -> Any:
         y = op(*args, **kwargs)
         if not isinstance(y, Tensor) or y._data.dtype.kind != "f":
             return y
-        if type(args[-1]) is list or builtins.any(type(a) is list for a in args):
+        if builtins.any(type(a) is list for a in args):  # list constants, as the op saw them
             args = tuple(np.asarray(a) if type(a) is list else a for a in args)
         if len(levels) == 1 and not y._requires_grad:
             on_arrays(op, args, kwargs, y, levels[0])

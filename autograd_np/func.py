@@ -67,9 +67,9 @@ def _grad_and_value(f: Callable, argnums: Any, has_aux: bool, name: str, args: t
     positions = _positions(argnums, len(args), name)
     nested = _nested(args)
     inputs = list(args)
-    for i in positions:
-        inputs[i] = _variable(args[i], name, i)
-    with enable_grad():
+    with enable_grad():  # a transform: an outer no_grad() does not switch it off (as torch.func)
+        for i in positions:
+            inputs[i] = _variable(args[i], name, i)
         out = f(*inputs, **kwargs)
     aux = None
     if has_aux:
@@ -93,8 +93,8 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     ``out`` may be a Tensor or a tuple of Tensors; the cotangent has the same structure and shapes.
     """
     nested = _nested(primals)
-    inputs = [_variable(x, "vjp", i) for i, x in enumerate(primals)]
     with enable_grad():
+        inputs = [_variable(x, "vjp", i) for i, x in enumerate(primals)]
         out = f(*inputs)
     aux = None
     if has_aux:

@@ -323,3 +323,14 @@ def test_agrees_with_torch_func_on_grads_hessians_and_hvps(f: Fn) -> None:
     t_value, t_hv = torch.autograd.functional.hvp(t_first, tin[0], torch.tensor(v))
     close(value, t_value, rtol=1e-12)
     close(hv, t_hv, rtol=1e-9, atol=1e-11)
+
+
+def test_transforms_work_inside_no_grad() -> None:
+    x = np.array([0.5, -1.0])
+    with ag.no_grad():
+        g = func.grad(lambda t: (t * t * t).sum())(x)
+        h = func.hessian(lambda t: (t * t * t).sum())(x)
+        _, hv = func.hvp(lambda t: (t * t * t).sum(), x, np.ones(2))
+    np.testing.assert_allclose(g.data, 3 * x**2)
+    np.testing.assert_allclose(h.data, np.diag(6 * x))
+    np.testing.assert_allclose(hv.data, 6 * x)
