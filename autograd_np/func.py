@@ -19,7 +19,9 @@ inside another one keeps its results differentiable for the outer one.
 """
 from __future__ import annotations
 
+import itertools
 import math
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -65,7 +67,7 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: boo
 
 def _grad_and_value(f: Callable, argnums: Any, has_aux: bool, name: str, args: tuple, kwargs: dict) -> tuple:
     positions = _positions(argnums, len(args), name)
-    nested = _nested(args)
+    since, nested = _clock(), _nested(args)
     inputs = list(args)
     with enable_grad():  # a transform: an outer no_grad() does not switch it off (as torch.func)
         for i in positions:
@@ -82,6 +84,7 @@ def _grad_and_value(f: Callable, argnums: Any, has_aux: bool, name: str, args: t
             f"{'shape ' + str(out.shape) if isinstance(out, Tensor) else type(out).__name__}; "
             "use jacrev or jacfwd for a non-scalar output, or vjp with a cotangent"
         )
+    nested = nested or _depends_on_others([out], since)
     grads = _backward([out], [None], [inputs[i] for i in positions], nested)
     value = out if nested else out.detach()
     return _pick(grads, argnums), (value, aux)
@@ -92,7 +95,7 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
 
     ``out`` may be a Tensor or a tuple of Tensors; the cotangent has the same structure and shapes.
     """
-    nested = _nested(primals)
+    since, nested = _clock(), _nested(primals)
     with enable_grad():
         inputs = [_variable(x, "vjp", i) for i, x in enumerate(primals)]
         out = f(*inputs)
@@ -100,6 +103,7 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     if has_aux:
         out, aux = out
     outputs = list(out) if isinstance(out, (tuple, list)) else [out]
+    nested = nested or _depends_on_others(outputs, since)
 
     def vjp_fn(cotangents: Any) -> tuple:
         cotangents = list(cotangents) if isinstance(out, (tuple, list)) else [cotangents]
@@ -147,7 +151,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], has_aux: b
     ``primals`` and ``tangents`` are tuples of the same length, each tangent of its primal's shape.
     """
     primals, tangents = tuple(primals), tuple(tangents)
-    nested = _nested(primals) or _nested(tangents)
+    since, nested = _clock(), _nested(primals) or _nested(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     inputs = [_copy(x, "jvp", i) for i, x in enumerate(primals)]
@@ -162,9 +166,9 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], has_aux: b
         if has_aux:
             out, aux = out
         if isinstance(out, (tuple, list)):
-            result = type(out)(_tangent_out(o, level, nested) for o in out)
+            result = type(out)(_tangent_out(o, level, nested, since) for o in out)
         else:
-            result = _tangent_out(out, level, nested)
+            result = _tangent_out(out, level, nested, since)
     return (out, result, aux) if has_aux else (out, result)
 
 
@@ -268,6 +272,27 @@ def _float_array(x: Any, name: str, position: int) -> np.ndarray:
     return array
 
 
+#: the leaves the transforms made to differentiate with respect to (not the user's Tensors):
+#: id -> (weak reference, when it was made on the ``_clock``)
+_VARIABLES: dict[int, tuple[weakref.ref, int]] = {}
+_clock = itertools.count().__next__
+
+
+def _register(t: Tensor) -> None:
+    key = id(t)
+
+    def forget(ref: weakref.ref, key: int = key) -> None:
+        if _VARIABLES.get(key, (None,))[0] is ref:
+            del _VARIABLES[key]
+
+    _VARIABLES[key] = (weakref.ref(t, forget), _clock())
+
+
+def _made_since(t: Tensor, since: int) -> bool:
+    entry = _VARIABLES.get(id(t))
+    return entry is not None and entry[0]() is t and entry[1] >= since
+
+
 def _copy(x: Any, name: str, position: int) -> Tensor:
     """``x`` as a new Tensor to differentiate: a recorded identity of a Tensor (so an outer
     transform's tape and tangents still reach it), a new Tensor of an array."""
@@ -282,7 +307,19 @@ def _variable(x: Any, name: str, position: int) -> Tensor:
     t = _copy(x, name, position)
     if not t._requires_grad:
         t._requires_grad = True  # a new leaf: nothing is recorded on it yet
+        _register(t)
     return t
+
+
+def _depends_on_others(outputs: list, since: int) -> bool:
+    """Whether the outputs' graph reaches a leaf that requires grad and that this transform (which
+    started at ``since``) did not make: a variable of an enclosing transform, a parameter closed
+    over. Then the results must stay differentiable with respect to it (``create_graph``)."""
+    roots = [o for o in outputs if isinstance(o, Tensor) and o._requires_grad]
+    if not roots:
+        return False
+    order, _ = graph.walk_order(roots)
+    return any(t._node is None and not _made_since(t, since) for t in order)
 
 
 def _backward(outputs: list, cotangents: list, inputs: list, nested: bool) -> list:
@@ -312,7 +349,7 @@ def _backward(outputs: list, cotangents: list, inputs: list, nested: bool) -> li
     return result
 
 
-def _tangent_out(out: Any, level: int, nested: bool) -> Tensor:
+def _tangent_out(out: Any, level: int, nested: bool, since: int) -> Tensor:
     """``out``'s tangent at ``level`` as a Tensor (zeros: ``out`` does not depend on the inputs);
     a differentiable one only when ``nested``."""
     if not isinstance(out, Tensor):
@@ -321,7 +358,7 @@ def _tangent_out(out: Any, level: int, nested: bool) -> Tensor:
     if tangent is None:
         return Tensor(np.zeros_like(out._data))
     if isinstance(tangent, Tensor):
-        return tangent if nested else tangent.detach()
+        return tangent if nested or _depends_on_others([tangent], since) else tangent.detach()
     return Tensor._of(np.array(tangent, dtype=out.dtype) if tangent.dtype != out.dtype or not tangent.flags.owndata
                       else tangent)
 

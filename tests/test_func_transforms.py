@@ -334,3 +334,18 @@ def test_transforms_work_inside_no_grad() -> None:
     np.testing.assert_allclose(g.data, 3 * x**2)
     np.testing.assert_allclose(h.data, np.diag(6 * x))
     np.testing.assert_allclose(hv.data, 6 * x)
+
+
+def test_an_inner_transform_closing_over_an_outer_variable_stays_differentiable() -> None:
+    """d/dx [x · d/dy (x y)] = d/dx x² = 2x: the inner result depends on x, and must say so."""
+    x = np.array(3.0)
+    inner_grad = lambda t: (t * func.grad(lambda y: (t * y).sum())(np.array(2.0))).sum()  # noqa: E731
+    inner_jacrev = lambda t: (t * func.jacrev(lambda y: t * y)(np.array(2.0))).sum()  # noqa: E731
+    inner_jvp = lambda t: (t * func.jvp(lambda y: t * y, (np.array(2.0),), (np.array(1.0),))[1]).sum()  # noqa: E731
+    inner_jacfwd = lambda t: (t * func.jacfwd(lambda y: t * y)(np.array(2.0))).sum()  # noqa: E731
+    for f in (inner_grad, inner_jacrev, inner_jvp, inner_jacfwd):
+        assert func.grad(f)(x).item() == pytest.approx(6.0)
+        assert func.jacfwd(f)(x).item() == pytest.approx(6.0)
+    # and a top-level result carries no graph
+    assert not func.hessian(lambda t: (t**3).sum())(np.array([1.0, 2.0])).requires_grad
+    assert not func.jvp(lambda t: t * t, (Tensor(np.ones(2)),), (np.ones(2),))[1].requires_grad
