@@ -32,6 +32,7 @@ from .grad_mode import enable_grad
 from .primitives import shape_of
 from .tensor_type import Tensor
 
+
 # ----------------------------------------------------------------------------
 # Reverse mode: grad, value_and_grad, grad_and_value, vjp, jacrev
 # ----------------------------------------------------------------------------

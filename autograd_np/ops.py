@@ -23,6 +23,12 @@ stated once, on the docstring's ``VJP:`` line in plain ASCII: ``op.rule`` is rea
 from it (what ``viz.draw(..., show_rule=True)`` writes on the op's nodes).
 ``reads`` names what each VJP reads (the in-place checks of ``graph.py`` use it).
 
+Beside each VJP stands the op's JVP for forward mode, ``jvp(dx, y, *inputs, **kwargs)``:
+input i's tangent carried to the output's (``tanh.defjvp(lambda dx, y, x: dx * (1 - y * y))``),
+with its rule on the docstring's ``JVP: dy = dx (1 - y^2)`` line, right after the VJP's. It is
+the same derivative used the other way round: where a VJP sums a gradient down to a broadcast
+input's shape, a JVP's term keeps the input's shape and is broadcast up (``forward_mode.py``).
+
 The VJPs use operators and the ops of this file, never raw NumPy on ``g``: during
 ``backward()`` they run on plain arrays; under ``grad(..., create_graph=True)``
 the same rules run on Tensors and are recorded, so gradients can be

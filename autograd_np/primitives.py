@@ -6,12 +6,16 @@
 
     sin.defvjp(lambda g, y, x: g * cos(x),        # one VJP per input: vjp(g, y, *inputs, **kwargs)
                rule="dx = G cos(x)")
+    sin.defjvp(lambda dx, y, x: dx * cos(x))      # forward mode, one JVP per input: jvp(dx, y, *inputs, **kwargs)
 
 Calling an op with a Tensor argument returns a Tensor; if an input requires
 grad and recording is on (see ``grad_mode``) it also records a ``Node`` on the
 output. Called on raw arrays only, an op just runs its forward and returns an
 array: that is how the VJPs, written with operators and ops, run on plain
 arrays during ``backward()`` and on Tensors under ``create_graph=True``.
+
+While a forward-mode level is open (``forward_mode.py``) the call also gives the output its
+tangent, from the inputs' tangents and the JVPs; otherwise that costs one check.
 
 This module also holds the argument plumbing every op shares: error messages
 that name the op and the shapes, and index/axis normalisation.

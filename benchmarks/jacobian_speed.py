@@ -71,7 +71,7 @@ def jacobian_table(reps: int) -> str:
         f = layer(weight)
         forward, reverse = func.jacfwd(f)(x), func.jacrev(f)(x)
         np.testing.assert_allclose(forward.data, reverse.data, rtol=1e-12, atol=1e-12)
-        times = round_robin({"jacfwd": lambda: func.jacfwd(f)(x), "jacrev": lambda: func.jacrev(f)(x)}, reps)
+        times = round_robin({"jacfwd": lambda f=f, x=x: func.jacfwd(f)(x), "jacrev": lambda f=f, x=x: func.jacrev(f)(x)}, reps)
         fwd, rev = statistics.median(times["jacfwd"]) * 1e3, statistics.median(times["jacrev"]) * 1e3
         ratio = median_ratio(times["jacfwd"], times["jacrev"])
         rows.append(f"| {label} | {fwd:.2f} | {rev:.2f} | {ratio:.3f} | {'jacfwd' if ratio < 1 else 'jacrev'} |")
