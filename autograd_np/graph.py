@@ -11,7 +11,7 @@ Public walk (what ``viz`` uses, and anyone who wants to inspect a graph):
 - ``tensor.op``          name of the op that produced it (``None`` for a leaf)
 - ``tensor.parents``     the Tensors it was computed from (``()`` for a leaf)
 - ``tensor.op_inputs`` / ``tensor.op_params``   the op's arguments (with constants) and keywords
-- ``tensor.op_rule``     the op's VJP as one line of text
+- ``tensor.op_rule``     the op's VJP as one line of text (``tensor.op_jvp_rule``: its JVP)
 - ``tensor.op_module``  the ``nn.Module`` path whose forward recorded the op (``blocks.0.attn``)
 - ``topological_order(root)``   every Tensor reachable from ``root``, inputs first.
 

@@ -23,6 +23,12 @@ stated once, on the docstring's ``VJP:`` line in plain ASCII: ``op.rule`` is rea
 from it (what ``viz.draw(..., show_rule=True)`` writes on the op's nodes).
 ``reads`` names what each VJP reads (the in-place checks of ``graph.py`` use it).
 
+Beside each VJP stands the op's JVP for forward mode, ``jvp(dx, y, *inputs, **kwargs)``:
+input i's tangent carried to the output's (``tanh.defjvp(lambda dx, y, x: dx * (1 - y * y))``),
+with its rule on the docstring's ``JVP: dy = dx (1 - y^2)`` line, right after the VJP's. It is
+the same derivative used the other way round: where a VJP sums a gradient down to a broadcast
+input's shape, a JVP's term keeps the input's shape and is broadcast up (``forward_mode.py``).
+
 The VJPs use operators and the ops of this file, never raw NumPy on ``g``: during
 ``backward()`` they run on plain arrays; under ``grad(..., create_graph=True)``
 the same rules run on Tensors and are recorded, so gradients can be
@@ -68,12 +74,14 @@ def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """y = x summed over the axes that broadcasting added or stretched, down to ``shape``.
 
     VJP: dx = G broadcast to x.shape
+    JVP: dy = dx summed to shape
     (the adjoint of broadcasting)
     """
     return kernels.sum_to(x, shape)
 
 
 _sum_to.defvjp(lambda g, y, x, shape: broadcast_to(g, shape=x.shape), reads=("",))
+_sum_to.defjvp(lambda dx, y, x, shape: sum_to(dx, shape))
 
 
 def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
@@ -88,11 +96,13 @@ def broadcast_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """y = x broadcast (NumPy rules) to ``shape``.
 
     VJP: dx = G summed to x.shape
+    JVP: dy = dx broadcast to shape
     """
     return np.broadcast_to(x, shape)
 
 
 broadcast_to.defvjp(lambda g, y, x, shape: sum_to(g, x.shape), reads=("",))
+broadcast_to.defjvp(lambda dx, y, x, shape: broadcast_to(dx, shape=shape))
 
 # ----------------------------------------------------------------------------
 # Elementwise arithmetic (all broadcast like NumPy)
@@ -102,6 +112,7 @@ def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = a + b
 
     VJP: da = G, db = G (summed to shape)
+    JVP: dy = da + db (broadcast)
     (The derivation's bias rule: ∂L/∂b is the batch sum of the pre-activation gradient.)
     """
     return a + b
@@ -112,6 +123,7 @@ add.defvjp(
     lambda g, y, a, b: sum_to(g, b.shape),
     reads=("", ""),
 )
+add.defjvp(lambda da, y, a, b: da, lambda db, y, a, b: db)
 
 
 @primitive("sub")
@@ -119,6 +131,7 @@ def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = a - b
 
     VJP: da = G, db = -G (summed to shape)
+    JVP: dy = da - db (broadcast)
     """
     return a - b
 
@@ -128,6 +141,7 @@ sub.defvjp(
     lambda g, y, a, b: -sum_to(g, b.shape),
     reads=("", ""),
 )
+sub.defjvp(lambda da, y, a, b: da, lambda db, y, a, b: -db)
 
 
 @primitive("mul")
@@ -135,6 +149,7 @@ def mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = a ⊙ b
 
     VJP: da = G b, db = G a
+    JVP: dy = da b + a db
     """
     return a * b
 
@@ -144,6 +159,7 @@ mul.defvjp(
     lambda g, y, a, b: sum_to(g * a, b.shape),
     reads=("b", "a"),
 )
+mul.defjvp(lambda da, y, a, b: da * b, lambda db, y, a, b: a * db)
 
 
 @primitive("div")
@@ -151,6 +167,7 @@ def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = a / b
 
     VJP: da = G / b, db = -G y / b
+    JVP: dy = da / b - db y / b
     (∂y/∂b = -a/b² = -y/b)
     """
     return a / b
@@ -161,6 +178,7 @@ div.defvjp(
     lambda g, y, a, b: sum_to(-g * y / b, b.shape),
     reads=("b", "y b"),
 )
+div.defjvp(lambda da, y, a, b: da / b, lambda db, y, a, b: -db * y / b)
 
 
 @primitive("neg")
@@ -168,11 +186,13 @@ def neg(x: np.ndarray) -> np.ndarray:
     """y = -x
 
     VJP: dx = -G
+    JVP: dy = -dx
     """
     return -x
 
 
 neg.defvjp(lambda g, y, x: -g, reads=("",))
+neg.defjvp(lambda dx, y, x: -dx)
 
 
 @primitive("pow")
@@ -180,6 +200,7 @@ def pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's nam
     """y = a ** b
 
     VJP: da = G b a^(b-1), db = G y ln(a)
+    JVP: dy = da b a^(b-1) + db y ln(a)
     each summed to its input's shape; ā is 0 where b = 0 (y = 1 whatever a is), b̄ is 0
     where a = 0 and b ≥ 0 (y = 0 or 1 there). Both are selected (``where``), as in PyTorch,
     so the inf or NaN of the other branch at a = 0 does not leak in. (b̄ otherwise needs a > 0.)
@@ -197,11 +218,22 @@ def _pow_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:
         return sum_to(where((a == 0) & (b >= 0), 0.0, g * y * log(a)), b.shape)
 
 
+def _pow_jvp_a(da: Any, y: Any, a: Any, b: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return where(b == 0, 0.0, da * b * a ** (b - 1))
+
+
+def _pow_jvp_b(db: Any, y: Any, a: Any, b: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return where((a == 0) & (b >= 0), 0.0, db * y * log(a))
+
+
 pow.defvjp(
     _pow_vjp_a,
     _pow_vjp_b,
     reads=("a b", "y a"),
 )
+pow.defjvp(_pow_jvp_a, _pow_jvp_b)
 
 
 @primitive("astype")
@@ -209,6 +241,7 @@ def astype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """y = x converted to ``dtype``
 
     VJP: dx = G as x.dtype
+    JVP: dy = dx as dtype
     """
     if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":
         raise TypeError(f"astype: casting complex values to {np.dtype(dtype)} would drop their imaginary part")
@@ -216,6 +249,7 @@ def astype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 astype.defvjp(lambda g, y, x, dtype: astype(g, dtype=array_of(x).dtype), reads=("",))
+astype.defjvp(lambda dx, y, x, dtype: astype(dx, dtype=dtype))
 
 # ----------------------------------------------------------------------------
 # Elementwise functions
@@ -225,6 +259,7 @@ def tanh(x: np.ndarray) -> np.ndarray:
     """y = tanh(x)
 
     VJP: dx = G (1 - y^2)
+    JVP: dy = dx (1 - y^2)
     (the derivation's σ'(z) for σ = tanh)
     """
     return np.tanh(x)
@@ -235,6 +270,7 @@ tanh.defvjp(
     reads=("y",),
     on_arrays=[lambda g, y, x: g * kernels.one_minus_square(y)],
 )
+tanh.defjvp(lambda dx, y, x: dx * (1 - y * y))
 
 
 @primitive("sigmoid")
@@ -242,11 +278,13 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     """y = 1 / (1 + e^-x)    (computed as (tanh(x/2) + 1) / 2: no overflow for large |x|)
 
     VJP: dx = G y (1 - y)
+    JVP: dy = dx y (1 - y)
     """
     return 0.5 * (np.tanh(0.5 * x) + 1)
 
 
 sigmoid.defvjp(lambda g, y, x: g * y * (1 - y), reads=("y",))
+sigmoid.defjvp(lambda dx, y, x: dx * y * (1 - y))
 
 
 @primitive("exp")
@@ -254,11 +292,13 @@ def exp(x: np.ndarray) -> np.ndarray:
     """y = eˣ
 
     VJP: dx = G y
+    JVP: dy = dx y
     """
     return np.exp(x)
 
 
 exp.defvjp(lambda g, y, x: g * y, reads=("y",))
+exp.defjvp(lambda dx, y, x: dx * y)
 
 
 @primitive("log")
@@ -266,11 +306,13 @@ def log(x: np.ndarray) -> np.ndarray:
     """y = ln x
 
     VJP: dx = G / x
+    JVP: dy = dx / x
     """
     return np.log(x)
 
 
 log.defvjp(lambda g, y, x: g / x, reads=("x",))
+log.defjvp(lambda dx, y, x: dx / x)
 
 
 @primitive("relu")
@@ -278,6 +320,7 @@ def relu(x: np.ndarray) -> np.ndarray:
     """y = max(x, 0)
 
     VJP: dx = G [y > 0]
+    JVP: dy = dx [y > 0]
     selected, not multiplied: an inf or NaN ȳ stays out of x ≤ 0, as in PyTorch (and, as
     PyTorch's, it reads the output)
     """
@@ -285,6 +328,7 @@ def relu(x: np.ndarray) -> np.ndarray:
 
 
 relu.defvjp(lambda g, y, x: where(array_of(y) > 0, g, 0), reads=("y",))
+relu.defjvp(lambda dx, y, x: where(array_of(y) > 0, dx, 0))
 
 
 @primitive("abs")
@@ -292,12 +336,14 @@ def abs(x: np.ndarray) -> np.ndarray:  # noqa: A001 (the op's name)
     """y = |x|
 
     VJP: dx = G sign(x)
+    JVP: dy = dx sign(x)
     (0 at x = 0, the subgradient PyTorch also takes)
     """
     return np.abs(x)
 
 
 abs.defvjp(lambda g, y, x: g * np.sign(array_of(x)), reads=("x",))
+abs.defjvp(lambda dx, y, x: dx * np.sign(array_of(x)))
 
 
 @primitive("sin")
@@ -305,11 +351,13 @@ def sin(x: np.ndarray) -> np.ndarray:
     """y = sin x
 
     VJP: dx = G cos(x)
+    JVP: dy = dx cos(x)
     """
     return np.sin(x)
 
 
 sin.defvjp(lambda g, y, x: g * cos(x), reads=("x",))
+sin.defjvp(lambda dx, y, x: dx * cos(x))
 
 
 @primitive("cos")
@@ -317,11 +365,13 @@ def cos(x: np.ndarray) -> np.ndarray:
     """y = cos x
 
     VJP: dx = -G sin(x)
+    JVP: dy = -dx sin(x)
     """
     return np.cos(x)
 
 
 cos.defvjp(lambda g, y, x: -g * sin(x), reads=("x",))
+cos.defjvp(lambda dx, y, x: -dx * sin(x))
 
 
 _erf_elementwise = np.frompyfunc(math.erf, 1, 1)
@@ -332,11 +382,13 @@ def erf(x: np.ndarray) -> np.ndarray:
     """y = erf x = (2/√π) ∫₀ˣ e^(-t²) dt   (``math.erf`` per element: NumPy has no erf)
 
     VJP: dx = G 2/sqrt(pi) exp(-x^2)
+    JVP: dy = dx 2/sqrt(pi) exp(-x^2)
     """
     return np.asarray(_erf_elementwise(x), dtype=np.result_type(x, np.float16))
 
 
 erf.defvjp(lambda g, y, x: g * (2 / math.sqrt(math.pi)) * exp(-(x * x)), reads=("x",))
+erf.defjvp(lambda dx, y, x: dx * (2 / math.sqrt(math.pi)) * exp(-(x * x)))
 
 
 @primitive("softplus")
@@ -344,11 +396,13 @@ def softplus(x: np.ndarray) -> np.ndarray:
     """y = ln(1 + eˣ)   (computed as ``logaddexp(0, x)``: no overflow for large x)
 
     VJP: dx = G sigmoid(x)
+    JVP: dy = dx sigmoid(x)
     """
     return np.logaddexp(0, x).astype(np.result_type(x, np.float16), copy=False)
 
 
 softplus.defvjp(lambda g, y, x: g * sigmoid(x), reads=("x",))
+softplus.defjvp(lambda dx, y, x: dx * sigmoid(x))
 
 
 @primitive("logaddexp")
@@ -356,6 +410,7 @@ def logaddexp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = ln(eᵃ + eᵇ) elementwise (broadcasting; NumPy's stable ``logaddexp``)
 
     VJP: da = G exp(a - y), db = G exp(b - y)
+    JVP: dy = da exp(a - y) + db exp(b - y)
     (e^(a - y) = sigmoid(a - b); written with y, so that the second derivative through y is
     right: ∂²y/∂a² = σ(1 - σ), ¼ at a = b)
     """
@@ -367,6 +422,7 @@ logaddexp.defvjp(
     lambda g, y, a, b: sum_to(g * exp(b - y), shape_of(b)),
     reads=("a b y", "a b y"),
 )
+logaddexp.defjvp(lambda da, y, a, b: da * exp(a - y), lambda db, y, a, b: db * exp(b - y))
 
 
 def step_function(name: str, numpy_fn: Any, formula: str) -> Primitive:
@@ -374,8 +430,9 @@ def step_function(name: str, numpy_fn: Any, formula: str) -> Primitive:
     def forward(x: np.ndarray) -> np.ndarray:
         return numpy_fn(x)
 
-    forward.__doc__ = f"y = {formula}\n\n    VJP: dx = 0 G (flat almost everywhere)\n"
+    forward.__doc__ = f"y = {formula}\n\n    VJP: dx = 0 G (flat almost everywhere)\n    JVP: dy = 0 dx\n"
     op = primitive(name)(forward)
+    op.defjvp(lambda dx, y, x: zero_gradient(dx, y))
     return op.defvjp(lambda g, y, x: zero_gradient(g, x), reads=("",))
 
 
@@ -396,11 +453,13 @@ def round(x: np.ndarray, decimals: int = 0) -> np.ndarray:  # noqa: A001
     """y = x rounded to ``decimals`` places, halves to even (NumPy's and PyTorch's rule)
 
     VJP: dx = 0 G (flat almost everywhere)
+    JVP: dy = 0 dx (flat almost everywhere)
     """
     return np.round(x, decimals)
 
 
 round.defvjp(lambda g, y, x, decimals=0: zero_gradient(g, x), reads=("",))
+round.defjvp(lambda dx, y, x, decimals=0: zero_gradient(dx, y))
 
 
 @primitive("clip")
@@ -408,6 +467,7 @@ def clip(x: np.ndarray, low: Any, high: Any) -> np.ndarray:
     """y = min(max(x, low), high)   (``low`` or ``high`` may be None: no bound on that side)
 
     VJP: dx = G [lo<=x<=hi], dlo = G [x<lo], dhi = G [x>hi]
+    JVP: dy = dx [lo<=x<=hi] + dlo [x<lo] + dhi [x>hi]
     each summed to its input's shape; a value on a bound keeps its gradient, as in PyTorch's
     clamp; where low > high the result is ``high`` everywhere, as in NumPy, and only high
     gets ȳ. Each ȳ is selected by its region (``where``), so an inf or NaN ȳ stays in its region.
@@ -421,6 +481,11 @@ clip.defvjp(
     lambda g, y, x, low, high: sum_to(where(clip_regions(x, low, high)[2], g, 0), shape_of(high)),
     reads=("x low high", "x low high", "x low high"),
 )
+clip.defjvp(
+    lambda dx, y, x, low, high: where(clip_regions(x, low, high)[0], dx, 0),
+    lambda dlow, y, x, low, high: where(clip_regions(x, low, high)[1], dlow, 0),
+    lambda dhigh, y, x, low, high: where(clip_regions(x, low, high)[2], dhigh, 0),
+)
 
 
 @primitive("maximum")
@@ -428,6 +493,7 @@ def maximum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = max(a, b) elementwise (broadcasting)
 
     VJP: da = G [a > b] (1/2 on ties), db = G [b > a]
+    JVP: dy = da [a > b] + db [b > a] (1/2 each on ties)
     Ties share the gradient equally, as tied maxima do in ``max``; ȳ is selected (``where``), so an
     inf or NaN ȳ does not reach the input that lost.
     """
@@ -439,6 +505,7 @@ maximum.defvjp(
     lambda g, y, a, b: sum_to(winner_share(b, a, g), shape_of(b)),
     reads=("a b", "a b"),
 )
+maximum.defjvp(lambda da, y, a, b: winner_share(a, b, da), lambda db, y, a, b: winner_share(b, a, db))
 
 
 @primitive("minimum")
@@ -446,6 +513,7 @@ def minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = min(a, b) elementwise (broadcasting)
 
     VJP: da = G [a < b] (1/2 on ties), db = G [b < a]
+    JVP: dy = da [a < b] + db [b < a] (1/2 each on ties)
     (``maximum``'s rule with the comparison turned round)
     """
     return np.minimum(a, b)
@@ -456,6 +524,7 @@ minimum.defvjp(
     lambda g, y, a, b: sum_to(winner_share(a, b, g), shape_of(b)),
     reads=("a b", "a b"),
 )
+minimum.defjvp(lambda da, y, a, b: winner_share(b, a, da), lambda db, y, a, b: winner_share(a, b, db))
 
 
 def winner_share(a: Any, b: Any, g: Any) -> Any:
@@ -470,6 +539,7 @@ def where(condition: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = a where ``condition`` holds, else b (all three broadcast)
 
     VJP: da = G [cond], db = G [not cond]
+    JVP: dy = where(cond, da, db)
     the condition (boolean or integer) gets no gradient.
     """
     if np.asarray(condition).dtype.kind not in "biu":
@@ -489,6 +559,11 @@ where.defvjp(
     lambda g, y, condition, a, b: sum_to(where(condition, 0, g), shape_of(b)),
     reads=("", "condition", "condition"),
 )
+where.defjvp(
+    None,
+    lambda da, y, condition, a, b: where(condition, da, 0),
+    lambda db, y, condition, a, b: where(condition, 0, db),
+)
 
 # ----------------------------------------------------------------------------
 # Reductions
@@ -498,11 +573,13 @@ def sum(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
     """y = Σ x over ``axis``
 
     VJP: dx = G broadcast
+    JVP: dy = sum(dx)
     """
     return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
 
 sum.defvjp(lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims), reads=("",))
+sum.defjvp(lambda dx, y, x, axis=None, keepdims=False: sum(dx, axis=axis, keepdims=keepdims))
 
 
 def unreduce(g: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
@@ -519,6 +596,7 @@ def mean(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fa
     """y = (1/n) Σ x over ``axis`` (n = number of elements averaged)
 
     VJP: dx = G / n broadcast
+    JVP: dy = mean(dx)
     """
     total = np.add.reduce(x, axis=axis, keepdims=keepdims)
     return total / reduced_count(x, total) if np.size(x) else np.mean(x, axis=axis, keepdims=keepdims)
@@ -528,6 +606,7 @@ mean.defvjp(
     lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims) / reduced_count(x, y),
     reads=("",),
 )
+mean.defjvp(lambda dx, y, x, axis=None, keepdims=False: mean(dx, axis=axis, keepdims=keepdims))
 
 
 @primitive("max", saves=True)
@@ -535,6 +614,7 @@ def max(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
     """y = max x over ``axis``
 
     VJP: dx = G [x = max] / ties
+    JVP: dy = sum(dx [x = max] / ties)
     ȳ goes to the arg-max, and tied maxima share it equally (a valid subgradient). The
     forward saves that share (where the maxima are), so the VJP reads neither x nor y.
     """
@@ -546,6 +626,9 @@ max.defvjp(
     lambda g, y, x, axis=None, keepdims=False, saved=None: unreduce(g, x.shape, axis, keepdims) * saved,
     reads=("",),
 )
+max.defjvp(
+    lambda dx, y, x, axis=None, keepdims=False, saved=None: sum(dx * saved, axis=axis, keepdims=keepdims),
+)
 
 
 @primitive("min", saves=True)
@@ -553,6 +636,7 @@ def min(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
     """y = min x over ``axis``
 
     VJP: dx = G [x = min] / ties
+    JVP: dy = sum(dx [x = min] / ties)
     tied minima share ȳ equally, as in ``max`` (saved by the forward).
     """
     y = np.min(x, axis=axis, keepdims=keepdims)
@@ -563,6 +647,9 @@ min.defvjp(
     lambda g, y, x, axis=None, keepdims=False, saved=None: unreduce(g, x.shape, axis, keepdims) * saved,
     reads=("",),
 )
+min.defjvp(
+    lambda dx, y, x, axis=None, keepdims=False, saved=None: sum(dx * saved, axis=axis, keepdims=keepdims),
+)
 
 
 @primitive("var")
@@ -570,6 +657,7 @@ def var(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
     """y = Σ (x - x̄)² / (n - ddof) over ``axis`` (x̄ the mean; ddof=0 biased, ddof=1 unbiased)
 
     VJP: dx = G 2 (x - mean) / (n - ddof)
+    JVP: dy = sum(2 (x - mean) dx) / (n - ddof)
     broadcast back over the reduced axes (the gradient through the mean is zero: Σ (x - mean x) = 0)
     """
     return np.var(x, axis=axis, keepdims=keepdims, ddof=ddof)
@@ -580,6 +668,10 @@ var.defvjp(
     * (2.0 * reciprocal(reduced_count(x, y) - ddof))
     * centered(x, axis),
     reads=("x",),
+)
+var.defjvp(
+    lambda dx, y, x, axis=None, keepdims=False, ddof=0: sum(centered(x, axis) * dx, axis=axis, keepdims=keepdims)
+    * (2.0 * reciprocal(reduced_count(x, y) - ddof)),
 )
 
 
@@ -594,6 +686,7 @@ def std(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fal
     """y = √var(x) = √(Σ (x - x̄)² / (n - ddof)) over ``axis``
 
     VJP: dx = G (x - mean) / ((n - ddof) y), 0 where y = 0
+    JVP: dy = sum((x - mean) dx) / ((n - ddof) y), 0 where y = 0
     broadcast back over the reduced axes; at y = 0 (a constant slice) the formula is 0/0,
     and 0 is a subgradient at std's minimum (PyTorch's choice too)
     """
@@ -610,7 +703,14 @@ def _std_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False, d
     )
 
 
+def _std_jvp(dx: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    constant = y == 0
+    spread = sum(centered(x, axis) * dx, axis=axis, keepdims=keepdims) * reciprocal(reduced_count(x, y) - ddof)
+    return where(constant, 0.0, spread / where(constant, 1.0, y))
+
+
 std.defvjp(_std_vjp, reads=("x y",))
+std.defjvp(_std_jvp)
 
 
 @primitive("logsumexp")
@@ -618,6 +718,7 @@ def logsumexp(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool
     """y = log Σ exp(x) over ``axis``   (computed as m + log Σ exp(x - m), m = max x: finite for large x)
 
     VJP: dx = G softmax(x)
+    JVP: dy = sum(softmax(x) dx)
     """
     if np.size(x) == 0:  # no max to shift by; an empty sum is 0, and log 0 = -inf
         with np.errstate(divide="ignore"):
@@ -633,6 +734,10 @@ logsumexp.defvjp(
     * exp(x - keep_reduced(y, x.shape, axis, keepdims)),
     reads=("x y",),
 )
+logsumexp.defjvp(
+    lambda dx, y, x, axis=None, keepdims=False: sum(
+        dx * exp(x - keep_reduced(y, x.shape, axis, keepdims)), axis=axis, keepdims=keepdims),
+)
 
 
 def keep_reduced(y: Any, x_shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
@@ -645,12 +750,14 @@ def cumsum(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     """y_i = Σ_{j ≤ i} x_j along ``axis`` (None: over the flattened array)
 
     VJP: dx = reverse cumsum of G
+    JVP: dy = cumsum(dx)
     (x̄_j = Σ_{i ≥ j} ȳ_i: flip(cumsum(flip(ȳ))))
     """
     return np.cumsum(x, axis=axis)
 
 
 cumsum.defvjp(lambda g, y, x, axis=None: reverse_cumsum(g, shape_of(x), axis), reads=("",))
+cumsum.defjvp(lambda dx, y, x, axis=None: cumsum(dx, axis=axis))
 
 
 def reverse_cumsum(g: Any, x_shape: tuple[int, ...], axis: int | None) -> Any:
@@ -666,11 +773,13 @@ def reshape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """y = x with a new shape (same elements, C order)
 
     VJP: dx = G reshaped to x.shape
+    JVP: dy = dx reshaped
     """
     return x.reshape(shape) if isinstance(x, (np.ndarray, np.generic)) else np.reshape(x, shape)
 
 
 reshape.defvjp(lambda g, y, x, shape: reshape(g, shape=x.shape), reads=("",))
+reshape.defjvp(lambda dx, y, x, shape: reshape(dx, shape=y.shape))
 
 
 @primitive("transpose")
@@ -678,11 +787,13 @@ def transpose(x: np.ndarray, axes: tuple[int, ...] | None = None) -> np.ndarray:
     """y = x with its axes permuted (reversed when ``axes`` is None)
 
     VJP: dx = G^T
+    JVP: dy = dx^T
     """
     return np.transpose(x, axes)
 
 
 transpose.defvjp(lambda g, y, x, axes=None: transpose(g, axes=inverse_permutation(axes)), reads=("",))
+transpose.defjvp(lambda dx, y, x, axes=None: transpose(dx, axes=axes))
 
 
 @primitive("flip")
@@ -690,11 +801,13 @@ def flip(x: np.ndarray, axis: tuple[int, ...] | None = None) -> np.ndarray:
     """y = x with the order of its elements reversed along ``axis`` (None: every axis)
 
     VJP: dx = G flipped
+    JVP: dy = dx flipped
     """
     return np.flip(x, axis)
 
 
 flip.defvjp(lambda g, y, x, axis=None: flip(g, axis=axis), reads=("",))
+flip.defjvp(lambda dx, y, x, axis=None: flip(dx, axis=axis))
 
 
 @primitive("tile")
@@ -702,12 +815,14 @@ def tile(x: np.ndarray, reps: tuple[int, ...]) -> np.ndarray:
     """y = x repeated ``reps[k]`` times along axis k (NumPy's ``tile``, PyTorch's ``repeat``)
 
     VJP: dx = sum of G over the copies
+    JVP: dy = dx tiled
     (ȳ reshaped to (r₀, s₀, r₁, s₁, ...), summed over the r axes)
     """
     return np.tile(x, reps)
 
 
 tile.defvjp(lambda g, y, x, reps: untile(g, shape_of(x), reps), reads=("",))
+tile.defjvp(lambda dx, y, x, reps: tile(dx, reps=reps))
 
 
 def untile(g: Any, x_shape: tuple[int, ...], reps: tuple[int, ...]) -> Any:
@@ -725,6 +840,7 @@ def pad(x: np.ndarray, widths: tuple[tuple[int, int], ...], value: float = 0.0) 
     """y = x with ``widths[k] = (before, after)`` elements of ``value`` added along axis k
 
     VJP: dx = G without the padding
+    JVP: dy = dx padded with 0
     (the padding is a constant)
     """
     if len(widths) != np.ndim(x) or builtins.any(w < 0 for pair in widths for w in pair):
@@ -738,6 +854,7 @@ pad.defvjp(
     ),
     reads=("",),
 )
+pad.defjvp(lambda dx, y, x, widths, value=0.0: pad(dx, widths=widths, value=0.0))
 
 
 @primitive("tril")
@@ -745,11 +862,13 @@ def tril(x: np.ndarray, k: int = 0) -> np.ndarray:
     """y = x with the elements above diagonal ``k`` zeroed (last two axes)
 
     VJP: dx = tril(G)
+    JVP: dy = tril(dx)
     """
     return np.tril(x, k)
 
 
 tril.defvjp(lambda g, y, x, k=0: tril(g, k=k), reads=("",))
+tril.defjvp(lambda dx, y, x, k=0: tril(dx, k=k))
 
 
 @primitive("triu")
@@ -757,11 +876,13 @@ def triu(x: np.ndarray, k: int = 0) -> np.ndarray:
     """y = x with the elements below diagonal ``k`` zeroed (last two axes)
 
     VJP: dx = triu(G)
+    JVP: dy = triu(dx)
     """
     return np.triu(x, k)
 
 
 triu.defvjp(lambda g, y, x, k=0: triu(g, k=k), reads=("",))
+triu.defjvp(lambda dx, y, x, k=0: triu(dx, k=k))
 
 
 @primitive("concatenate")
@@ -769,6 +890,7 @@ def _concatenate(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
     """y = [x1, x2, ...] joined along ``axis``
 
     VJP: dx_i = G[slice of x_i]
+    JVP: dy = [dx_1, dx_2, ...] joined
     """
     return np.concatenate(xs, axis=axis)
 
@@ -779,7 +901,14 @@ def _concatenate_vjp(i: int, g: Any, y: Any, *xs: Any, axis: int = 0) -> Any:
     return getitem(g, index=(slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),))
 
 
+def _concatenate_jvp(i: int, dx: Any, y: Any, *xs: Any, axis: int = 0) -> Any:
+    axis = axis % y.ndim
+    start = builtins.sum(x.shape[axis] for x in xs[:i])
+    return scatter_add(dx, index=(slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),), shape=y.shape)
+
+
 _concatenate.defvjp_argnum(_concatenate_vjp, reads="")
+_concatenate.defjvp_argnum(_concatenate_jvp)
 
 
 @primitive("stack")
@@ -787,6 +916,7 @@ def _stack(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
     """y = [x1, x2, ...] stacked along a new ``axis``
 
     VJP: dx_i = G[i]
+    JVP: dy = [dx_1, dx_2, ...] stacked
     """
     return np.stack(xs, axis=axis)
 
@@ -794,6 +924,9 @@ def _stack(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
 _stack.defvjp_argnum(
     lambda i, g, y, *xs, axis=0: getitem(g, index=(slice(None),) * (axis % g.ndim) + (i,)),
     reads="",
+)
+_stack.defjvp_argnum(
+    lambda i, dx, y, *xs, axis=0: scatter_add(dx, index=(slice(None),) * (axis % y.ndim) + (i,), shape=y.shape),
 )
 
 # ----------------------------------------------------------------------------
@@ -804,6 +937,7 @@ def getitem(x: np.ndarray, index: Any) -> np.ndarray:
     """y = x[index]   (ints, slices, None, Ellipsis, integer/boolean arrays, tuples)
 
     VJP: dx = scatter-add of G
+    JVP: dy = dx[index]
     zeros like x, then ȳ *added* at ``index``: an element picked k times (repeated
     integer indices) receives the sum of its k gradients. Embedding lookup ``C[X]`` is
     this op; its VJP is the derivation's "update the embedding rows from the input gradient".
@@ -812,6 +946,7 @@ def getitem(x: np.ndarray, index: Any) -> np.ndarray:
 
 
 getitem.defvjp(lambda g, y, x, index: scatter_add(g, index=index, shape=x.shape), reads=("",))
+getitem.defjvp(lambda dx, y, x, index: getitem(dx, index=index))
 
 
 @primitive("scatter_add")
@@ -819,12 +954,14 @@ def scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray
     """y = zeros(shape) with g added at ``index`` (duplicates accumulate)
 
     VJP: dg = G[index]
+    JVP: dy = scatter-add of dg
     (scatter_add and getitem are adjoint)
     """
     return kernels.scatter_add(g, index, shape)
 
 
 scatter_add.defvjp(lambda g, y, grad_in, index, shape: getitem(g, index=index), reads=("",))
+scatter_add.defjvp(lambda dg, y, g, index, shape: scatter_add(dg, index=index, shape=shape))
 
 
 @primitive("setitem")
@@ -832,6 +969,7 @@ def setitem(x: np.ndarray, value: Any, index: Any) -> np.ndarray:
     """y = x with y[index] = value   (``t[index] = value`` on a tensor in a graph)
 
     VJP: dx = G with 0 at index, dvalue = G[index]
+    JVP: dy = dx with dvalue at index
     (those positions of y no longer depend on x; value̅ is summed to value's shape. With
     repeated indices the last write wins, as in NumPy; each repeat gets ȳ.)
     """
@@ -845,6 +983,10 @@ setitem.defvjp(
     lambda g, y, x, value, index: sum_to(getitem(g, index=index), shape_of(value)),
     reads=("", ""),
 )
+setitem.defjvp(
+    lambda dx, y, x, value, index: where(overwritten(shape_of(x), index), 0.0, dx),
+    lambda dvalue, y, x, value, index: setitem(zero_gradient(dvalue, y), dvalue, index=index),
+)
 
 
 @primitive("gather")
@@ -853,6 +995,7 @@ def gather(x: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
     NumPy's ``take_along_axis``). ``index`` has x's number of axes; y has index's shape.
 
     VJP: dx = scatter-add of G along axis
+    JVP: dy = gather(dx)
     ȳ *added* at the gathered positions (an element gathered twice receives both
     gradients); the index gets no gradient.
     """
@@ -864,6 +1007,7 @@ gather.defvjp(
     None,
     reads=("index", ""),
 )
+gather.defjvp(lambda dx, y, x, index, axis: gather(dx, index, axis=axis), None)
 
 # ----------------------------------------------------------------------------
 # Matrix products
@@ -873,6 +1017,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Y = A @ B  (NumPy matmul: batched over leading axes, 1-D operands promoted)
 
     VJP: dA = G B^T, dB = A^T G
+    JVP: dy = dA B + A dB
     (each summed over broadcast batch axes)
 
     With a batch in the rows of X and the layer Z = X W, G = ∂L/∂Z gives
@@ -903,6 +1048,7 @@ def _matmul_vjp_b(g: Any, y: Any, a: Any, b: Any) -> Any:  # B̄ = Aᵀ Ȳ
 
 
 matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b, reads=("b", "a"))
+matmul.defjvp(lambda da, y, a, b: matmul(da, b), lambda db, y, a, b: matmul(a, db))
 
 
 def matmul2d(a: Any, b: Any) -> Any:
@@ -956,6 +1102,7 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     X is (..., in), W is (in, out), b broadcasts to (..., out) (usually (out,)).
 
     VJP: dX = G W^T, dW = X^T G, db = sum_rows G
+    JVP: dY = dX W + X dW + db
     with X's leading axes folded into rows. These are the derivation's layer rules: it
     stores W transposed (z = W x, so Z = X Wᵀ), where the same rules read G W and Gᵀ X, and
     the bias gradient is the batch sum of the pre-activation gradient.
@@ -975,6 +1122,11 @@ linear.defvjp(
     lambda g, y, x, weight, bias: sum_to(g, bias.shape),
     reads=("weight", "x", ""),
 )
+linear.defjvp(
+    lambda dx, y, x, weight, bias: matmul(dx, weight),
+    lambda dweight, y, x, weight, bias: matmul(x, dweight),
+    lambda dbias, y, x, weight, bias: dbias,
+)
 
 # ----------------------------------------------------------------------------
 # Softmax and losses
@@ -984,6 +1136,7 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """y = x - log Σ exp(x) over ``axis``  (computed as s - log Σ exp(s), s = x - max x)
 
     VJP: dx = G - softmax(x) sum(G)
+    JVP: dy = dx - sum(softmax(x) dx)
     (softmax(x) = exp(y); the sum is over ``axis``)
     """
     if np.size(x) == 0:  # no max of an empty axis; the result is as empty as x
@@ -996,6 +1149,9 @@ log_softmax.defvjp(
     lambda g, y, x, axis=-1: g - exp(y) * sum(g, axis=normalize_axis(axis, y.ndim), keepdims=True),
     reads=("y",),
 )
+log_softmax.defjvp(
+    lambda dx, y, x, axis=-1: dx - sum(exp(y) * dx, axis=normalize_axis(axis, y.ndim), keepdims=True),
+)
 
 
 @primitive("cross_entropy", saves=True)
@@ -1005,6 +1161,7 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, 
     ``logits`` has shape (B, C); ``targets`` holds B class indices.
 
     VJP: dlogits = G (probs - onehot) / B
+    JVP: dy = sum((probs - onehot) dlogits) / B
     (the derivation's "probs - onehot", divided by B because the loss is a mean).
     Its composition ``-log_softmax(x)[arange(B), t].mean()`` gives the same gradient.
     The forward saves the softmax, so backward() needs no second one; under
@@ -1022,11 +1179,17 @@ def _cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any, saved: Any = N
     return (probs - onehot(targets, probs.shape, probs.dtype)) * (g / builtins.max(len(targets), 1))
 
 
+def _cross_entropy_jvp(dlogits: Any, y: Any, logits: Any, targets: Any, saved: Any = None) -> Any:
+    probs = softmax_of(logits) if isinstance(logits, Tensor) else saved
+    return sum((probs - onehot(targets, probs.shape, probs.dtype)) * dlogits) / builtins.max(len(targets), 1)
+
+
 cross_entropy.defvjp(
     _cross_entropy_vjp,
     not_differentiable("cross_entropy's targets are class indices"),
     reads=("logits", ""),
 )
+cross_entropy.defjvp(_cross_entropy_jvp, None)
 
 
 def softmax_of(logits: Any) -> Any:

@@ -6,12 +6,16 @@
 
     sin.defvjp(lambda g, y, x: g * cos(x),        # one VJP per input: vjp(g, y, *inputs, **kwargs)
                rule="dx = G cos(x)")
+    sin.defjvp(lambda dx, y, x: dx * cos(x))      # forward mode, one JVP per input: jvp(dx, y, *inputs, **kwargs)
 
 Calling an op with a Tensor argument returns a Tensor; if an input requires
 grad and recording is on (see ``grad_mode``) it also records a ``Node`` on the
 output. Called on raw arrays only, an op just runs its forward and returns an
 array: that is how the VJPs, written with operators and ops, run on plain
 arrays during ``backward()`` and on Tensors under ``create_graph=True``.
+
+While a forward-mode level is open (``forward_mode.py``) the call also gives the output its
+tangent, from the inputs' tangents and the JVPs; otherwise that costs one check.
 
 This module also holds the argument plumbing every op shares: error messages
 that name the op and the shapes, and index/axis normalisation.
@@ -27,6 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .anomaly import _anomaly, check_forward, user_call_site
+from .forward_mode import _forward, jvp_call
 from .grad_mode import _mode
 from .node import OUTPUT, Node, TracedNode, share_changes
 from .tensor_type import Tensor
@@ -51,7 +56,7 @@ class Primitive:
     refuse; a change to anything else is harmless.
     """
 
-    __slots__ = ("name", "forward", "saves", "vjps", "array_vjps", "rule", "reads", "__dict__")
+    __slots__ = ("name", "forward", "saves", "vjps", "array_vjps", "rule", "reads", "jvps", "jvp_rule", "__dict__")
 
     def __init__(self, name: str, forward: Callable, saves: bool = False) -> None:
         self.name = name
@@ -61,6 +66,8 @@ class Primitive:
         self.array_vjps = self.vjps  # what backward() runs on raw arrays: see defvjp's on_arrays
         self.rule = ""
         self.reads: Any = None  # None: every VJP may read every input and the output
+        self.jvps: Sequence[Callable | None] = _NoJVPs(name)
+        self.jvp_rule = ""
         self.__doc__ = forward.__doc__
         self.__wrapped__ = forward
         REGISTRY.append(self)
@@ -106,6 +113,23 @@ class Primitive:
             self.reads = _ReadsNothing()
         return self
 
+    def defjvp(self, *jvps: Callable | None, rule: str | None = None) -> "Primitive":
+        """Register ``jvp_i(dx, y, *inputs, **kwargs) -> dy_i`` for each input i (forward mode).
+
+        ``dy_i`` is input i's tangent ``dx`` carried to the output: linear in ``dx``, written like
+        the VJPs (operators and ops, never raw NumPy on ``dx``); it may have the input's broadcast
+        shape (forward mode broadcasts where reverse mode sums). The output's tangent is the sum
+        over the inputs that carry one. ``None``: that input has no derivative (class indices).
+        ``rule`` is read from the docstring's ``JVP: dy = ...`` line when left out (``op.jvp_rule``).
+        """
+        self.jvps, self.jvp_rule = jvps, jvp_rule_in(self.__doc__) if rule is None else rule
+        return self
+
+    def defjvp_argnum(self, jvp: Callable, *, rule: str | None = None) -> "Primitive":
+        """Register one ``jvp(i, dx, y, *inputs, **kwargs)`` for an op with any number of inputs."""
+        self.jvps, self.jvp_rule = _ArgnumVJPs(jvp), jvp_rule_in(self.__doc__) if rule is None else rule
+        return self
+
     def _positions(self, names: str) -> tuple[int, ...]:
         """``"y a"`` -> (OUTPUT, 0): names of the forward's parameters as argument positions."""
         parameters = [
@@ -128,6 +152,8 @@ class Primitive:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the forward and, if an input requires grad and recording is on, record a Node."""
+        if _forward.levels:  # forward mode: the output also gets its tangents (forward_mode.py)
+            return jvp_call(self, args, kwargs)
         has_tensor = needs_grad = False
         arrays = []  # the arguments with each Tensor replaced by its array
         for a in args:
@@ -187,13 +213,19 @@ def share_changes_with_input(result: Tensor, args: Sequence[Any], arrays: Sequen
 
 
 _RULE_LINE = re.compile(r"^\s*VJP:\s*(d\w+ = \S.*?)\s*$", re.M)
+_JVP_RULE_LINE = re.compile(r"^\s*JVP:\s*(d\w+ = \S.*?)\s*$", re.M)
 
 
-def rule_in(doc: str | None) -> str:
+def rule_in(doc: str | None, line: re.Pattern = _RULE_LINE) -> str:
     """The rule a docstring states on its ``VJP:`` line, when that line is one of plain ASCII
     (``VJP: dx = G (1 - y^2)``); otherwise ``""`` (an op without a rule still works and draws)."""
-    match = _RULE_LINE.search(doc or "")
+    match = line.search(doc or "")
     return match.group(1) if match and match.group(1).isascii() else ""
+
+
+def jvp_rule_in(doc: str | None) -> str:
+    """The forward-mode rule a docstring states on its ``JVP:`` line (``JVP: dy = dx (1 - y^2)``)."""
+    return rule_in(doc, _JVP_RULE_LINE)
 
 
 def not_differentiable(reason: str) -> Callable:
@@ -219,6 +251,19 @@ class _NoVJPs:
 
     def __getitem__(self, i: int) -> Callable:
         raise NotImplementedError(f"backward through {self.name}: it has no VJP yet; register one with {self.name}.defvjp(...)")
+
+
+class _NoJVPs:
+    """What an op has before ``defjvp``: forward mode through it is a clear error."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getitem__(self, i: int) -> Callable:
+        raise NotImplementedError(
+            f"forward mode (jvp, jacfwd, hessian) through {self.name}: it has no JVP; register one with "
+            f"{self.name}.defjvp(...), or use reverse mode (grad, vjp, jacrev)"
+        )
 
 
 class _ArgnumVJPs:

@@ -31,7 +31,7 @@ class Tensor:
     are installed by ``api.py``'s table; ``t.backward()`` is ``graph.backward``.
     """
 
-    __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_version", "_replaced", "_hooks", "name", "__weakref__")
+    __slots__ = ("_data", "_grad", "_requires_grad", "_node", "_version", "_replaced", "_hooks", "name", "_tangent", "__weakref__")
 
     def __init__(
         self,
@@ -157,6 +157,11 @@ class Tensor:
         return None if self._node is None else self._node.call
 
     @property
+    def op_jvp_rule(self) -> str | None:
+        """The JVP (forward-mode) rule of the op that produced this tensor; ``None`` for a leaf."""
+        return None if self._node is None else self._node.op.jvp_rule
+
+    @property
     def parents(self) -> tuple["Tensor", ...]:
         """The tensors this one was computed from (``()`` for a leaf or a freed graph)."""
         return tuple(a for a in self.op_inputs if isinstance(a, Tensor))
@@ -270,7 +275,9 @@ class Tensor:
                     f"in-place {symbol}: this tensor's values are read-only (they belong to a graph: an op's "
                     "output or its detach()); use the out-of-place form, or clone() first"
                 )
-            if index is None:
+            if getattr(self, "_tangent", None) or getattr(other, "_tangent", None):
+                self._in_place_with_tangents(op, other)
+            elif index is None:
                 np.copyto(self._data, op(self._data, other_data), casting="same_kind")
             else:
                 self._data[index] = other_data
@@ -297,7 +304,18 @@ class Tensor:
         else:
             self._data = result._data
         self._node, self._requires_grad = result._node, result._requires_grad
+        if getattr(result, "_tangent", None) is not None:
+            self._tangent = result._tangent
         return self
+
+    def _in_place_with_tangents(self, op: Any, other: Any) -> None:
+        """An in-place op, not recorded, on values that carry forward-mode tangents: the new
+        values are written into the array, and the tangents follow (``forward_mode.py``)."""
+        before = Tensor._of(self._data.copy())
+        before._tangent = getattr(self, "_tangent", None)
+        result = op(before, other)
+        np.copyto(self._data, result._data, casting="same_kind")
+        self._tangent = getattr(result, "_tangent", None)
 
     def _snapshot(self, write_through: bool) -> "Tensor":
         """Before a recorded in-place op: this tensor's current value and graph as a new Tensor,
@@ -309,6 +327,7 @@ class Tensor:
         data = self._data.copy() if write_through else self._data
         before = Tensor._of(data, self._node)
         before._requires_grad, before._version, before._replaced = self._requires_grad, self._version, self._replaced
+        before._tangent = getattr(self, "_tangent", None)
         mark_changed(before)
         self._version = before._version if write_through else None
         self._replaced = (before._version.stamp, before)

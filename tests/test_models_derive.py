@@ -56,7 +56,9 @@ def test_fresh_model_every_row_matches(dtype, tolerance, capsys) -> None:
     # has its largest magnitude near 1/32 on a fresh model (probs ~ 1/27 everywhere)
     assert float(rows["∂L/∂z⁽²⁾"][3]) == pytest.approx(tolerance * (1 - 1 / 27) / 32, rel=0.05)
     assert rows["∂L/∂W⁽¹⁾"][0] == "(200, 30)" and rows["∂L/∂C"][0] == "(27, 10)"
-    assert out.rstrip().splitlines()[-2] == "all 10 rows match"
+    lines = out.rstrip().splitlines()
+    assert "all 10 rows match" in lines and lines[-1] == "all 5 rows match"  # then forward mode's table
+    assert "forward mode: the slope of L along each hand gradient" in out
 
 
 def test_several_hidden_layers_and_another_batch(capsys) -> None:
@@ -131,3 +133,14 @@ def test_exit_status_from_the_command_line(checkpoints) -> None:
     assert ok.returncode == 0, ok.stderr
     hier = subprocess.run([*run, str(checkpoints["hier"])], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert hier.returncode == 2 and "flat MLP" in hier.stderr
+
+
+def test_a_wrong_jvp_is_a_wrong_forward_mode_row(monkeypatch, capsys) -> None:
+    from autograd_np.ops import OPS
+
+    tanh = OPS["tanh"]
+    monkeypatch.setattr(tanh, "jvps", (lambda dx, y, x: dx * (1 + y * y),))  # a wrong sign
+    assert main(["derive"]) == 1
+    out = capsys.readouterr().out
+    assert "all 10 rows match" in out  # reverse mode is untouched
+    assert "3 of 5 rows WRONG: ∂L/∂b⁽¹⁾ · g, ∂L/∂W⁽¹⁾ · g, ∂L/∂C · g" in out  # the rows below the tanh layer

@@ -12,6 +12,8 @@ And gradcheck itself is checked: it must reject a deliberately wrong VJP.
 """
 from __future__ import annotations
 
+import builtins
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -21,7 +23,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd_np as ag
-from autograd_np import GradcheckError, Tensor, functional as F, ops
+from autograd_np import GradcheckError, Tensor, func, functional as F, ops
 from autograd_np.ops import OPS, Primitive
 
 from helpers import away_from_zero, check, distinct, ops_in_graph, positive, randn, seeds, shapes
@@ -254,6 +256,69 @@ def test_op_table_is_consistent() -> None:
 
 
 # ----------------------------------------------------------------------------
+# 1b. The same table drives forward mode: each JVP against central finite differences, and the
+#     JVP and the VJP adjoint: <v, J u> = <J^T v, u> on random u, v
+# ----------------------------------------------------------------------------
+def _tangents(case: Case, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    rng = np.random.default_rng(sum(map(ord, case.id)) + 1)
+    return [rng.standard_normal(np.shape(x)) for x in inputs]
+
+
+def _directional_difference(fn: Callable, inputs: list[np.ndarray], tangents: list[np.ndarray], eps: float = 1e-6) -> np.ndarray:
+    plus = fn(*[Tensor(x + eps * u) for x, u in zip(inputs, tangents)]).data
+    minus = fn(*[Tensor(x - eps * u) for x, u in zip(inputs, tangents)]).data
+    return (plus - minus) / (2 * eps)
+
+
+@pytest.mark.parametrize("on_tensors", [False, True], ids=["on arrays", "on tensors"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_case_jvp_against_finite_differences(case: Case, on_tensors: bool) -> None:
+    """J u by forward mode against (f(x + eps u) - f(x - eps u)) / 2 eps. On tensors: the inputs
+    require grad, so the JVPs run on Tensors (and are recorded), as when modes nest."""
+    inputs = [np.asarray(x, dtype=np.float64) for x in case.inputs(np.random.default_rng(sum(map(ord, case.id))))]
+    tangents = _tangents(case, inputs)
+    primals = [Tensor(x, requires_grad=on_tensors) for x in inputs]
+    out, tangent_out = func.jvp(case.fn, primals, tangents)
+    np.testing.assert_allclose(out.data, case.fn(*map(Tensor, inputs)).data)
+    assert tangent_out.shape == out.shape
+    numeric = _directional_difference(case.fn, inputs, tangents)
+    np.testing.assert_allclose(tangent_out.data, numeric, rtol=1e-3, atol=1e-5, err_msg=f"JVP of {case.id}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_case_jvp_and_vjp_are_adjoint(case: Case) -> None:
+    inputs = [np.asarray(x, dtype=np.float64) for x in case.inputs(np.random.default_rng(sum(map(ord, case.id))))]
+    u = _tangents(case, inputs)
+    out, ju = func.jvp(case.fn, inputs, u)
+    v = np.random.default_rng(sum(map(ord, case.id)) + 2).standard_normal(out.shape)
+    _, vjp_fn = func.vjp(case.fn, *inputs)
+    jtv = vjp_fn(v)
+    left = float(np.sum(v * ju.data))
+    right = float(builtins.sum(np.sum(g.data * ui) for g, ui in zip(jtv, u)))
+    assert left == pytest.approx(right, rel=1e-9, abs=1e-12), f"<v, J u> = {left} but <J^T v, u> = {right}"
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_has_a_jvp_and_its_rule(name: str) -> None:
+    op = OPS[name]
+    op.jvps[0]  # raises NotImplementedError naming the op when it has none
+    assert op.jvp_rule and op.jvp_rule.isascii() and re.match(r"^d\w+ = \S", op.jvp_rule), (
+        f"op {name}: no one-line 'JVP: dy = ...' in its docstring")
+    lines = op.__doc__.splitlines()
+    vjp_line = next(k for k, line in enumerate(lines) if line.strip().startswith("VJP:"))
+    assert lines[vjp_line + 1].strip().startswith("JVP:"), f"op {name}: the JVP line should follow the VJP line"
+
+
+def test_forward_mode_rejects_a_wrong_jvp() -> None:
+    op = Primitive("bogus_square_jvp", lambda x: x * x)
+    op.defvjp(lambda g, y, x: 2 * g * x)
+    op.defjvp(lambda dx, y, x: dx * x)  # wrong: the derivative of x^2 is 2x
+    x, u = np.array([0.5, -1.0, 2.0]), np.array([1.0, 0.5, -0.25])
+    _, ju = func.jvp(lambda t: op(t), (x,), (u,))
+    assert not np.allclose(ju.data, _directional_difference(lambda t: op(t), [x], [u]), rtol=1e-3)
+
+
+# ----------------------------------------------------------------------------
 # 2. gradcheck itself must fail on a wrong VJP
 # ----------------------------------------------------------------------------
 def _bogus_square() -> Primitive:
@@ -332,6 +397,22 @@ def test_binary_ops_broadcast_both_ways(name: str, pair: Any, seed: int) -> None
     sa, sb = pair.input_shapes
     a, b = _binary_operands(name, seed, sa, sb)
     assert check(BINARY[name], a, b)
+
+
+@given(name=st.sampled_from(sorted(BINARY)), pair=broadcast_pairs, seed=seeds)
+def test_binary_ops_broadcast_both_ways_in_forward_mode(name: str, pair: Any, seed: int) -> None:
+    """Forward mode broadcasts each input's tangent where reverse mode sums: J u against finite
+    differences, and adjoint to the VJP, for every broadcast pair."""
+    sa, sb = pair.input_shapes
+    a, b = _binary_operands(name, seed, sa, sb)
+    u = [randn(seed + 2, sa), randn(seed + 3, sb)]
+    out, ju = func.jvp(BINARY[name], (a, b), u)
+    np.testing.assert_allclose(ju.data, _directional_difference(BINARY[name], [a, b], u), rtol=1e-4, atol=1e-6)
+    v = randn(seed + 4, out.shape)
+    _, vjp_fn = func.vjp(BINARY[name], a, b)
+    left = np.sum(v * ju.data)
+    right = builtins.sum(np.sum(g.data * ui) for g, ui in zip(vjp_fn(v), u))
+    assert left == pytest.approx(right, rel=1e-9, abs=1e-12)
 
 
 @given(

@@ -183,3 +183,13 @@ def test_graph_show_rule_through_the_cli(tmp_path, capsys):
         assert rule not in plain.read_text()
     texts = {el.text for el in ET.parse(svg).getroot().iter(f"{SVG}text")}
     assert set(rules.values()) <= texts
+
+
+def test_show_jvp_writes_the_forward_mode_rule_after_the_vjp():
+    x = Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    loss = (x.tanh() * 3.0).sum()
+    both = labels(viz.draw(loss, show_rule=True, show_jvp=True))
+    assert (["tanh", "(2,)"], ["dx = G (1 - y^2)", "dy = dx (1 - y^2)"]) in both.values()
+    only_jvp = labels(viz.draw(loss, show_jvp=True))
+    assert (["tanh", "(2,)"], ["dy = dx (1 - y^2)"]) in only_jvp.values()
+    assert x.tanh().op_jvp_rule == autograd_np.ops.OPS["tanh"].jvp_rule == "dy = dx (1 - y^2)"

@@ -71,6 +71,7 @@ def draw(
     max_nodes: int | None = 500,
     collapse_chains: bool = False,
     show_rule: bool = False,
+    show_jvp: bool = False,
     graph_attr: Mapping[str, str] | None = None,
     module_names: bool = True,
     group_modules: bool = False,
@@ -101,6 +102,8 @@ def draw(
             chain lists ``op: rule`` once per distinct op. Rules are written in ASCII
             (other characters are spelled out: ``ᵀ`` as ``^T``, ``∂`` as ``d``), so that
             both renderers can measure them. An op defined without a rule shows none.
+        show_jvp: also write each op's JVP, its forward-mode rule (``tensor.op_jvp_rule``,
+            such as ``dy = dx (1 - y^2)``), on the line after the VJP (alone without ``show_rule``).
         graph_attr: extra Graphviz graph attributes (``{"label": "my model"}``, ``size``...).
         module_names: name a parameter of a live ``nn.Module`` as its top-most module's
             ``named_parameters()`` does (``layers.0.weight``), without ``params``. The
@@ -136,7 +139,7 @@ def draw(
     g.attr("node", fontname="Helvetica", fontsize="10")
     g.attr("edge", fontname="Helvetica", fontsize="9")
     for i, members in enumerate(groups):
-        rules = _rules(members) if show_rule else []
+        rules = _rules(members, show_rule, show_jvp)
         last = members[-1]
         box = boxes.chains[position[id(members[0])]] if boxes else None
         lines = [f"{boxes.groups[box[0]]['label']}: {len(members)} nodes"] if box else _header(members, names, fallback_names)
@@ -333,13 +336,16 @@ def _header(members: list[Tensor], names: dict[int, str], fallback_names: dict[i
     return [" -> ".join(ops), f"({len(members)} ops)"]
 
 
-def _rules(members: list[Tensor]) -> list[str]:
-    """The rule lines of an op node: the rule, or ``op: rule`` per distinct op of a chain."""
-    rules = {t.op: ascii_rule(t.op_rule) for t in members if t.op is not None and t.op_rule}
-    rules = {op: rule for op, rule in rules.items() if rule}
-    if len(members) == 1:
-        return list(rules.values())
-    return [f"{op}: {rule}" for op, rule in rules.items()]
+def _rules(members: list[Tensor], vjp: bool = True, jvp: bool = False) -> list[str]:
+    """The rule lines of an op node: the rule (VJP, then JVP), or ``op: rule`` per distinct op of a chain."""
+    lines = []
+    for wanted, rule_of in ((vjp, "op_rule"), (jvp, "op_jvp_rule")):
+        if not wanted:
+            continue
+        rules = {t.op: ascii_rule(getattr(t, rule_of)) for t in members if t.op is not None and getattr(t, rule_of)}
+        rules = {op: rule for op, rule in rules.items() if rule}
+        lines += list(rules.values()) if len(members) == 1 else [f"{op}: {rule}" for op, rule in rules.items()]
+    return lines
 
 
 def _html_label(lines: list[str], rules: list[str], dark: bool) -> str:

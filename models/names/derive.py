@@ -19,7 +19,7 @@ import numpy as np
 import autograd_np as ag
 from autograd_np import nn
 from autograd_np import Comparison
-from autograd_np.functional import cross_entropy
+from autograd_np.functional import cross_entropy, linear
 
 from . import handwritten_backprop as derivation
 from .data import DEFAULT_DATA, read_words
@@ -87,7 +87,10 @@ def cmd_derive(args: argparse.Namespace) -> int:
     table = check(embedding, linears, X, Y)
     print(table)
     print("(∂L/∂W⁽ⁱ⁾ in the derivation's (out, in) layout; the engine's weight.grad, stored (in, out), is transposed)")
-    return 0 if table.ok else 1
+    forward = check_forward_mode(embedding, linears, X, Y)
+    print("\nforward mode: the slope of L along each hand gradient g = ∂L/∂θ, by one JVP (no tape), against ‖g‖²")
+    print(forward)
+    return 0 if table.ok and forward.ok else 1
 
 
 def check(embedding: nn.Embedding, linears: list[nn.Linear], X: np.ndarray, Y: np.ndarray) -> Comparison:
@@ -100,6 +103,39 @@ def check(embedding: nn.Embedding, linears: list[nn.Linear], X: np.ndarray, Y: n
     manual = {"L": np.asarray(f.loss, dtype=params.C.dtype), **derivation.backward(params, f, X, Y)}
     engine = {"L": engine_loss.data, **engine}
     notes = {"L": "mean of -log probs[y] (forward)", **derivation.rules(len(linears))}
+    return ag.compare(manual, engine, notes=notes)
+
+
+def check_forward_mode(embedding: nn.Embedding, linears: list[nn.Linear], X: np.ndarray, Y: np.ndarray) -> Comparison:
+    """Forward mode against the derivation: for each parameter θ, the JVP of L along the hand
+    gradient g = ∂L/∂θ (L's slope in that direction, one forward pass carrying a tangent) must
+    equal ⟨g, g⟩ = ‖g‖²."""
+    params = derivation.Params.from_stored(
+        embedding.weight.data, [lin.weight.data for lin in linears], [lin.bias.data for lin in linears]
+    )
+    _, by_hand = derivation.gradients(params, X, Y)
+    stored = {symbol("C"): embedding.weight.data}
+    for i, lin in enumerate(linears, start=1):
+        stored[symbol("W", i)], stored[symbol("b", i)] = lin.weight.data, lin.bias.data
+
+    def loss_with(name: str) -> Any:
+        def loss(value: ag.Tensor) -> ag.Tensor:
+            p = {**stored, name: value}
+            x = p[symbol("C")][X].flatten(1) if name == symbol("C") else ag.Tensor(p[symbol("C")][X].reshape(len(X), -1))
+            for i in range(1, len(linears) + 1):
+                z = linear(x, p[symbol("W", i)], p[symbol("b", i)])
+                x = z.tanh() if i < len(linears) else z
+            return cross_entropy(x, Y)
+
+        return loss
+
+    manual, engine, notes = {}, {}, {}
+    for name in reversed(stored):
+        g = by_hand[name].T if name.startswith("∂L/∂W") else by_hand[name]  # W: stored (in, out)
+        _, slope = ag.func.jvp(loss_with(name), (stored[name],), (g,))
+        row = f"{name} · g"
+        manual[row], engine[row] = np.asarray(np.sum(g * g), dtype=g.dtype), slope.data
+        notes[row] = "JVP of L along g vs ‖g‖²"
     return ag.compare(manual, engine, notes=notes)
 
 
