@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import kernels
 from .ops import getitem, reshape, scatter_add
 from .primitives import primitive, shape_of
 
@@ -88,40 +89,45 @@ def _padded(x: np.ndarray, padding: Pair) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
 
 
-def _rows(cols: np.ndarray, groups: int) -> np.ndarray:
-    """Windows (N, C, Ho, Wo, kh, kw) as im2col matrices, one per group: (groups, N*Ho*Wo, C/groups*kh*kw)."""
+def im2col(cols: np.ndarray, groups: int) -> np.ndarray:
+    """Windows (N, C, Ho, Wo, kh, kw) as one matrix per group: (groups, C/groups*kh*kw, N*Ho*Wo), a row
+    per (c, i, j) and a column per output position (n, h, w); a copy whose inner runs are output rows."""
     n, c, ho, wo, kh, kw = cols.shape
-    per_group = cols.reshape(n, groups, c // groups, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
-    return per_group.reshape(groups, n * ho * wo, c // groups * kh * kw)
+    return cols.transpose(1, 4, 5, 0, 2, 3).reshape(groups, c // groups * kh * kw, n * ho * wo)
 
 
-def windows_times_weight(cols: np.ndarray, weight: np.ndarray, groups: int) -> np.ndarray:
-    """y = cols @ W^T per group, back in NCHW: (N, O, Ho, Wo)."""
-    n, _, ho, wo = cols.shape[:4]
-    o = weight.shape[0]
-    y = _rows(cols, groups) @ weight.reshape(groups, o // groups, -1).transpose(0, 2, 1)  # (groups, N*Ho*Wo, O/groups)
-    return y.reshape(groups, n, ho, wo, o // groups).transpose(1, 0, 4, 2, 3).reshape(n, o, ho, wo)
-
-
-def gradient_times_windows(cols: np.ndarray, g: np.ndarray, groups: int) -> np.ndarray:
-    """dW = g^T @ cols per group: (O, C/groups, kh, kw)."""
+def _by_group(g: np.ndarray, groups: int) -> np.ndarray:
+    """(N, O, Ho, Wo) as (groups, O/groups, N*Ho*Wo): one row per output channel."""
     n, o, ho, wo = g.shape
-    rows = g.reshape(n, groups, o // groups, ho * wo).transpose(1, 2, 0, 3).reshape(groups, o // groups, n * ho * wo)
-    return (rows @ _rows(cols, groups)).reshape((o, cols.shape[1] // groups) + cols.shape[4:])
+    return g.reshape(n, groups, o // groups, ho * wo).transpose(1, 2, 0, 3).reshape(groups, o // groups, n * ho * wo)
+
+
+def weight_times_columns(columns: np.ndarray, weight: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """y = W @ columns per group, back in NCHW ``shape``: W as (groups, O/groups, C/groups*kh*kw)."""
+    groups = columns.shape[0]
+    n, o, ho, wo = shape
+    y = weight.reshape(groups, o // groups, -1) @ columns  # (groups, O/groups, N*Ho*Wo)
+    return y.reshape(groups, o // groups, n, ho, wo).transpose(2, 0, 1, 3, 4).reshape(shape)
+
+
+def gradient_times_columns(columns: np.ndarray, g: np.ndarray, kernel_size: Pair) -> np.ndarray:
+    """dW = g @ columns^T per group, as (columns @ g^T)^T: (O, C/groups, kh, kw)."""
+    groups, k = columns.shape[:2]
+    dw = columns @ _by_group(g, groups).transpose(0, 2, 1)  # (groups, C/groups*kh*kw, O/groups)
+    return dw.transpose(0, 2, 1).reshape((g.shape[1], k // (kernel_size[0] * kernel_size[1])) + tuple(kernel_size))
 
 
 def gradient_columns(y: np.ndarray, weight: np.ndarray, groups: int) -> np.ndarray:
-    """The columns y @ W per group, before col2im: a view of shape (N, groups, C/groups, kh, kw, Ho, Wo)."""
+    """W^T @ y per group, before col2im: (groups, C/groups, kh, kw, N, Ho, Wo)."""
     n, o, ho, wo = y.shape
     cg, kh, kw = weight.shape[1:]
-    rows = y.reshape(n, groups, o // groups, ho * wo).transpose(1, 0, 3, 2).reshape(groups, n * ho * wo, o // groups)
-    cols = rows @ weight.reshape(groups, o // groups, cg * kh * kw)  # (groups, N*Ho*Wo, C/groups*kh*kw)
-    return cols.reshape(groups, n, ho, wo, cg, kh, kw).transpose(1, 0, 4, 5, 6, 2, 3)
+    w = weight.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+    return (w @ _by_group(y, groups)).reshape(groups, cg, kh, kw, n, ho, wo)
 
 
-@primitive("conv2d")
+@primitive("conv2d", saves=True)
 def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair = (1, 1), padding: Pair = (0, 0), dilation: Pair = (1, 1),
-           groups: int = 1) -> np.ndarray:
+           groups: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """y[n,o,h,w] = sum_{c,i,j} W[o,c,i,j] xp[n, c, h*sh + i*dh, w*sw + j*dw]   (xp: x zero-padded)
 
     per group of channels; computed as im2col (a sliding-window view) times W as a matrix.
@@ -130,20 +136,29 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair = (1, 1), padding: Pa
     JVP: dy = conv2d(dx, W) + conv2d(x, dW)
     (the adjoint of a convolution in its input is the transposed convolution; in its weight,
     the correlation of the input's windows with G: dW = G^T cols)
+    The forward saves its im2col matrix: backward() reuses it for dW (``kernels.conv2d_weight_from_columns``).
     """
     out = _conv_shapes(x, weight, stride, padding, dilation, groups)
-    cols = windows(_padded(x, padding), weight.shape[2:], stride, dilation, out)
-    return windows_times_weight(cols, weight, groups)
+    columns = im2col(windows(_padded(x, padding), weight.shape[2:], stride, dilation, out), groups)
+    return weight_times_columns(columns, weight, (x.shape[0], weight.shape[0]) + out), columns
+
+
+def _conv2d_vjp_x(g: Any, y: Any, x: Any, weight: Any, saved: Any = None, **settings: Any) -> Any:
+    return conv_transpose2d(g, weight, size=shape_of(x)[2:], **settings)
+
+
+def _conv2d_vjp_weight(g: Any, y: Any, x: Any, weight: Any, saved: Any = None, **settings: Any) -> Any:
+    return conv2d_weight(x, g, kernel_size=shape_of(weight)[2:], **settings)
 
 
 conv2d.defvjp(
-    lambda g, y, x, weight, **kw: conv_transpose2d(g, weight, size=shape_of(x)[2:], **kw),
-    lambda g, y, x, weight, **kw: conv2d_weight(x, g, kernel_size=shape_of(weight)[2:], **kw),
-    reads=("weight", "x"),
+    _conv2d_vjp_x, _conv2d_vjp_weight, reads=("weight", "x"),
+    on_arrays=(_conv2d_vjp_x, lambda g, y, x, weight, saved=None, **kw: kernels.conv2d_weight_from_columns(
+        saved, g, weight.shape)),
 )
 conv2d.defjvp(
-    lambda dx, y, x, weight, **kw: conv2d(dx, weight, **kw),
-    lambda dw, y, x, weight, **kw: conv2d(x, dw, **kw),
+    lambda dx, y, x, weight, saved=None, **kw: conv2d(dx, weight, **kw),
+    lambda dw, y, x, weight, saved=None, **kw: conv2d(x, dw, **kw),
 )
 
 
@@ -167,14 +182,14 @@ def conv_transpose2d(y: np.ndarray, weight: np.ndarray, size: Pair, stride: Pair
         )
     kh, kw = weight.shape[2:]
     cg = weight.shape[1]
-    xp = np.zeros((n, groups, cg, size[0] + 2 * padding[0], size[1] + 2 * padding[1]), dtype=np.result_type(y, weight))
+    xp = np.zeros((groups, cg, n, size[0] + 2 * padding[0], size[1] + 2 * padding[1]), dtype=np.result_type(y, weight))
     cols = gradient_columns(y, weight, groups)
     for i in range(kh):
         for j in range(kw):
-            xp[:, :, :, i * dilation[0]: i * dilation[0] + (ho - 1) * stride[0] + 1: stride[0],
-               j * dilation[1]: j * dilation[1] + (wo - 1) * stride[1] + 1: stride[1]] += cols[:, :, :, i, j]
-    xp = xp.reshape(n, groups * cg, *xp.shape[3:])
-    return xp[:, :, padding[0]: padding[0] + size[0], padding[1]: padding[1] + size[1]]
+            xp[..., i * dilation[0]: i * dilation[0] + (ho - 1) * stride[0] + 1: stride[0],
+               j * dilation[1]: j * dilation[1] + (wo - 1) * stride[1] + 1: stride[1]] += cols[:, :, i, j]
+    x = xp[..., padding[0]: padding[0] + size[0], padding[1]: padding[1] + size[1]]
+    return x.reshape(groups * cg, n, *size).transpose(1, 0, 2, 3).copy()
 
 
 conv_transpose2d.defvjp(
@@ -203,8 +218,8 @@ def conv2d_weight(x: np.ndarray, g: np.ndarray, kernel_size: Pair, stride: Pair 
     if np.ndim(x) != 4 or x.shape[0] != n or x.shape[1] % groups or o % groups:
         raise ValueError(f"conv2d_weight: input of shape {np.shape(x)} and gradient of shape {np.shape(g)} do not fit "
                          f"(groups={groups})")
-    cols = windows(_padded(x, padding), kernel_size, stride, dilation, (ho, wo))
-    return gradient_times_windows(cols, g, groups)
+    columns = im2col(windows(_padded(x, padding), kernel_size, stride, dilation, (ho, wo)), groups)
+    return gradient_times_columns(columns, g, kernel_size)
 
 
 conv2d_weight.defvjp(

@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import convolution, creation, functions, ops
+from . import creation, functions, ops
+from . import convolution  # after ops: ops.py imports it last, so its ops join ops.OPS
 from .tensor_type import Tensor
 
 
