@@ -106,7 +106,7 @@ def weight_times_columns(columns: np.ndarray, weight: np.ndarray, shape: tuple[i
     """y = W @ columns per group, back in NCHW ``shape``: W as (groups, O/groups, C/groups*kh*kw)."""
     groups = columns.shape[0]
     n, o, ho, wo = shape
-    y = weight.reshape(groups, o // groups, -1) @ columns  # (groups, O/groups, N*Ho*Wo)
+    y = weight.reshape(groups, o // groups, columns.shape[1]) @ columns  # (groups, O/groups, N*Ho*Wo)
     return y.reshape(groups, o // groups, n, ho, wo).transpose(2, 0, 1, 3, 4).reshape(shape)
 
 
@@ -256,7 +256,7 @@ def max_pool2d(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair = (
     values = np.pad(x, widths, constant_values=-np.inf)
     positions = np.pad(np.arange(x.size).reshape(x.shape), widths, constant_values=-1)
     value_windows = windows(values, kernel_size, stride, dilation, out)
-    flat = value_windows.reshape(value_windows.shape[:4] + (-1,))
+    flat = value_windows.reshape(value_windows.shape[:4] + (kernel_size[0] * kernel_size[1],))
     first_max = np.argmax(flat, axis=-1)[..., None]
     position_windows = windows(positions, kernel_size, stride, dilation, out)
     where = np.take_along_axis(position_windows.reshape(flat.shape), first_max, axis=-1)[..., 0]
