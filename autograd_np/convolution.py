@@ -240,8 +240,10 @@ def max_pool2d(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair = (
 
     VJP: dx = G added at each window's argmax
     JVP: dy = dx at each window's argmax
-    The forward saves, per output, the flat position in x of its window's first maximum (PyTorch's
-    choice on ties); the gradient is scattered there (scatter_add: windows that overlap add).
+    A running maximum over the kh*kw taps (each tap a strided view of xp: one value per window),
+    replaced only where a later tap is strictly larger, so ties go to the first maximum (PyTorch's
+    choice). The forward saves, per output, the flat position in x of that maximum; the gradient
+    is scattered there (scatter_add: windows that overlap add).
     """
     if np.ndim(x) != 4:
         raise ValueError(f"max_pool2d: input must be (N, C, H, W), got shape {np.shape(x)}")
@@ -252,21 +254,38 @@ def max_pool2d(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair = (
         raise ValueError(f"max_pool2d: input of shape {x.shape} is smaller than kernel_size {kernel_size}")
     extra = [max(0, (out[k] - 1) * stride[k] + dilation[k] * (kernel_size[k] - 1) + 1 - x.shape[2 + k] - 2 * padding[k])
              for k in (0, 1)]  # ceil_mode: the last window may reach past the padding
-    widths = ((0, 0), (0, 0), (padding[0], padding[0] + extra[0]), (padding[1], padding[1] + extra[1]))
-    values = np.pad(x, widths, constant_values=-np.inf)
-    positions = np.pad(np.arange(x.size).reshape(x.shape), widths, constant_values=-1)
-    value_windows = windows(values, kernel_size, stride, dilation, out)
-    flat = value_windows.reshape(value_windows.shape[:4] + (kernel_size[0] * kernel_size[1],))
-    first_max = np.argmax(flat, axis=-1)[..., None]
-    position_windows = windows(positions, kernel_size, stride, dilation, out)
-    where = np.take_along_axis(position_windows.reshape(flat.shape), first_max, axis=-1)[..., 0]
-    return np.take_along_axis(flat, first_max, axis=-1)[..., 0], where
+    values = x
+    if padding != (0, 0) or max(extra) > 0:
+        widths = ((0, 0), (0, 0), (padding[0], padding[0] + extra[0]), (padding[1], padding[1] + extra[1]))
+        values = np.pad(x, widths, constant_values=-np.inf)
+    best, offset_of_best = None, np.intp(0)
+    for i in range(kernel_size[0]):
+        for j in range(kernel_size[1]):
+            tap = values[:, :, i * dilation[0]: i * dilation[0] + (out[0] - 1) * stride[0] + 1: stride[0],
+                         j * dilation[1]: j * dilation[1] + (out[1] - 1) * stride[1] + 1: stride[1]]
+            if best is None:
+                best = tap.copy()
+                continue
+            larger = tap > best
+            np.maximum(best, tap, out=best)  # NaN wins, as in PyTorch
+            offset_of_best = np.where(larger, i * dilation[0] * x.shape[3] + j * dilation[1], offset_of_best)
+    return best, _window_starts(x.shape, out, stride, padding) + offset_of_best  # (an intp)
+
+
+def _window_starts(shape: tuple[int, ...], out: Pair, stride: Pair, padding: Pair) -> np.ndarray:
+    """The flat position in x of each window's first tap: row h*sh - ph, column w*sw - pw (outside x
+    for windows that start in the padding; a tap's offset i*dh*W + j*dw is added to it)."""
+    n, c, height, width = shape
+    rows = (np.arange(out[0]) * stride[0] - padding[0])[:, None] * width
+    cols = np.arange(out[1]) * stride[1] - padding[1]
+    return np.arange(n * c).reshape(n, c, 1, 1) * (height * width) + (rows + cols)
 
 
 max_pool2d.defvjp(
     lambda g, y, x, kernel_size, stride, saved=None, **kw: reshape(
         scatter_add(g, index=saved, shape=(int(np.prod(shape_of(x))),)), shape=shape_of(x)),
     reads=("",),
+    on_arrays=(lambda g, y, x, kernel_size, stride, saved=None, **kw: kernels.add_at_positions(g, saved, x.shape),),
 )
 max_pool2d.defjvp(
     lambda dx, y, x, kernel_size, stride, saved=None, **kw: getitem(

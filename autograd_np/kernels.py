@@ -182,3 +182,12 @@ def conv2d_weight_from_columns(columns: np.ndarray, g: np.ndarray, weight_shape:
     n, o, ho, wo = g.shape
     rows = g.reshape(n, groups, o // groups, ho * wo).transpose(1, 0, 3, 2).reshape(groups, n * ho * wo, o // groups)
     return np.matmul(columns, rows).transpose(0, 2, 1).reshape(weight_shape)
+
+
+def add_at_positions(g: np.ndarray, positions: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """zeros(shape) with each g[k] added at flat position positions[k] (repeats add up): the same as
+    ``scatter_add(g, positions, (size,))`` reshaped, as one ``np.bincount`` (a counting pass, much
+    faster than ``np.add.at``); a max pool's input gradient."""
+    size = int(np.prod(shape))
+    total = np.bincount(positions.reshape(-1), weights=g.reshape(-1), minlength=size)
+    return total.astype(g.dtype, copy=False).reshape(shape)
