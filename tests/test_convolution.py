@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pytest
 
-import autograd_np as ag
 from autograd_np import Tensor, convolution, functional as F, nn
 
 from helpers import check, distinct, second_order

@@ -14,6 +14,7 @@ from autograd_np import Tensor, functional as F, nn
 
 torch = pytest.importorskip("torch", reason="torch is optional: tests/test_convolution.py checks the same without it")
 TF = torch.nn.functional
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")  # PyTorch on its own copy
 
 
 def _compare(ours: Callable[..., Any], theirs: Callable[..., Any], *shapes: tuple[int, ...], seed: int = 0,
