@@ -265,3 +265,21 @@ def test_batchnorm2d_normalises_each_channel_and_tracks_running_statistics() -> 
     bn.train()
     assert check(lambda x, w, b: nn.BatchNorm2d(3, dtype=np.float64)(x) * w + b, x[:2, :, :3, :3],
                  np.ones((3, 1, 1)), np.zeros((3, 1, 1)))
+
+
+def test_second_order_through_the_transposed_convolution_and_the_pools() -> None:
+    """Every VJP here is an op (conv2d, conv_transpose2d, conv2d_weight, scatter_add), so the
+    gradients can be differentiated again."""
+    r = np.random.default_rng(10)
+    x, w = r.standard_normal((1, 2, 3, 3)), r.standard_normal((2, 3, 2, 2))
+    assert check(second_order(lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1)), x, w)
+    pooled = distinct(11, (1, 2, 4, 5))
+    assert check(second_order(lambda x: F.max_pool2d(x * x, 2, stride=1)), pooled)
+    assert check(second_order(lambda x: F.avg_pool2d(x * x, 2, 1, 1)), pooled)
+
+
+def test_multinomial_is_a_function_and_a_method() -> None:
+    import autograd_np as ag
+
+    weights = ag.tensor([[1.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(ag.multinomial(weights, 2, rng=4).data, weights.multinomial(2, rng=4).data)
