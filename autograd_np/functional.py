@@ -388,8 +388,9 @@ def selu(x: Tensor) -> Tensor:
 
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    """x clipped to [min_val, max_val]."""
-    return ops.clip(x, min_val, max_val)
+    """x clipped to [min_val, max_val]; the gradient is 1 strictly between the bounds and 0 on and
+    beyond them (as PyTorch; ``clip`` keeps it on a bound)."""
+    return ops.where(functions.le(x, min_val), min_val, ops.where(functions.ge(x, max_val), max_val, x))
 
 
 def relu6(x: Tensor) -> Tensor:
@@ -399,7 +400,7 @@ def relu6(x: Tensor) -> Tensor:
 
 def hardsigmoid(x: Tensor) -> Tensor:
     """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between."""
-    return ops.clip(x / 6.0 + 0.5, 0.0, 1.0)
+    return hardtanh(x / 6.0 + 0.5, 0.0, 1.0)
 
 
 def hardswish(x: Tensor) -> Tensor:

@@ -283,3 +283,10 @@ def test_multinomial_is_a_function_and_a_method() -> None:
 
     weights = ag.tensor([[1.0, 0.0, 2.0]])
     np.testing.assert_array_equal(ag.multinomial(weights, 2, rng=4).data, weights.multinomial(2, rng=4).data)
+
+
+def test_hardtanh_family_has_no_gradient_on_its_bounds_as_pytorch() -> None:
+    x = Tensor(np.array([-1.0, 1.0, 0.0, 6.0, -3.0, 3.0]), requires_grad=True)
+    (F.hardtanh(x) + F.relu6(x) + F.hardsigmoid(x)).sum().backward()
+    # hardtanh: 0 at -1 and 1; relu6: 0 at 0 and 6; hardsigmoid: 0 at -3 and 3
+    np.testing.assert_allclose(x.grad, [1 / 6, 1 + 1 / 6, 1 + 1 / 6, 0.0, 0.0, 1.0])  # PyTorch gives the same
