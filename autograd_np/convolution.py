@@ -193,13 +193,13 @@ def conv_transpose2d(y: np.ndarray, weight: np.ndarray, size: Pair, stride: Pair
 
 
 conv_transpose2d.defvjp(
-    lambda g, x, y, weight, size, **kw: conv2d(g, weight, **kw),
-    lambda g, x, y, weight, size, **kw: conv2d_weight(g, y, kernel_size=shape_of(weight)[2:], **kw),
+    lambda g, out, y, weight, size, **kw: conv2d(g, weight, **kw),
+    lambda g, out, y, weight, size, **kw: conv2d_weight(g, y, kernel_size=shape_of(weight)[2:], **kw),
     reads=("weight", "y"),
 )
 conv_transpose2d.defjvp(
-    lambda dy, x, y, weight, size, **kw: conv_transpose2d(dy, weight, size=size, **kw),
-    lambda dw, x, y, weight, size, **kw: conv_transpose2d(y, dw, size=size, **kw),
+    lambda dy, out, y, weight, size, **kw: conv_transpose2d(dy, weight, size=size, **kw),
+    lambda dw, out, y, weight, size, **kw: conv_transpose2d(y, dw, size=size, **kw),
 )
 
 

@@ -84,10 +84,33 @@ def conv_steps(full: bool) -> dict[str, Callable[[], Any]]:
     return {"autograd_np": engine, "torch": pytorch}
 
 
+def single_conv_steps() -> dict[str, Callable[[], Any]]:
+    """conv2d alone: 8->16 channels, 3x3, on a 64x8x26x26 input that requires grad; loss = sum(y * c)."""
+    rng = np.random.default_rng(0)
+    x_data = rng.standard_normal((64, 8, 26, 26)).astype(np.float32)
+    c = rng.standard_normal((64, 16, 24, 24)).astype(np.float32)
+    conv, conv_torch = nn.Conv2d(8, 16, 3, rng=1), torch.nn.Conv2d(8, 16, 3)
+    x = Tensor(x_data, requires_grad=True)
+    x_torch, c_torch = torch.tensor(x_data, requires_grad=True), torch.tensor(c)
+
+    def engine() -> None:
+        x.grad = conv.weight.grad = conv.bias.grad = None
+        (conv(x) * c).sum().backward()
+
+    def pytorch() -> None:
+        x_torch.grad = None
+        conv_torch.zero_grad()
+        (conv_torch(x_torch) * c_torch).sum().backward()
+
+    return {"autograd_np": engine, "torch": pytorch}
+
+
 def bench_conv(reps: int) -> None:
     print("conv step, 64x1x28x28 float32, conv 1->8 3x3, ReLU, conv 8->16 3x3, ReLU, forward + backward, 1 thread")
-    for label, full in (("conv layers, mean square", False), ("small CNN, pool + linear + cross-entropy", True)):
-        ms = side_by_side(conv_steps(full), reps)
+    rows = (("conv2d 8->16 alone (64x8x26x26 input)", single_conv_steps), ("conv layers, mean square", lambda: conv_steps(False)),
+            ("small CNN, pool + linear + cross-entropy", lambda: conv_steps(True)))
+    for label, steps in rows:
+        ms = side_by_side(steps(), reps)
         print(f"  {label:44s} autograd_np {ms['autograd_np']:7.2f} ms   torch {ms['torch']:7.2f} ms   "
               f"ratio {ms['autograd_np'] / ms['torch']:.2f}")
 
