@@ -311,6 +311,8 @@ public("__rmatmul__", ops.matmul, function=False, method=reflected(ops.matmul))
 # softmax
 public("log_softmax", F.log_softmax, function=False)
 public("softmax", F.softmax, function=False)
+# sampling (no gradient): torch.multinomial and Tensor.multinomial
+public("multinomial", F.multinomial)
 # comparisons and logic: Tensors that never require grad
 public("eq", fn.eq, method=None, numpy=np.equal)
 public("ne", fn.ne, method=None, numpy=np.not_equal)

@@ -172,3 +172,22 @@ def _rows_of_small_table(g: np.ndarray, index: object, shape: tuple[int, ...]) -
     # 0 · inf in the product would put NaN in rows never picked: only finite g (isfinite
     # raises no floating-point warning, as a sum of +inf and -inf would).
     return bool(np.isfinite(g).all())
+
+
+def conv2d_weight_from_columns(columns: np.ndarray, g: np.ndarray, weight_shape: tuple[int, ...]) -> np.ndarray:
+    """A convolution's weight gradient from the im2col matrix its forward saved, (groups, K, N*Ho*Wo):
+    dW = g @ columns^T per group, computed as (columns @ g^T)^T (the faster product for BLAS),
+    the same as ``convolution.conv2d_weight(x, g)`` without building the windows of x again."""
+    groups = columns.shape[0]
+    n, o, ho, wo = g.shape
+    rows = g.reshape(n, groups, o // groups, ho * wo).transpose(1, 0, 3, 2).reshape(groups, n * ho * wo, o // groups)
+    return np.matmul(columns, rows).transpose(0, 2, 1).reshape(weight_shape)
+
+
+def add_at_positions(g: np.ndarray, positions: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """zeros(shape) with each g[k] added at flat position positions[k] (repeats add up): the same as
+    ``scatter_add(g, positions, (size,))`` reshaped, as one ``np.bincount`` (a counting pass, much
+    faster than ``np.add.at``); a max pool's input gradient."""
+    size = int(np.prod(shape))
+    total = np.bincount(positions.reshape(-1), weights=g.reshape(-1), minlength=size)
+    return total.astype(g.dtype, copy=False).reshape(shape)

@@ -622,3 +622,189 @@ def clip_grad_norm(parameters: Any, max_norm: float) -> float:
         for g in grads:
             g *= np.asarray(scale, dtype=g.dtype)
     return total
+
+
+# ----------------------------------------------------------------------------
+# Convolution, pooling, 2-D batch norm and more activations (PyTorch's names, arguments and init)
+# ----------------------------------------------------------------------------
+def _uniform(rng: Any, shape: tuple[int, ...], fan_in: int, dtype: Any) -> Tensor:
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for convolution weights and biases."""
+    bound = 1.0 / fan_in**0.5 if fan_in else 0.0
+    return Tensor(_rng(rng).uniform(-bound, bound, shape).astype(dtype), requires_grad=True)
+
+
+class Conv2d(Module):
+    """2-D convolution over (N, C, H, W): ``F.conv2d`` with weight (out_channels, in_channels/groups, kh, kw)
+    and bias (out_channels,), both ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels/groups kh kw."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, *, rng: Any = None,
+                 dtype: Any = np.float32) -> None:
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must be divisible by "
+                             f"groups {groups}")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size = F._pair("Conv2d", kernel_size, "kernel_size")
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
+        rng = _rng(rng)
+        self.weight = _uniform(rng, (self.out_channels, self.in_channels // self.groups) + self.kernel_size, fan_in, dtype)
+        self.bias = _uniform(rng, (self.out_channels,), fan_in, dtype) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, bias={self.bias is not None}")
+
+
+class Conv1d(Conv2d):
+    """1-D convolution over (N, C, L): ``F.conv1d``, weight (out_channels, in_channels/groups, k)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: Any = 0,
+                 dilation: int = 1, groups: int = 1, bias: bool = True, *, rng: Any = None,
+                 dtype: Any = np.float32) -> None:
+        super().__init__(in_channels, out_channels, (1, int(kernel_size)), 1, 0, 1, groups, bias, rng=rng, dtype=dtype)
+        self.kernel_size, self.stride, self.padding, self.dilation = (int(kernel_size),), stride, padding, dilation
+        self.weight = Tensor(self.weight.data[:, :, 0], requires_grad=True)  # (O, C/groups, k)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ConvTranspose2d(Module):
+    """``F.conv_transpose2d`` with weight (in_channels, out_channels/groups, kh, kw), PyTorch's init
+    (fan_in computed from the weight's second axis, as PyTorch does)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1, *, rng: Any = None,
+                 dtype: Any = np.float32) -> None:
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size = F._pair("ConvTranspose2d", kernel_size, "kernel_size")
+        self.stride, self.padding, self.output_padding, self.dilation = stride, padding, output_padding, dilation
+        fan_in = self.out_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
+        rng = _rng(rng)
+        self.weight = _uniform(rng, (self.in_channels, self.out_channels // self.groups) + self.kernel_size, fan_in, dtype)
+        self.bias = _uniform(rng, (self.out_channels,), fan_in, dtype) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                  self.groups, self.dilation)
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
+        self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    def __init__(self, output_size: Any) -> None:
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation of (N, C, H, W) per channel (axis 1), over N, H and W: training mode uses
+    the batch's mean and biased variance and updates ``running_mean``/``running_var`` (unbiased) with
+    ``momentum``; evaluation mode uses the running statistics. weight = 1, bias = 0 at the start."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, *, dtype: Any = np.float32) -> None:
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.weight = Tensor(np.ones(self.num_features, dtype=dtype), requires_grad=True)
+        self.bias = Tensor(np.zeros(self.num_features, dtype=dtype), requires_grad=True)
+        self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
+        self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm2d: expected input (N, {self.num_features}, H, W), got shape {x.shape}")
+        per_channel = (-1, 1, 1)
+        if self.training:
+            n = x.size // self.num_features
+            if n < 2:
+                raise ValueError("BatchNorm2d: training mode needs more than one value per channel")
+            mean = x.mean(axis=(0, 2, 3), keepdims=True)
+            centered = x - mean
+            var = (centered * centered).mean(axis=(0, 2, 3), keepdims=True)
+            with no_grad():
+                m = self.momentum
+                self.running_mean *= 1 - m
+                self.running_mean += m * mean.data.reshape(-1)
+                self.running_var *= 1 - m
+                self.running_var += (m * n / (n - 1)) * var.data.reshape(-1)
+            xhat = centered / (var + self.eps).sqrt()
+        else:
+            scale = (1.0 / np.sqrt(self.running_var + self.eps)).astype(self.running_var.dtype)
+            xhat = (x - self.running_mean.reshape(per_channel)) * scale.reshape(per_channel)
+        return xhat * self.weight.reshape(per_channel) + self.bias.reshape(per_channel)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+def _activation(name: str, function: Any, doc: str, *parameters: tuple[str, float]) -> type:
+    """A Module class calling ``function(x, *its parameters)`` (ELU(alpha=1.0), ReLU6(), ...)."""
+    def __init__(self: Module, *args: float, **kwargs: float) -> None:
+        values = dict(parameters)
+        values.update(zip(values, args))
+        unknown = set(kwargs) - set(values)
+        if unknown or len(args) > len(values):
+            raise TypeError(f"{name}: takes {list(values) or 'no arguments'}, got {args} {kwargs}")
+        values.update(kwargs)
+        for key, value in values.items():
+            setattr(self, key, float(value))
+
+    def forward(self: Module, x: Tensor) -> Tensor:
+        return function(x, *(getattr(self, key) for key, _ in parameters))
+
+    def extra_repr(self: Module) -> str:
+        return ", ".join(f"{key}={getattr(self, key)}" for key, _ in parameters)
+
+    return type(name, (Module,), {"__init__": __init__, "forward": forward, "extra_repr": extra_repr, "__doc__": doc,
+                                  "__module__": __name__, "__qualname__": name})
+
+
+ELU = _activation("ELU", F.elu, "``F.elu``: x for x > 0, else alpha (e^x - 1).", ("alpha", 1.0))
+CELU = _activation("CELU", F.celu, "``F.celu``: max(0, x) + min(0, alpha (e^(x/alpha) - 1)).", ("alpha", 1.0))
+SELU = _activation("SELU", F.selu, "``F.selu``: scale elu(x, alpha) with the self-normalising constants.")
+Hardtanh = _activation("Hardtanh", F.hardtanh, "``F.hardtanh``: x clipped to [min_val, max_val].",
+                       ("min_val", -1.0), ("max_val", 1.0))
+ReLU6 = _activation("ReLU6", F.relu6, "``F.relu6``: min(max(x, 0), 6).")
+Hardswish = _activation("Hardswish", F.hardswish, "``F.hardswish``: x relu6(x + 3) / 6.")
+Hardsigmoid = _activation("Hardsigmoid", F.hardsigmoid, "``F.hardsigmoid``: relu6(x + 3) / 6.")
+Softsign = _activation("Softsign", F.softsign, "``F.softsign``: x / (1 + |x|).")
+Mish = _activation("Mish", F.mish, "``F.mish``: x tanh(softplus(x)).")
+
+__all__ += [
+    "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d",
+    "ELU", "CELU", "SELU", "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid", "Softsign", "Mish",
+]

@@ -172,6 +172,15 @@ TORCH: dict[str, Callable[..., Any]] = {
     "take_along_axis (2,0) indices (2,1)": lambda x: torch.take_along_dim(x, _long(2, 1), 1),
     "take_along_axis (0,3) indices (1,2)": lambda x: torch.take_along_dim(x, _long(1, 2), 1),
     "take_along_axis (2,3) indices (0,1)": lambda x: torch.take_along_dim(x, _long(0, 1), 1),
+    "conv2d (0,2,5,5) W(3,2,3,3)": F.conv2d,
+    "conv2d (2,2,5,5) W(0,2,3,3)": F.conv2d,
+    "conv1d (0,2,5) W(3,2,2)": F.conv1d,
+    "conv_transpose2d (0,3,3,3) W(3,2,2,2)": F.conv_transpose2d,
+    "conv2d_weight (0,2,5,5) g(0,3,3,3)": lambda x, g: torch.nn.grad.conv2d_weight(x, (3, 2, 3, 3), g),
+    "max_pool2d (0,2,4,4)": lambda x: F.max_pool2d(x, 2),
+    "max_pool2d (2,0,4,4)": lambda x: F.max_pool2d(x, 2),
+    "avg_pool2d (0,2,4,4)": lambda x: F.avg_pool2d(x, 2),
+    "adaptive_avg_pool2d (0,2,4,4)": lambda x: F.adaptive_avg_pool2d(x, 3),
 }
 
 

@@ -23,7 +23,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd_np as ag
-from autograd_np import GradcheckError, Tensor, func, functional as F, ops
+from autograd_np import GradcheckError, Tensor, convolution, func, functional as F, ops
 from autograd_np.ops import OPS, Primitive
 
 from helpers import away_from_zero, check, distinct, ops_in_graph, positive, randn, seeds, shapes
@@ -230,6 +230,26 @@ CASES = [
     Case("log_softmax", "softmax", lambda x: x.softmax(axis=1), _inputs(_n(2, 3, 2))),
     Case("cross_entropy", "fused", lambda x: F.cross_entropy(x, _T), _inputs(_n(5, 3))),
     Case("cross_entropy", "ops.cross_entropy", lambda x: ops.cross_entropy(x, _T), _inputs(_n(5, 4))),
+    # convolution and pooling (convolution.py)
+    Case("conv2d", "3x3, bias", lambda x, w, b: F.conv2d(x, w, b), _inputs(_n(2, 2, 5, 5), _n(3, 2, 3, 3), _n(3))),
+    Case("conv2d", "stride, padding, dilation, groups",
+         lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2),
+         _inputs(_n(2, 4, 7, 6), _n(6, 2, 3, 2))),
+    Case("conv2d", "conv1d, padding='same'", lambda x, w: F.conv1d(x, w, padding="same"), _inputs(_n(2, 3, 7), _n(2, 3, 4))),
+    Case("conv2d", "avg_pool2d count_include_pad=False", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+         _inputs(_n(2, 2, 5, 6))),
+    Case("conv_transpose2d", "stride 2, padding, output_padding",
+         lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+         _inputs(_n(2, 2, 3, 3), _n(2, 3, 3, 3), _n(3))),
+    Case("conv_transpose2d", "groups, dilation", lambda x, w: F.conv_transpose2d(x, w, groups=2, dilation=(2, 1)),
+         _inputs(_n(1, 4, 3, 4), _n(4, 1, 2, 3))),
+    Case("conv2d_weight", "stride 2, padding 1",
+         lambda x, g: convolution.conv2d_weight(x, g, kernel_size=(3, 2), stride=(2, 2), padding=(1, 1)),
+         _inputs(_n(2, 2, 5, 4), _n(2, 3, 3, 3))),
+    Case("max_pool2d", "2x2", lambda x: F.max_pool2d(x, 2), _inputs(lambda r: distinct(6, (2, 2, 4, 6)))),
+    Case("max_pool2d", "overlapping, padding, ceil_mode",
+         lambda x: F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True), _inputs(lambda r: distinct(7, (1, 2, 6, 5)))),
+    Case("max_pool2d", "dilation", lambda x: F.max_pool2d(x, 2, stride=1, dilation=2), _inputs(lambda r: distinct(8, (1, 2, 5, 5)))),
 ]
 
 

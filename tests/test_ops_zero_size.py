@@ -27,7 +27,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd_np as ag
-from autograd_np import Tensor, functional as F, nn, ops
+from autograd_np import Tensor, convolution, functional as F, nn, ops
 
 FIXTURE = Path(__file__).parent / "data" / "zero_size_torch.json"
 _I = np.zeros(0, dtype=np.int64)  # an empty integer index
@@ -221,6 +221,19 @@ CASES = [
     _c("take_along_axis (2,0) indices (2,1)", [(2, 0)], lambda x: np.take_along_axis(x, np.zeros((2, 1), np.int64), 1)),
     _c("take_along_axis (0,3) indices (1,2)", [(0, 3)], lambda x: np.take_along_axis(x, np.zeros((1, 2), np.int64), 1)),
     _c("take_along_axis (2,3) indices (0,1)", [(2, 3)], lambda x: np.take_along_axis(x, np.zeros((0, 1), np.int64), 1)),
+    # convolution and pooling (the NumPy side: zeros of the output shape PyTorch's formula gives)
+    _c("conv2d (0,2,5,5) W(3,2,3,3)", [(0, 2, 5, 5), (3, 2, 3, 3)], F.conv2d, lambda x, w: np.zeros((0, 3, 3, 3))),
+    _c("conv2d (2,2,5,5) W(0,2,3,3)", [(2, 2, 5, 5), (0, 2, 3, 3)], F.conv2d, lambda x, w: np.zeros((2, 0, 3, 3))),
+    _c("conv1d (0,2,5) W(3,2,2)", [(0, 2, 5), (3, 2, 2)], F.conv1d, lambda x, w: np.zeros((0, 3, 4))),
+    _c("conv_transpose2d (0,3,3,3) W(3,2,2,2)", [(0, 3, 3, 3), (3, 2, 2, 2)], F.conv_transpose2d,
+       lambda x, w: np.zeros((0, 2, 4, 4))),
+    _c("conv2d_weight (0,2,5,5) g(0,3,3,3)", [(0, 2, 5, 5), (0, 3, 3, 3)],
+       lambda x, g: convolution.conv2d_weight(x, g, kernel_size=(3, 3)), lambda x, g: np.zeros((3, 2, 3, 3))),
+    _c("max_pool2d (0,2,4,4)", [(0, 2, 4, 4)], lambda x: F.max_pool2d(x, 2), lambda x: np.zeros((0, 2, 2, 2))),
+    _c("max_pool2d (2,0,4,4)", [(2, 0, 4, 4)], lambda x: F.max_pool2d(x, 2), lambda x: np.zeros((2, 0, 2, 2))),
+    _c("avg_pool2d (0,2,4,4)", [(0, 2, 4, 4)], lambda x: F.avg_pool2d(x, 2), lambda x: np.zeros((0, 2, 2, 2))),
+    _c("adaptive_avg_pool2d (0,2,4,4)", [(0, 2, 4, 4)], lambda x: F.adaptive_avg_pool2d(x, 3),
+       lambda x: np.zeros((0, 2, 3, 3))),
 ]
 IDS = [c.id for c in CASES]
 
