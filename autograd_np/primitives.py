@@ -280,9 +280,9 @@ def primitive(name: str, saves: bool = False) -> Callable[[Callable], Primitive]
     return wrap
 
 
-def ops_defined_in(module_name: str) -> dict[str, Primitive]:
-    """The ops whose forward is defined in ``module_name``, by name (``ops.OPS``)."""
-    return {op.name: op for op in REGISTRY if op.forward.__module__ == module_name}
+def ops_defined_in(*module_names: str) -> dict[str, Primitive]:
+    """The ops whose forward is defined in one of ``module_names``, by name (``ops.OPS``)."""
+    return {op.name: op for op in REGISTRY if op.forward.__module__ in module_names}
 
 
 # ----------------------------------------------------------------------------
