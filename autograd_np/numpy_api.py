@@ -41,12 +41,8 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
 
 #: What to use for a ufunc the engine has no op for (shown in the error).
 UFUNC_HINTS = {
-    "log1p": "(1 + t).log()",
-    "expm1": "t.exp() - 1",
     "reciprocal": "1 / t",
-    "exp2": "2 ** t",
-    "log2": "t.log() / np.log(2)",
-    "log10": "t.log() / np.log(10)",
+    "cbrt": "t ** (1 / 3) for positive t, or np.sign(t) * abs(t) ** (1 / 3)",
     "float_power": "t ** p",
     "fmax": "np.maximum (NaN handling differs)",
     "fmin": "np.minimum (NaN handling differs)",

@@ -192,5 +192,6 @@ def test_ops_py_comes_by_kind_with_each_kind_once() -> None:
     headings = re.findall(r"^# -{20,}\n# (.+)\n# -{20,}$", (PACKAGE / "ops.py").read_text(), re.M)
     assert headings == [
         "Broadcasting and its adjoint", "Elementwise arithmetic (all broadcast like NumPy)", "Elementwise functions",
-        "Reductions", "Shape", "Indexing", "Matrix products", "Softmax and losses",
+        "Reductions", "Shape", "Indexing", "Matrix products", "More elementwise functions",
+        "Products and rolls along axes", "Contractions", "Softmax and losses",
     ]
