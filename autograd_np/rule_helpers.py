@@ -113,11 +113,12 @@ def along_axis(x: Any, index: Any, axis: int) -> tuple[np.ndarray, ...]:
 
 
 def einsum_sizes(terms: Sequence[str], operands: Sequence[Any]) -> dict[str, int]:
-    """The size of each letter of an explicit einsum (the largest: size-1 axes broadcast)."""
+    """The size of each letter of an explicit einsum (not 1 where one operand has it larger: size-1 axes broadcast)."""
     sizes: dict[str, int] = {}
     for term, x in zip(terms, operands):
         for letter, n in zip(term, shape_of(x)):
-            sizes[letter] = builtins.max(sizes.get(letter, 1), n) if n != 1 else sizes.get(letter, 1)
+            if n != 1 or letter not in sizes:  # a size-1 axis broadcasts against the others
+                sizes[letter] = n
     return sizes
 
 
