@@ -104,7 +104,7 @@ def _sign_fixed(vectors: Tensor) -> Tensor:
 def _svd_gauge_fixed(x: Tensor, m: int, n: int) -> Tensor:
     u, s, vh = np.linalg.svd(x, full_matrices=False)
     signs = np.sign(u.data[..., :1, :])
-    return ag.cat([(u * signs).reshape(-1), (vh * signs.swapaxes(-1, -2)).reshape(-1), s])
+    return ag.cat([(u * signs).reshape(-1), (vh * signs.swapaxes(-1, -2)).reshape(-1), s.reshape(-1)])
 
 
 _ZEROS = np.array([[1.0, 1, 1, 1], [1, 0, 1, 1], [0, 1, 1, 0]])  # rows with no zero, one zero, two zeros
