@@ -236,9 +236,9 @@ cholesky.defjvp(_cholesky_jvp)
 def _eigh(a: np.ndarray, part: int) -> np.ndarray:
     """w (part 0, ascending eigenvalues) or V (part 1, eigenvectors in columns) of A = V diag(w) V^T
 
-    VJP: dA = V (diag(dw) + F o (V^T dV)) V^T
+    VJP: dA = V (diag(Gw) + F o (V^T GV)) V^T
     JVP: dw = diag(V^T dA V), dV = V (F o (V^T dA V))
-    with F_ij = 1/(w_j - w_i) off the diagonal, 0 on it (``o``: elementwise). Each part gives its
+    with Gw, GV the gradients of w and V, F_ij = 1/(w_j - w_i) off the diagonal, 0 on it (``o``: elementwise). Each part gives its
     term. Degenerate (equal) eigenvalues make F infinite: the eigenvectors are not unique there,
     and their gradient is undefined (inf/NaN), as in PyTorch; w's gradient stays defined.
     An eigenvector's sign is arbitrary: only functions that do not depend on it have a gradient.
@@ -291,10 +291,12 @@ def eigvalsh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
 def _svd(a: np.ndarray, part: int, full_matrices: bool = False) -> np.ndarray:
     """U (part 0), s (part 1, descending) or Vh (part 2) of A = U diag(s) Vh  (A (..., m, n), k = min(m, n))
 
-    VJP: dA = U ((F o (U^T dU - dU^T U)) S + diag(ds) + S (F o (V^T dV - dV^T V))) V^T + (I - U U^T) dU S^-1 V^T + U S^-1 dV^T (I - V V^T)
+    VJP: dA = U (diag(Gs) + F-terms of GU, GV) V^T + projections
     JVP: ds = diag(U^T dA V), dU = U (F o (P S + S P^T)) + (I - U U^T) dA V S^-1, dV likewise with P^T
-    Here V = Vhᵀ (k columns), S = diag(s), P = Uᵀ dA V, F_ij = 1/(s_j² - s_i²) off the diagonal
-    (Townsend's form of the F-matrix rule; dV = (dVh)ᵀ).
+    In full, with the gradients Ū = GU, s̄ = Gs, V̄ = (GVh)ᵀ (Townsend's form of the F-matrix rule):
+        Ā = U [(F ∘ (UᵀŪ − ŪᵀU)) S + diag(s̄) + S (F ∘ (VᵀV̄ − V̄ᵀV))] Vᵀ
+            + (I − UUᵀ) Ū S⁻¹ Vᵀ + U S⁻¹ V̄ᵀ (I − VVᵀ)
+    Here V = Vhᵀ (k columns), S = diag(s), P = Uᵀ dA V, F_ij = 1/(s_j² - s_i²) off the diagonal.
     Undefined where it divides by zero: equal singular values (U, V not unique), and a zero
     singular value for U and V when m ≠ n. With ``full_matrices`` the columns of U (rows of
     Vh) beyond k are an arbitrary basis: their gradient is ignored, as in PyTorch.

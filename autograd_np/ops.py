@@ -1473,7 +1473,7 @@ def einsum(*operands: np.ndarray, subscripts: str) -> np.ndarray:
     missing from the output. ``subscripts`` is explicit here (``"ij,jk->ik"``, no ``...``):
     ``autograd_np.einsum`` spells out the ellipsis and the implicit output first.
 
-    VJP: dx_i = einsum(others + output -> subscripts_i)
+    VJP: dx_i = einsum(G, others -> subscripts_i)
     JVP: dy = sum_i einsum(subscripts with x_i -> dx_i)
     The VJP of an operand is an einsum with that operand's subscripts moved to the output
     and the output's (G's) moved among the inputs: ``ij,jk->ik`` gives Ā = einsum("jk,ik->ij",
