@@ -1509,7 +1509,7 @@ def _einsum_jvp(i: int, dx: Any, y: Any, *operands: Any, subscripts: str) -> Any
     return einsum(*operands[:i], dx, *operands[i + 1:], subscripts=subscripts)
 
 
-einsum.defvjp_argnum(_einsum_vjp)
+einsum.defvjp_argnum(_einsum_vjp, reads="all")
 einsum.defjvp_argnum(_einsum_jvp)
 
 
