@@ -21,9 +21,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .ops import (
-    abs, broadcast_to, einsum, getitem, matmul, max, min, mul, pow, reshape, sum, sum_to, swap_last, tril, where,
-)  # noqa: A004 (the ops' names)
+from .ops import (  # noqa: A004 (the ops' names)
+    abs, einsum, getitem, matmul, max, min, pow, reshape, sum, sum_to, swap_last, tril, where,
+)
 from .primitives import Primitive, array_of, normalize_axis, primitive, shape_of
 from .tensor_type import Tensor
 

@@ -1403,6 +1403,8 @@ def cumprod(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     JVP: dy_i = sum_{j <= i} dx_j prod_{k <= i, k != j} x_k
     Before the first zero along the axis this is reverse-cumsum(G y) / x_j; at the first
     zero z it is (Π_{k<z} x_k) Σ_{i≥z} G_i Π_{z<k≤i} x_k; after it, 0. No division by zero.
+    The zeros' positions are constants of the rule: second derivatives are exact away from
+    zeros, not at them (``prod``'s are exact everywhere).
     """
     return np.cumprod(x, axis=axis)
 
