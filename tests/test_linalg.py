@@ -271,3 +271,42 @@ def test_matmul_and_cat_of_0d_tensors_refuse_as_pytorch() -> None:
     with pytest.raises(ValueError, match=r"concatenate: .*zero-dimensional"):
         ag.cat([Tensor(1.0), Tensor(2.0)])
     np.testing.assert_array_equal(ag.stack([Tensor(1.0), Tensor(2.0)]).data, [1.0, 2.0])  # stack takes them
+
+
+# ----------------------------------------------------------------------------
+# einsum on random subscripts: values as NumPy, gradients by finite differences
+# ----------------------------------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+SIZES = {"a": 2, "b": 3, "c": 1, "d": 2}
+
+
+@st.composite
+def einsum_programs(draw: Any) -> tuple[str, list[tuple[int, ...]]]:
+    """Up to three operands of 0-3 letters from 'abcd' (repeats allowed), explicit or implicit output,
+    and sometimes a leading '...' of broadcast axes (of different lengths: (1, 3) against (3,))."""
+    letters = st.lists(st.sampled_from("abcd"), min_size=0, max_size=3).map("".join)
+    terms = draw(st.lists(letters, min_size=1, max_size=3))
+    batch = draw(st.sampled_from([None, (2,), (1, 3)]))
+    shapes = []
+    for k, term in enumerate(terms):
+        lead = () if batch is None else batch[1:] if k % 2 else batch  # fewer leading axes broadcast too
+        shapes.append(tuple(lead) + tuple(SIZES[c] for c in term))
+    ellipsis = "..." if batch is not None else ""
+    inputs = ",".join(ellipsis + t for t in terms)
+    if draw(st.booleans()):
+        return inputs, shapes
+    present = sorted(set("".join(terms)))
+    out = draw(st.lists(st.sampled_from(present), unique=True).map("".join)) if present else ""
+    return inputs + "->" + ellipsis + out, shapes
+
+
+@settings(max_examples=60, deadline=None)
+@given(program=einsum_programs(), seed=st.integers(0, 2**16))
+def test_einsum_random_subscripts(program: tuple[str, list[tuple[int, ...]]], seed: int) -> None:
+    subscripts, shapes = program
+    r = np.random.default_rng(seed)
+    inputs = [r.standard_normal(s) for s in shapes]
+    np.testing.assert_allclose(ag.einsum(subscripts, *map(Tensor, inputs)).data, np.einsum(subscripts, *inputs),
+                               rtol=1e-12, atol=1e-12)
+    assert check(lambda *xs: ag.einsum(subscripts, *xs), *inputs)
