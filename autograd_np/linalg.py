@@ -6,7 +6,7 @@ float64 or float32. Notation: A is the input, G (or Ȳ) the incoming gradient of
 ``A^-T`` the inverse transposed, ``sym(X) = (X + X^T) / 2``, and for eigen- and singular
 values the matrix ``F`` with ``F_ij = 1 / (λ_j - λ_i)`` off the diagonal, 0 on it.
 
-Functions with several results (``eigh``, ``svd``, ``slogdet``, ``qr``) are one op each with
+Functions with several results (``eigh``, ``svd``, ``qr``; ``slogdet``'s sign is a constant) are one op each with
 ``part=`` naming the result: the parts' VJPs add up to the VJP of the whole, since the VJP
 is linear in the outputs' gradients, and each part recomputes the decomposition.
 
@@ -388,6 +388,69 @@ def svdvals(a: Any) -> Any:
     return svd(a, compute_uv=False)
 
 
+@primitive("qr")
+def _qr(a: np.ndarray, part: int) -> np.ndarray:
+    """Q (part 0, orthonormal columns) or R (part 1, upper triangular) of A = Q R, reduced (A (..., m, n), m >= n)
+
+    VJP: dA = (GQ + Q copyltu(M)) R^-T, M = R GR^T - GQ^T Q
+    JVP: dR = (C - W) R, dQ = dA R^-1 - Q (C - W), C = Q^T dA R^-1
+    copyltu(M) is the symmetric matrix whose lower triangle is M's; W = tril(C, -1) - tril(C, -1)ᵀ
+    (Qᵀ dQ is skew, dR R⁻¹ upper triangular: C splits into the two). Each part gives its terms.
+    Wide matrices (m < n) have no gradient here; a zero on R's diagonal (rank deficiency) none either.
+    """
+    if a.ndim < 2:
+        raise LinAlgError(f"qr: needs a matrix (or a stack of them), got shape {a.shape}")
+    return np.linalg.qr(a, mode="reduced")[part]
+
+
+def _qr_factors(a: Any) -> tuple[Any, Any]:
+    m, n = shape_of(a)[-2:]
+    if m < n:
+        raise NotImplementedError(f"qr: no gradient for a wide matrix (shape {shape_of(a)}, m < n)")
+    return _qr(a, part=0), _qr(a, part=1)
+
+
+def _copyltu(m: Any) -> Any:
+    lower = tril(m, k=-1)
+    return lower + _t(lower) + _diag_embed(_diagonal(m))
+
+
+def _qr_vjp(g: Any, y: Any, a: Any, part: int) -> Any:
+    q, r = _qr_factors(a)
+    if part == 0:
+        inner = g + matmul(q, _copyltu(-matmul(_t(g), q)))
+    else:
+        inner = matmul(q, _copyltu(matmul(r, _t(g))))
+    return _t(_solve(r, _t(inner)))  # inner R^-T
+
+
+def _qr_jvp(da: Any, y: Any, a: Any, part: int) -> Any:
+    q, r = _qr_factors(a)
+    da_rinv = _t(_solve(_t(r), _t(da)))  # dA R^-1
+    c = matmul(_t(q), da_rinv)
+    lower = tril(c, k=-1)
+    upper_part = c - (lower - _t(lower))  # C - W = dR R^-1
+    return da_rinv - matmul(q, upper_part) if part == 0 else matmul(upper_part, r)
+
+
+_qr.defvjp(_qr_vjp, reads=("a",))
+_qr.defjvp(_qr_jvp)
+
+
+class QRResult(NamedTuple):
+    """What ``qr`` returns, as NumPy: Q and R."""
+
+    Q: Any
+    R: Any
+
+
+def qr(a: Any, mode: str = "reduced") -> QRResult:
+    """A = Q R, reduced (NumPy's default mode); the gradient needs m >= n. See the op ``qr``."""
+    if mode != "reduced":
+        raise ValueError(f"qr: only mode='reduced' is supported, got {mode!r}")
+    return QRResult(_qr(a, part=0), _qr(a, part=1))
+
+
 # ----------------------------------------------------------------------------
 # Norms
 # ----------------------------------------------------------------------------
@@ -518,9 +581,9 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 
 
 #: The linear-algebra ops of this module (they are also in ``ops.OPS``).
-LINALG_OPS: tuple[Primitive, ...] = (_solve, inv, det, _slogdet, cholesky, _eigh, _svd, _vector_norm)
+LINALG_OPS: tuple[Primitive, ...] = (_solve, inv, det, _slogdet, cholesky, _eigh, _svd, _qr, _vector_norm)
 
 __all__ = [
-    "solve", "inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "norm", "vector_norm",
+    "solve", "inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "norm", "vector_norm",
     "matrix_norm", "LinAlgError",
 ]

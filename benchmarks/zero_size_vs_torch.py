@@ -209,6 +209,8 @@ TORCH: dict[str, Callable[..., Any]] = {
     "svd values (0,3,2)": torch.linalg.svdvals,
     "svd U (0,3,2)": lambda x: torch.linalg.svd(x, full_matrices=False)[0],
     "svd values (2,0)": torch.linalg.svdvals,
+    "qr Q (0,3,2)": lambda x: torch.linalg.qr(x)[0],
+    "qr R (2,0)": lambda x: torch.linalg.qr(x)[1],
     "norm (0,3)": torch.linalg.norm,
     "norm axis 1 (0,3)": lambda x: torch.linalg.vector_norm(x, dim=1),
     "norm axis 0 (0,3)": lambda x: torch.linalg.vector_norm(x, dim=0),

@@ -62,6 +62,8 @@ VALUES: dict[str, tuple[Callable, Callable, list[np.ndarray]]] = {
     "svd full Vh": (lambda a: LA.svd(a)[2], lambda a: np.linalg.svd(a)[2], [_n(2, 3, 5)]),
     "svd reduced U": (lambda a: LA.svd(a, False)[0], lambda a: np.linalg.svd(a, False)[0], [_n(5, 3)]),
     "svd values": (lambda a: LA.svd(a, compute_uv=False), lambda a: np.linalg.svd(a, compute_uv=False), [_n(5, 3)]),
+    "qr Q": (lambda a: LA.qr(a)[0], lambda a: np.linalg.qr(a)[0], [_n(2, 5, 3)]),
+    "qr R": (lambda a: LA.qr(a)[1], lambda a: np.linalg.qr(a)[1], [_n(2, 5, 3)]),
     "norm default": (LA.norm, np.linalg.norm, [_n(2, 3, 4)]),
     "norm ord 1 axis 0": (lambda x: LA.norm(x, 1, 0), lambda x: np.linalg.norm(x, 1, 0), [_n(3, 4)]),
     "norm ord inf vector": (lambda x: LA.norm(x, np.inf), lambda x: np.linalg.norm(x, np.inf), [_n(5)]),
@@ -127,6 +129,8 @@ GRADIENTS: dict[str, tuple[Callable, list[np.ndarray]]] = {
     "svd tall": (_svd_parts, [_n(2, 4, 3)]),
     "svd wide": (_svd_parts, [_n(3, 4)]),
     "svd square full": (lambda x: _sign_fixed(LA.svd(x)[0]), [_n(3, 3)]),
+    "qr tall, batched": (lambda x: ag.cat([LA.qr(x).Q.reshape(-1), LA.qr(x).R.reshape(-1)]), [_n(2, 4, 3)]),
+    "qr square": (lambda x: LA.qr(x).Q, [_n(3, 3)]),
     "norm fro": (LA.norm, [_n(3, 4)]),
     "norm ord 3 axis 1": (lambda x: LA.norm(x, 3, 1), [_n(3, 4)]),
     "norm nuc": (lambda x: LA.norm(x, "nuc"), [_n(3, 4)]),
@@ -219,6 +223,14 @@ def test_einsum_repeated_letters_put_the_gradient_on_the_diagonal() -> None:
     b = Tensor(_n(3, 3), requires_grad=True)
     ag.einsum("ii", b).backward()
     np.testing.assert_array_equal(b.grad, np.eye(3))
+
+
+def test_qr_of_a_wide_matrix_has_values_but_no_gradient() -> None:
+    x = Tensor(_n(2, 4), requires_grad=True)
+    q, r = LA.qr(x)
+    np.testing.assert_allclose(r.data, np.linalg.qr(x.data)[1])
+    with pytest.raises(NotImplementedError, match=r"qr: no gradient for a wide matrix \(shape \(2, 4\), m < n\)"):
+        r.sum().backward()
 
 
 def test_einsum_rejects_bad_subscripts_naming_them() -> None:

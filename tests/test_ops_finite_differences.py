@@ -320,6 +320,8 @@ CASES = [
     Case("svd", "singular values, batched", lambda x: ag.linalg.svdvals(x), _inputs(_n(2, 4, 3))),
     Case("svd", "U and Vh of a tall matrix", lambda x: _svd_gauge_fixed(x, 4, 3), _inputs(_n(4, 3))),
     Case("svd", "U and Vh of a wide matrix", lambda x: _svd_gauge_fixed(x, 3, 4), _inputs(_n(3, 4))),
+    Case("qr", "Q and R of a tall matrix", lambda x: ag.cat([t.reshape(-1) for t in np.linalg.qr(x)]), _inputs(_n(4, 3))),
+    Case("qr", "R of a batch of square matrices", lambda x: ag.linalg.qr(x).R, _inputs(_n(2, 3, 3))),
     Case("vector_norm", "np.linalg.norm", lambda x: np.linalg.norm(x), _inputs(_n(3, 4))),
     Case("vector_norm", "ord=3 axis=1 keepdims", lambda x: ag.linalg.vector_norm(x, 3, axis=1, keepdims=True),
          _inputs(_n(3, 4))),

@@ -259,6 +259,8 @@ CASES = [
     _c("svd values (0,3,2)", [(0, 3, 2)], lambda x: np.linalg.svd(x, compute_uv=False)),
     _c("svd U (0,3,2)", [(0, 3, 2)], lambda x: np.linalg.svd(x, full_matrices=False)[0]),
     _c("svd values (2,0)", [(2, 0)], lambda x: np.linalg.svd(x, compute_uv=False)),
+    _c("qr Q (0,3,2)", [(0, 3, 2)], lambda x: np.linalg.qr(x)[0]),
+    _c("qr R (2,0)", [(2, 0)], lambda x: np.linalg.qr(x)[1]),
     _c("norm (0,3)", [(0, 3)], np.linalg.norm),
     _c("norm axis 1 (0,3)", [(0, 3)], lambda x: np.linalg.norm(x, axis=1)),
     _c("norm axis 0 (0,3)", [(0, 3)], lambda x: np.linalg.norm(x, axis=0)),

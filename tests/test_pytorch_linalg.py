@@ -54,6 +54,8 @@ PAIRS: dict[str, tuple[Callable, Callable, list[np.ndarray]]] = {
                      [_n(3, 3)]),
     "svd values": (LA.svdvals, torch.linalg.svdvals, [_n(2, 4, 3)]),
     "svd U": (lambda x: _fixed(LA.svd(x, False)[0]), lambda x: _fixed(torch.linalg.svd(x, False)[0]), [_n(4, 3)]),
+    "qr": (lambda x: LA.qr(x)[0] @ LA.qr(x)[1].exp(), lambda x: torch.linalg.qr(x)[0] @ torch.linalg.qr(x)[1].exp(),
+           [_n(4, 3)]),
     "norm": (LA.norm, torch.linalg.norm, [_n(3, 4)]),
     "vector_norm ord 3 dim 1": (lambda x: LA.vector_norm(x, 3, dim=1), lambda x: torch.linalg.vector_norm(x, 3, dim=1),
                                 [_n(3, 4)]),
@@ -101,7 +103,7 @@ def test_values_and_gradients_as_pytorch(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["solve", "inv", "det", "slogdet", "cholesky", "eigh values", "eigh vectors",
-                                  "svd values", "svd U", "norm", "matrix_norm nuc"])
+                                  "svd values", "svd U", "qr", "norm", "matrix_norm nuc"])
 def test_second_order_as_pytorch(name: str) -> None:
     """The gradient of <c, ∇ Σ tanh(f)> (a Hessian-vector product) as PyTorch's."""
     ours, theirs, inputs = PAIRS[name]
