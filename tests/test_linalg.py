@@ -322,3 +322,20 @@ def test_einsum_random_subscripts(program: tuple[str, list[tuple[int, ...]]], se
     np.testing.assert_allclose(ag.einsum(subscripts, *map(Tensor, inputs)).data, np.einsum(subscripts, *inputs),
                                rtol=1e-12, atol=1e-12)
     assert check(lambda *xs: ag.einsum(subscripts, *xs), *inputs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.sampled_from([0.0, 0.5, -1.5, 2.0, 3.0]), min_size=1, max_size=6),
+       seed=st.integers(0, 2**16))
+def test_prod_and_cumprod_gradients_with_any_zeros(values: list[float], seed: int) -> None:
+    """Against the definition, Σ_{i ≥ j} G_i Π_{k ≤ i, k ≠ j} x_k, with zeros anywhere (no division)."""
+    x = np.array(values)
+    n = len(x)
+    g = np.random.default_rng(seed).standard_normal(n)
+    expected = [sum(g[i] * np.prod(np.delete(x[:i + 1], j)) for i in range(j, n)) for j in range(n)]
+    t = Tensor(x, requires_grad=True)
+    t.cumprod(0).backward(g)
+    np.testing.assert_allclose(t.grad, expected, rtol=1e-12, atol=1e-12)
+    t = Tensor(x, requires_grad=True)
+    t.prod().backward()
+    np.testing.assert_allclose(t.grad, [np.prod(np.delete(x, j)) for j in range(n)], rtol=1e-12, atol=1e-12)
