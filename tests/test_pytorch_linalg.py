@@ -85,6 +85,13 @@ PAIRS: dict[str, tuple[Callable, Callable, list[np.ndarray]]] = {
                     + x.log1p() + x.expm1() + x.exp2() + (x + 2).log2() + (x + 2).log10(),
                     [rng.uniform(-0.9, 0.9, 5)]),
     "moveaxis": (lambda x: x.moveaxis(0, -1), lambda x: x.moveaxis(0, -1), [_n(2, 3, 4)]),
+    "vstack": (lambda a, b: ag.vstack([a, b]), lambda a, b: torch.vstack([a, b]), [_n(3), _n(2, 3)]),
+    "hstack": (lambda a, b: ag.hstack([a, b]), lambda a, b: torch.hstack([a, b]), [_n(2, 3), _n(2, 1)]),
+    "dstack": (lambda a, b: ag.dstack([a, b]), lambda a, b: torch.dstack([a, b]), [_n(2, 3), _n(2, 3)]),
+    "column_stack": (lambda a, b: ag.column_stack([a, b]), lambda a, b: torch.column_stack([a, b]), [_n(3), _n(3, 2)]),
+    "atleast_3d": (ag.atleast_3d, torch.atleast_3d, [_n(4)]),
+    "array_split": (lambda x: ag.array_split(x, 3)[1] * 2 + ag.array_split(x, 3)[0],
+                    lambda x: torch.tensor_split(x, 3)[1] * 2 + torch.tensor_split(x, 3)[0], [_n(8)]),
 }
 
 
