@@ -353,6 +353,8 @@ public("hstack", fn.hstack, method=None, numpy=(np.hstack, npx.np_joined(fn.hsta
 public("dstack", fn.dstack, method=None, numpy=(np.dstack, npx.np_joined(fn.dstack)))
 public("column_stack", fn.column_stack, method=None, numpy=np.column_stack)
 public("array_split", fn.array_split, method=None, numpy=np.array_split)
+public("triu_indices", fn.triu_indices, method=None)
+public("tril_indices", fn.tril_indices, method=None)
 # linear algebra (autograd_np.linalg; np.linalg.* on Tensors)
 public("norm", npx.norm_method, function=False, numpy=(np.linalg.norm, linalg.norm))
 public("det", linalg.det, function=False, numpy=np.linalg.det)

@@ -794,3 +794,14 @@ def dot(a: Any, b: Any) -> Tensor:
     if sa != sb:
         raise RuntimeError(f"dot: shapes {sa} and {sb} differ; dot needs two vectors of the same length")
     return ops.einsum(a, b, subscripts="i,i->")
+
+
+def triu_indices(row: int, col: int, offset: int = 0) -> Tensor:
+    """PyTorch's ``triu_indices``: the (row, column) positions on and above diagonal ``offset`` of a
+    row x col matrix, as a (2, N) integer Tensor (``x[i[0], i[1]]`` picks them, with gradient)."""
+    return Tensor._of(np.stack(np.triu_indices(int(row), int(offset), int(col))).astype(np.int64))
+
+
+def tril_indices(row: int, col: int, offset: int = 0) -> Tensor:
+    """PyTorch's ``tril_indices``: the positions on and below diagonal ``offset``, as a (2, N) integer Tensor."""
+    return Tensor._of(np.stack(np.tril_indices(int(row), int(offset), int(col))).astype(np.int64))

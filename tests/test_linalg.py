@@ -233,6 +233,15 @@ def test_qr_of_a_wide_matrix_has_values_but_no_gradient() -> None:
         r.sum().backward()
 
 
+def test_triangle_indices_pick_the_triangle_with_its_gradient() -> None:
+    x = Tensor(_n(3, 4), requires_grad=True)
+    upper = ag.triu_indices(3, 4, 1)
+    assert upper.dtype == np.int64 and not upper.requires_grad
+    x[upper[0], upper[1]].sum().backward()
+    np.testing.assert_array_equal(x.grad, np.triu(np.ones((3, 4)), 1))
+    np.testing.assert_array_equal(ag.tril_indices(3, 3).data, np.stack(np.tril_indices(3)))
+
+
 def test_einsum_rejects_bad_subscripts_naming_them() -> None:
     with pytest.raises(ValueError, match=r"einsum: 'ijk' names 3 axes but the operand has shape \(2, 3\)"):
         ag.einsum("ijk->i", Tensor(np.ones((2, 3))))

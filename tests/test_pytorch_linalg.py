@@ -125,6 +125,12 @@ def test_second_order_as_pytorch(name: str) -> None:
         np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-7, atol=1e-9)
 
 
+def test_triangle_indices_as_pytorch() -> None:
+    for offset in (-1, 0, 2):
+        np.testing.assert_array_equal(ag.triu_indices(3, 4, offset).data, torch.triu_indices(3, 4, offset).numpy())
+        np.testing.assert_array_equal(ag.tril_indices(4, 3, offset).data, torch.tril_indices(4, 3, offset).numpy())
+
+
 def test_the_norm_at_zero_as_pytorch() -> None:
     x, t = Tensor(np.zeros(3), requires_grad=True), torch.zeros(3, dtype=torch.float64, requires_grad=True)
     LA.norm(x).backward()
