@@ -151,14 +151,32 @@ def det(a: np.ndarray) -> np.ndarray:
 
     VJP: dA = G y A^-T
     JVP: dy = y tr(A^-1 dA)
-    (Jacobi's formula. At a singular A this inverse does not exist: the backward raises
-    LinAlgError; the true gradient there is the adjugate transposed)
+    (Jacobi's formula: y A⁻ᵀ is the cofactor matrix of A. Where a matrix of the batch is
+    singular, A⁻ᵀ does not exist but the cofactors do: from A = U S Vh they are
+    det(U) det(Vh) U diag(Π_{j≠i} s_j) Vh, the exact derivative (finite differences agree;
+    PyTorch 2.13 returns 0 for some singular matrices). The JVP solves with A: forward mode at
+    a singular A is not supported.)
     """
     _square("det", a)
     return np.linalg.det(a)
 
 
-det.defvjp(lambda g, y, a: _mat(g * y) * _t(inv(a)), reads=("a y",))
+def _det_vjp(g: Any, y: Any, a: Any) -> Any:
+    if np.all(array_of(y) != 0):
+        return _mat(g * y) * _t(inv(a))
+    return _mat(g) * _cofactors(a)
+
+
+def _cofactors(a: Any) -> Any:
+    """The cofactor matrix of A (singular or not), from its SVD: no inverse."""
+    from .ops import product_of_others
+    u, s, vh = _svd(a, part=0), _svd(a, part=1), _svd(a, part=2)
+    signs = np.linalg.det(array_of(u)) * np.linalg.det(array_of(vh))
+    others = product_of_others(s, (len(shape_of(s)) - 1,))
+    return _mat(signs) * matmul(u * _row(others), vh)
+
+
+det.defvjp(_det_vjp, reads=("a y",))
 det.defjvp(lambda da, y, a: y * _trace(_solve(a, da)))
 
 

@@ -182,6 +182,22 @@ def test_a_singular_matrix_is_a_clear_error() -> None:
         LA.solve(Tensor(np.eye(3)), np.ones(2))
 
 
+@pytest.mark.parametrize("matrix", [
+    np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.5, -1.0, 2.0]]),  # rank 2
+    np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [3.0, 6.0, 9.0]]),  # rank 1: every cofactor is 0
+    np.zeros((2, 2)),
+])
+def test_det_gradient_at_a_singular_matrix_is_the_cofactor_matrix(matrix: np.ndarray) -> None:
+    a = Tensor(np.stack([matrix, np.eye(len(matrix)) * 2]), requires_grad=True)  # a batch: singular and not
+    LA.det(a).sum().backward()
+    n = len(matrix)
+    cofactors = np.array([[(-1) ** (i + j) * np.linalg.det(np.delete(np.delete(matrix, i, 0), j, 1)) if n > 1 else 1.0
+                           for j in range(n)] for i in range(n)])
+    np.testing.assert_allclose(a.grad[0], cofactors, atol=1e-12)
+    np.testing.assert_allclose(a.grad[1], np.eye(n) * 2 ** (n - 1), atol=1e-12)
+    assert check(LA.det, a.data)
+
+
 def test_the_2_norm_at_zero_has_gradient_zero_as_pytorch() -> None:
     for norm in (LA.norm, lambda t: LA.vector_norm(t, 2, axis=1), lambda t: t.norm(), lambda t: LA.norm(t, "fro")):
         x = Tensor(np.zeros((2, 3)), requires_grad=True)
