@@ -18,7 +18,7 @@ from .creation import (
     zeros, zeros_like,
 )
 from .primitives import Primitive, primitive
-from . import func, nn, optim  # function transforms, modules and optimizers, built on the above
+from . import func, linalg, nn, optim  # function transforms, modules and optimizers, built on the above
 from .serialization import SerializationError, load, save
 
 # dtypes in PyTorch's names (NumPy's dtypes: usable as dtype= anywhere). float, int and bool are
@@ -34,7 +34,7 @@ bool = _np.dtype(_np.bool_)  # noqa: A001
 __all__ = [
     "Tensor", "no_grad", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "gradcheck",
     "GradcheckError", "GraphFreedError", "compare", "Comparison", "Primitive", "primitive",
-    "topological_order", "functional", "func", "ops", "nn", "optim",
+    "topological_order", "functional", "func", "linalg", "ops", "nn", "optim",
     # constructors
     "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "eye", "randn",
     "rand", "manual_seed", "default_generator", "from_numpy",

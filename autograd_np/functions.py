@@ -561,3 +561,247 @@ def _max_min(name: str, op: Any, arg_fn: Any, x: Any, dim: Any, keepdim: Any, ax
         index = index.squeeze(a)
         values = ops.reshape(values, shape=index.shape)
     return ValuesIndices(values, Tensor._of(index))
+
+
+# ----------------------------------------------------------------------------
+# Products, contractions and more shape functions (composites of ops; einsum is the op)
+# ----------------------------------------------------------------------------
+def prod(x: Any, axis: Any = None, keepdims: Any = None, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+    """Π over ``axis`` (all axes by default); the gradient at a single zero is the product of the others."""
+    return ops.prod(x, axis=_axes("prod", x, pick_axis("prod", axis, dim)), keepdims=pick_keepdims("prod", keepdims, keepdim))
+
+
+def cumprod(x: Any, axis: Any = None, *, dim: Any = None) -> Tensor:
+    """Cumulative product along ``axis`` (None: over the flattened tensor, as NumPy)."""
+    axis = pick_axis("cumprod", axis, dim)
+    return ops.cumprod(x, axis=None if axis is None else _one_axis("cumprod", x, axis))
+
+
+def roll(x: Any, shifts: Any, dims: Any = None, *, axis: Any = None, shift: Any = None) -> Tensor:
+    """Shift the elements by ``shifts`` along ``dims`` (PyTorch) or ``shift``/``axis`` (NumPy), wrapping around."""
+    shifts = pick_axis("roll", shifts, shift)
+    axis = pick_axis("roll", dims, axis)
+    if axis is not None:
+        axis = _axes("roll", x, axis) if isinstance(axis, (int, np.integer)) else tuple(
+            _one_axis("roll", x, a) for a in axis)
+        axis = axis[0] if len(axis) == 1 and isinstance(shifts, (int, np.integer)) else axis
+    if not isinstance(shifts, (int, np.integer)):
+        shifts = tuple(int(s) for s in shifts)
+    return ops.roll(x, shift=shifts, axis=axis)
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
+    """Axes ``source`` moved to positions ``destination``, the others in order (a transpose)."""
+    ndim = np.ndim(array_of(x))
+    source = [source] if isinstance(source, (int, np.integer)) else list(source)
+    destination = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
+    if len(source) != len(destination):
+        raise ValueError(f"moveaxis: {len(source)} source axes but {len(destination)} destinations")
+    src = [_one_axis("moveaxis", x, a) for a in source]
+    dst = [normalize_axis(a, ndim)[0] for a in destination]
+    order = [a for a in range(ndim) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return ops.transpose(x, axes=tuple(order))
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def einsum(subscripts: str, *operands: Any) -> Tensor:
+    """Einstein summation, any subscripts NumPy accepts: ``"ij,jk->ik"``, implicit output (``"ij,jk"``),
+    ``...`` for broadcast leading axes, repeated letters (``"ii->i"``, ``"ii"``). PyTorch's list form
+    ``einsum("ij,jk", [a, b])`` too. One ``einsum`` op records it (its VJP is an einsum)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    return ops.einsum(*operands, subscripts=explicit_subscripts(subscripts, [shape_of(x) for x in operands]))
+
+
+def explicit_subscripts(subscripts: str, shapes: Sequence[tuple[int, ...]]) -> str:
+    """``"...ij,...jk"`` with shapes (2, 3, 4), (4, 5) -> ``"aij,jk->aik"``: the ellipsis spelled with
+    unused letters (aligned from the right, as broadcasting) and the output made explicit."""
+    text = subscripts.replace(" ", "")
+    inputs, arrow, output = text.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: {subscripts!r} names {len(terms)} operands, got {len(shapes)}")
+    spare = [c for c in _LETTERS if c not in text]
+    batch_ndims = [len(s) - len(t.replace("...", "")) for t, s in zip(terms, shapes) if "..." in t]
+    batch = "".join(spare[:builtins.max(batch_ndims, default=0)])
+    spelled = []
+    for term, shape in zip(terms, shapes):
+        named = term.replace("...", "")
+        if (named and not named.isalpha()) or term.count("...") > 1:
+            raise ValueError(f"einsum: {term!r} in {subscripts!r} is not letters with at most one '...'")
+        if "..." in term:
+            lead = len(shape) - len(named)
+            term = term.replace("...", batch[len(batch) - lead:] if lead > 0 else "")
+        if len(term) != len(shape):
+            raise ValueError(f"einsum: {term!r} names {len(term)} axes but the operand has shape {shape}")
+        spelled.append(term)
+    if arrow:
+        output = output.replace("...", batch)
+    else:
+        counts = "".join(t.replace("...", "") for t in terms)
+        output = batch + "".join(sorted(c for c in set(counts) if counts.count(c) == 1))
+    return ",".join(spelled) + "->" + output
+
+
+def tensordot(a: Any, b: Any, axes: Any = 2, *, dims: Any = None) -> Tensor:
+    """Σ over ``axes`` of a (its last n, or the listed ones) against b's (first n, or listed): NumPy's
+    and PyTorch's ``tensordot``, as one einsum."""
+    axes = pick_axis("tensordot", axes if axes != 2 else None, dims, 2)
+    na, nb = np.ndim(array_of(a)), np.ndim(array_of(b))
+    if isinstance(axes, (int, np.integer)):
+        left, right = list(range(na - int(axes), na)), list(range(int(axes)))
+    else:
+        left, right = ([x] if isinstance(x, (int, np.integer)) else list(x) for x in axes)
+    left = [_one_axis("tensordot", a, i) for i in left]
+    right = [_one_axis("tensordot", b, i) for i in right]
+    if len(left) != len(right):
+        raise ValueError(f"tensordot: {len(left)} axes of a but {len(right)} of b")
+    la, lb = list(_LETTERS[:na]), list(_LETTERS[na:na + nb])
+    for i, j in zip(left, right):
+        lb[j] = la[i]
+    out = [c for k, c in enumerate(la) if k not in left] + [c for k, c in enumerate(lb) if k not in right]
+    return ops.einsum(a, b, subscripts="".join(la) + "," + "".join(lb) + "->" + "".join(out))
+
+
+def outer(a: Any, b: Any) -> Tensor:
+    """a_i b_j of the flattened a and b."""
+    return ops.einsum(ops.reshape(a, shape=(-1,)), ops.reshape(b, shape=(-1,)), subscripts="i,j->ij")
+
+
+def inner(a: Any, b: Any) -> Tensor:
+    """Σ over the last axis of a and of b: shape a.shape[:-1] + b.shape[:-1] (a 0-d operand multiplies)."""
+    na, nb = np.ndim(array_of(a)), np.ndim(array_of(b))
+    if na == 0 or nb == 0:
+        return ops.mul(a, b)
+    la, lb = _LETTERS[:na - 1], _LETTERS[na - 1:na + nb - 2]
+    return ops.einsum(a, b, subscripts=f"{la}z,{lb}z->{la}{lb}")
+
+
+def kron(a: Any, b: Any) -> Tensor:
+    """The Kronecker product: blocks a_ij b (NumPy's and PyTorch's ``kron``)."""
+    sa, sb = shape_of(a), shape_of(b)
+    ndim = builtins.max(len(sa), len(sb))
+    sa, sb = (1,) * (ndim - len(sa)) + tuple(sa), (1,) * (ndim - len(sb)) + tuple(sb)
+    la, lb = _LETTERS[:ndim], _LETTERS[ndim:2 * ndim]
+    pairs = ops.einsum(ops.reshape(a, shape=sa), ops.reshape(b, shape=sb),
+                       subscripts=f"{la},{lb}->" + "".join(x + y for x, y in zip(la, lb)))
+    return ops.reshape(pairs, shape=tuple(m * n for m, n in zip(sa, sb)))
+
+
+def diagonal(x: Any, offset: int = 0, axis1: Any = None, axis2: Any = None, *, dim1: Any = None,
+             dim2: Any = None) -> Tensor:
+    """The diagonal ``offset`` of the (axis1, axis2) matrices, as the last axis (NumPy's and PyTorch's
+    ``diagonal``); indexing, so the gradient lands on the diagonal."""
+    a1 = _one_axis("diagonal", x, pick_axis("diagonal", axis1, dim1, 0))
+    a2 = _one_axis("diagonal", x, pick_axis("diagonal", axis2, dim2, 1))
+    if a1 == a2:
+        raise ValueError(f"diagonal: axis1 and axis2 must differ, got {a1} twice for shape {shape_of(x)}")
+    moved = moveaxis(x, (a1, a2), (-2, -1))
+    rows, cols = shape_of(moved)[-2:]
+    start_row, start_col = builtins.max(-offset, 0), builtins.max(offset, 0)
+    n = builtins.max(builtins.min(rows - start_row, cols - start_col), 0)
+    return ops.getitem(moved, index=(Ellipsis, np.arange(start_row, start_row + n), np.arange(start_col, start_col + n)))
+
+
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+    """Σ of the diagonal ``offset`` (NumPy's ``trace``; PyTorch's for a matrix)."""
+    return ops.sum(diagonal(x, offset, axis1, axis2), axis=(np.ndim(array_of(x)) - 2,))
+
+
+def diag(x: Any, k: int = 0, *, diagonal: Any = None) -> Tensor:  # noqa: A002
+    """A 1-D x: the matrix with x on diagonal ``k``; a 2-D x: its diagonal ``k`` (NumPy's and PyTorch's ``diag``)."""
+    k = int(pick_axis("diag", k if k else None, diagonal, 0))
+    ndim = np.ndim(array_of(x))
+    if ndim == 2:
+        return globals()["diagonal"](x, k)
+    if ndim != 1:
+        raise ValueError(f"diag: needs a 1-D or 2-D input, got shape {shape_of(x)}")
+    n = shape_of(x)[0]
+    size = n + builtins.abs(k)
+    index = (np.arange(n) + builtins.max(-k, 0), np.arange(n) + builtins.max(k, 0))
+    return ops.scatter_add(x, index=index, shape=(size, size))
+
+
+def atleast_1d(*xs: Any) -> Any:
+    """Each input with at least one axis (a 0-d one becomes (1,)); a list for several inputs."""
+    out = [x if np.ndim(array_of(x)) >= 1 else ops.reshape(x, shape=(1,)) for x in xs]
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_2d(*xs: Any) -> Any:
+    """Each input with at least two axes: (n,) becomes (1, n)."""
+    out = [x if np.ndim(array_of(x)) >= 2 else ops.reshape(x, shape=(1, -1) if np.ndim(array_of(x)) else (1, 1))
+           for x in xs]
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_3d(*xs: Any) -> Any:
+    """Each input with at least three axes: (n,) becomes (1, n, 1), (m, n) becomes (m, n, 1)."""
+    def three(x: Any) -> Any:
+        shape = shape_of(x)
+        new = {0: (1, 1, 1), 1: (1,) + tuple(shape) + (1,), 2: tuple(shape) + (1,)}.get(len(shape))
+        return x if new is None else ops.reshape(x, shape=new)
+
+    out = [three(x) for x in xs]
+    return out[0] if len(out) == 1 else out
+
+
+def vstack(tensors: Sequence[Any]) -> Tensor:
+    """Rows stacked: inputs made at least 2-D, joined along axis 0."""
+    return cat([atleast_2d(t) for t in _tensor_sequence("vstack", tensors)], 0)
+
+
+def hstack(tensors: Sequence[Any]) -> Tensor:
+    """Joined along axis 1 (axis 0 for 1-D inputs)."""
+    tensors = [atleast_1d(t) for t in _tensor_sequence("hstack", tensors)]
+    return cat(tensors, 0 if np.ndim(array_of(tensors[0])) == 1 else 1)
+
+
+def dstack(tensors: Sequence[Any]) -> Tensor:
+    """Joined along axis 2, inputs made at least 3-D."""
+    return cat([atleast_3d(t) for t in _tensor_sequence("dstack", tensors)], 2)
+
+
+def column_stack(tensors: Sequence[Any]) -> Tensor:
+    """1-D inputs as columns, 2-D inputs as they are, joined along axis 1."""
+    tensors = _tensor_sequence("column_stack", tensors)
+    return cat([ops.reshape(t, shape=(-1, 1)) if np.ndim(array_of(t)) < 2 else t for t in tensors], 1)
+
+
+def array_split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """NumPy's ``array_split``: like ``np.split``, and a count need not divide the axis (the first
+    pieces get one element more)."""
+    if isinstance(indices_or_sections, (int, np.integer)):
+        count = int(indices_or_sections)
+        if count <= 0:
+            raise ValueError(f"array_split: the number of sections must be positive, got {count}")
+        a = _one_axis("array_split", x, axis)
+        n = shape_of(x)[a]
+        sizes = [n // count + (1 if i < n % count else 0) for i in range(count)]
+        return list(_pieces(x, a, sizes))
+    return list(array_split_at(x, indices_or_sections, axis))
+
+
+def dot(a: Any, b: Any) -> Tensor:
+    """PyTorch's ``dot``: Σ a_i b_i of two 1-D tensors of the same length (NumPy's ``np.dot`` keeps NumPy's rules)."""
+    sa, sb = shape_of(a), shape_of(b)
+    if len(sa) != 1 or len(sb) != 1:
+        raise RuntimeError(f"dot: 1-D tensors expected, but got shapes {sa} and {sb} (matmul or np.dot take more)")
+    if sa != sb:
+        raise RuntimeError(f"dot: shapes {sa} and {sb} differ; dot needs two vectors of the same length")
+    return ops.einsum(a, b, subscripts="i,i->")
+
+
+def triu_indices(row: int, col: int, offset: int = 0) -> Tensor:
+    """PyTorch's ``triu_indices``: the (row, column) positions on and above diagonal ``offset`` of a
+    row x col matrix, as a (2, N) integer Tensor (``x[i[0], i[1]]`` picks them, with gradient)."""
+    return Tensor._of(np.stack(np.triu_indices(int(row), int(offset), int(col))).astype(np.int64))
+
+
+def tril_indices(row: int, col: int, offset: int = 0) -> Tensor:
+    """PyTorch's ``tril_indices``: the positions on and below diagonal ``offset``, as a (2, N) integer Tensor."""
+    return Tensor._of(np.stack(np.tril_indices(int(row), int(offset), int(col))).astype(np.int64))

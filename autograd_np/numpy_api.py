@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import creation, functions as fn, ops
+from . import creation, functions as fn, linalg, ops
 from .tensor_type import Tensor
 
 # ----------------------------------------------------------------------------
@@ -41,12 +41,8 @@ UFUNCS: dict[np.ufunc, Callable[..., Any]] = {
 
 #: What to use for a ufunc the engine has no op for (shown in the error).
 UFUNC_HINTS = {
-    "log1p": "(1 + t).log()",
-    "expm1": "t.exp() - 1",
     "reciprocal": "1 / t",
-    "exp2": "2 ** t",
-    "log2": "t.log() / np.log(2)",
-    "log10": "t.log() / np.log(10)",
+    "cbrt": "t ** (1 / 3) for positive t, or np.sign(t) * abs(t) ** (1 / 3)",
     "float_power": "t ** p",
     "fmax": "np.maximum (NaN handling differs)",
     "fmin": "np.minimum (NaN handling differs)",
@@ -158,9 +154,73 @@ def np_clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *,
 def np_dot(a: Any, b: Any, out: Any = None) -> Any:
     _reject("dot", out=out)
     ndims = np.ndim(getattr(a, "data", a)), np.ndim(getattr(b, "data", b))
-    if builtins.max(ndims) > 2:
-        raise TypeError("numpy.dot: operands with more than 2 axes are not supported on Tensors; use a @ b (matmul)")
-    return ops.mul(a, b) if 0 in ndims else ops.matmul(a, b)
+    if 0 in ndims:
+        return ops.mul(a, b)
+    if builtins.max(ndims) <= 2:
+        return ops.matmul(a, b)
+    return fn.tensordot(a, b, axes=([-1], [0 if ndims[1] == 1 else -2]))  # NumPy: a's last axis against b's second-to-last
+
+
+def np_cumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    _reject("cumprod", dtype=dtype, out=out)
+    return fn.cumprod(a, axis)
+
+
+def np_roll(a: Any, shift: Any, axis: Any = None) -> Any:
+    return fn.roll(a, shift, axis)
+
+
+def np_einsum(subscripts: Any, *operands: Any, out: Any = None, optimize: Any = False, **rest: Any) -> Any:
+    _reject("einsum", out=out, **{k: v for k, v in rest.items() if k in ("dtype", "order", "casting")})
+    if not isinstance(subscripts, str):
+        raise TypeError("numpy.einsum: only the subscripts-string form is supported on Tensors")
+    return fn.einsum(subscripts, *operands)
+
+
+def np_outer(a: Any, b: Any, out: Any = None) -> Any:
+    _reject("outer", out=out)
+    return fn.outer(a, b)
+
+
+def np_diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    return fn.diagonal(a, offset, axis1, axis2)
+
+
+def np_trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None, out: Any = None) -> Any:
+    _reject("trace", dtype=dtype, out=out)
+    return fn.trace(a, offset, axis1, axis2)
+
+
+def np_diag(v: Any, k: int = 0) -> Any:
+    return fn.diag(v, k)
+
+
+def np_joined(engine: Callable) -> Callable:
+    def numpy_joined(tup: Any, *, dtype: Any = None, casting: Any = None) -> Any:
+        _reject(engine.__name__, dtype=dtype)
+        return engine(tup)
+
+    return numpy_joined
+
+
+def np_cholesky(a: Any, /, *, upper: bool = False) -> Any:
+    factor = linalg.cholesky(a)
+    return fn.transpose(factor, -2, -1) if upper else factor
+
+
+def np_svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False) -> Any:
+    if hermitian:
+        raise TypeError("numpy.linalg.svd: hermitian=True is not supported on Tensors")
+    return linalg.svd(a, full_matrices, compute_uv)
+
+
+def norm_method(self: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, *, ord: Any = None) -> Any:  # noqa: A002
+    """``t.norm()``: PyTorch's spelling (p='fro' or a number, dim, keepdim); NumPy's ``ord=`` also works.
+    The 2-norm's gradient at 0 is 0, as in PyTorch."""
+    order = ord if ord is not None else (None if p == "fro" else p)
+    if dim is None and order is not None and not isinstance(order, str):
+        return linalg.vector_norm(self, order, None, keepdim)
+    return linalg.norm(self, order, dim, keepdim)
 
 
 def np_squeeze(a: Any, axis: Any = None) -> Any:
@@ -258,24 +318,12 @@ FUNCTIONS: dict[Callable, Callable[..., Any]] = {
 #: What to use for an array function the engine has no op for (shown in the error).
 FUNCTION_HINTS = {
     "copy": "t.detach() (a constant) or t.clone() (recorded)",
-    "prod": "t.log().sum().exp() for positive t",
-    "linalg.norm": "(t * t).sum().sqrt()",
-    "norm": "(t * t).sum().sqrt()",
-    "outer": "a.reshape(-1, 1) * b.reshape(1, -1)",
     "diff": "t[1:] - t[:-1]",
-    "moveaxis": "t.permute(...)",
-    "atleast_2d": "t.reshape(1, -1)",
     "append": "autograd_np.cat([a.reshape(-1), b.reshape(-1)]) (np.append flattens), or cat([a, b], dim=axis)",
-    "vstack": "autograd_np.cat([...], dim=0)",
-    "hstack": "autograd_np.cat([...], dim=-1)",
-    "einsum": "matmul (@), sum and permute",
     "nonzero": "np.nonzero(t.data) (positions carry no gradient)",
     "argsort": "np.argsort(t.data) (an order carries no gradient)",
     "sort": "t[np.argsort(t.data)] (indexing records the gradient)",
-    "array_split": "autograd_np.split or np.split",
     "average": "(t * w).sum() / w.sum()",
-    "diag": "t * autograd_np.eye(n) for the matrix, or t[np.arange(n), np.arange(n)]",
-    "trace": "t[np.arange(n), np.arange(n)].sum()",
 }
 
 

@@ -103,14 +103,15 @@ class Primitive:
     def defvjp_argnum(self, vjp: Callable, *, rule: str | None = None, reads: str | None = None) -> "Primitive":
         """Register one ``vjp(i, g, y, *inputs, **kwargs)`` for an op with any number of inputs.
 
-        ``reads`` is ``""`` (the VJP reads no values, only shapes) or ``None`` (it may read all).
+        ``reads`` is ``""`` (the VJP reads no values, only shapes), ``"all"`` (declared: it reads the
+        inputs, as einsum's VJP of one operand reads the others) or ``None`` (not declared: it may read all).
         """
         self.vjps, self.rule = _ArgnumVJPs(vjp), rule_in(self.__doc__) if rule is None else rule
         self.array_vjps = self.vjps
         if reads is not None:
-            if reads.strip():
-                raise ValueError(f"{self.name}.defvjp_argnum: reads must be '' or None")
-            self.reads = _ReadsNothing()
+            if reads.strip() not in ("", "all"):
+                raise ValueError(f"{self.name}.defvjp_argnum: reads must be '', 'all' or None")
+            self.reads = _ReadsAll() if reads.strip() else _ReadsNothing()
         return self
 
     def defjvp(self, *jvps: Callable | None, rule: str | None = None) -> "Primitive":
@@ -241,6 +242,13 @@ class _ReadsNothing:
 
     def __getitem__(self, i: int) -> tuple[int, ...]:
         return ()
+
+
+class _ReadsAll:
+    """``reads`` of a variadic op whose VJPs may read every input (each position: None, "anything")."""
+
+    def __getitem__(self, i: int) -> None:
+        return None
 
 
 class _NoVJPs:

@@ -110,3 +110,30 @@ def along_axis(x: Any, index: Any, axis: int) -> tuple[np.ndarray, ...]:
         index if d == axis else np.arange(n).reshape((1,) * d + (n,) + (1,) * (ndim - d - 1))
         for d, n in enumerate(index.shape)
     )
+
+
+def einsum_sizes(terms: Sequence[str], operands: Sequence[Any]) -> dict[str, int]:
+    """The size of each letter of an explicit einsum (not 1 where one operand has it larger: size-1 axes broadcast)."""
+    sizes: dict[str, int] = {}
+    for term, x in zip(terms, operands):
+        for letter, n in zip(term, shape_of(x)):
+            if n != 1 or letter not in sizes:  # a size-1 axis broadcasts against the others
+                sizes[letter] = n
+    return sizes
+
+
+def tie_repeated_letters(term: str, sizes: dict[str, int], used: set[str]) -> tuple[str, list[tuple[str, str, str]]]:
+    """``"iij"`` -> ``("ikj", [("i", "i", "k")])``: each repeat of a letter renamed to a fresh letter,
+    and the (letter, first, copy) pairs an identity matrix ties back together."""
+    fresh = (c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used)
+    seen: set[str] = set()
+    out, ties = [], []
+    for letter in term:
+        if letter in seen:
+            copy = next(fresh)
+            ties.append((letter, letter, copy))
+            out.append(copy)
+        else:
+            seen.add(letter)
+            out.append(letter)
+    return "".join(out), ties

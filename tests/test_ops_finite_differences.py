@@ -72,6 +72,42 @@ def _off_bounds(*shape: int) -> Callable[[np.random.Generator], np.ndarray]:
     return lambda r: r.choice([-0.9, -0.3, 0.0, 0.3, 0.8], size=shape) + r.uniform(-0.05, 0.05, size=shape)
 
 
+def _u(low: float, high: float, *shape: int) -> Callable[[np.random.Generator], np.ndarray]:
+    return lambda r: r.uniform(low, high, size=shape)
+
+
+def _off_multiples(*shape: int) -> Callable[[np.random.Generator], np.ndarray]:
+    """|a| in (0.1, 0.6): against divisors in (0.7, 1.3), a / b stays strictly between -1 and 0 or 0 and 1,
+    off the jumps of ``%`` and ``fmod``."""
+    return lambda r: r.choice([-1.0, 1.0], size=shape) * r.uniform(0.1, 0.6, size=shape)
+
+
+def _well_conditioned(*shape: int) -> Callable[[np.random.Generator], np.ndarray]:
+    """Square matrices (last axis repeated) near 3 I: far from singular."""
+    return lambda r: r.standard_normal(shape + shape[-1:]) + 3 * np.eye(shape[-1])
+
+
+def _sym(x: Tensor) -> Tensor:
+    return (x + x.swapaxes(-1, -2)) * 0.5
+
+
+def _spd(x: Tensor) -> Tensor:
+    return x @ x.swapaxes(-1, -2) + 3 * np.eye(x.shape[-1])
+
+
+def _sign_fixed(vectors: Tensor) -> Tensor:
+    """Columns with a positive first entry: a function of the eigen/singular vectors that does not
+    depend on their arbitrary signs (the one kind that has a gradient)."""
+    return vectors * np.sign(vectors.data[..., :1, :])
+
+
+def _svd_gauge_fixed(x: Tensor, m: int, n: int) -> Tensor:
+    u, s, vh = np.linalg.svd(x, full_matrices=False)
+    signs = np.sign(u.data[..., :1, :])
+    return ag.cat([(u * signs).reshape(-1), (vh * signs.swapaxes(-1, -2)).reshape(-1), s.reshape(-1)])
+
+
+_ZEROS = np.array([[1.0, 1, 1, 1], [1, 0, 1, 1], [0, 1, 1, 0]])  # rows with no zero, one zero, two zeros
 _C34 = np.linspace(-1, 1, 12).reshape(3, 4)  # an ndarray constant
 _T = np.array([2, 0, 2, 1, 2])  # class targets with repeats
 _MASK = np.array([True, False, True, True])
@@ -250,6 +286,66 @@ CASES = [
     Case("max_pool2d", "overlapping, padding, ceil_mode",
          lambda x: F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True), _inputs(lambda r: distinct(7, (1, 2, 6, 5)))),
     Case("max_pool2d", "dilation", lambda x: F.max_pool2d(x, 2, stride=1, dilation=2), _inputs(lambda r: distinct(8, (1, 2, 5, 5)))),
+    # more elementwise functions
+    Case("tan", "tan", lambda x: x.tan(), _inputs(_u(-1.2, 1.2, 3, 4))),
+    Case("sinh", "sinh", lambda x: x.sinh(), _inputs(_n(3, 4))),
+    Case("cosh", "np.cosh", lambda x: np.cosh(x), _inputs(_n(3, 4))),
+    Case("arctan", "arctan", lambda x: x.arctan(), _inputs(_n(3, 4))),
+    Case("arcsin", "arcsin", lambda x: x.arcsin(), _inputs(_u(-0.9, 0.9, 3, 4))),
+    Case("arccos", "np.arccos", lambda x: np.arccos(x), _inputs(_u(-0.9, 0.9, 3, 4))),
+    Case("arctanh", "atanh", lambda x: x.atanh(), _inputs(_u(-0.9, 0.9, 3, 4))),
+    Case("log1p", "log1p", lambda x: x.log1p(), _inputs(_u(-0.5, 2.0, 3, 4))),
+    Case("expm1", "expm1", lambda x: x.expm1(), _inputs(_n(3, 4))),
+    Case("log2", "log2", lambda x: x.log2(), _inputs(_p(3, 4))),
+    Case("log10", "np.log10", lambda x: np.log10(x), _inputs(_p(3, 4))),
+    Case("exp2", "exp2", lambda x: x.exp2(), _inputs(_n(3, 4))),
+    Case("remainder", "a % b broadcast", lambda a, b: a % b, _inputs(_off_multiples(3, 4), _u(0.7, 1.3, 4))),
+    Case("remainder", "a % -b and 5 % b", lambda a, b: a % -b + 5.0 % b, _inputs(_off_multiples(3, 4), _u(0.7, 1.3, 4))),
+    Case("fmod", "fmod", lambda a, b: a.fmod(b), _inputs(_off_multiples(3, 4), _u(0.7, 1.3, 3, 1))),
+    Case("hypot", "hypot (3,1) (4,)", lambda a, b: ag.hypot(a, b), _inputs(_n(3, 1), _n(4))),
+    # products and rolls
+    Case("prod", "axis=None", lambda x: x.prod(), _inputs(_n(2, 3))),
+    Case("prod", "dim=1 keepdim", lambda x: x.prod(dim=1, keepdim=True), _inputs(_n(3, 4))),
+    Case("prod", "axis=(0,2)", lambda x: np.prod(x, axis=(0, 2)), _inputs(_n(2, 3, 2))),
+    Case("prod", "one zero and two zeros", lambda x: (x * _ZEROS).prod(axis=1), _inputs(_n(3, 4))),
+    Case("cumprod", "dim=1", lambda x: x.cumprod(dim=1), _inputs(_n(3, 4))),
+    Case("cumprod", "flattened", lambda x: np.cumprod(x), _inputs(_n(2, 3))),
+    Case("cumprod", "one zero and two zeros", lambda x: (x * _ZEROS).cumprod(1), _inputs(_n(3, 4))),
+    Case("roll", "roll(1, 0)", lambda x: x.roll(1, 0), _inputs(_n(3, 4))),
+    Case("roll", "np.roll flattened", lambda x: np.roll(x, -2), _inputs(_n(3, 4))),
+    Case("roll", "two axes", lambda x: x.roll((1, -1), (0, 1)), _inputs(_n(3, 4))),
+    # contractions (einsum; tensordot, outer, inner, kron, trace, dot are einsums)
+    Case("einsum", "ij,jk->ik", lambda a, b: ag.einsum("ij,jk->ik", a, b), _inputs(_n(2, 3), _n(3, 4))),
+    Case("einsum", "...ij,...jk broadcast", lambda a, b: np.einsum("...ij,...jk", a, b), _inputs(_n(1, 2, 3), _n(4, 3, 2))),
+    Case("einsum", "ii->i diagonal", lambda a: ag.einsum("ii->i", a), _inputs(_n(3, 3))),
+    Case("einsum", "iij->j, ij-> (sums)", lambda a, b: ag.einsum("iij->j", a) + ag.einsum("ij->", b),
+         _inputs(_n(3, 3, 2), _n(2, 3))),
+    Case("einsum", "three operands", lambda a, b, c: ag.einsum("ij,jk,kl->il", a, b, c),
+         _inputs(_n(2, 3), _n(3, 4), _n(4, 2))),
+    Case("einsum", "tensordot", lambda a, b: ag.tensordot(a, b, axes=([1, 2], [1, 0])), _inputs(_n(2, 3, 4), _n(4, 3, 2))),
+    Case("einsum", "outer, inner, kron", lambda a, b: ag.outer(a, b).sum() + ag.inner(a, b) + ag.kron(a, b),
+         _inputs(_n(3), _n(3))),
+    Case("einsum", "trace, dot", lambda a, b: a.trace() * a[0].dot(b), _inputs(_n(3, 3), _n(3))),
+    # linear algebra
+    Case("solve", "batched A, matrix b", lambda a, b: ag.linalg.solve(a, b), _inputs(_well_conditioned(2, 3), _n(3, 2))),
+    Case("solve", "np.linalg.solve vector b", lambda a, b: np.linalg.solve(a, b), _inputs(_well_conditioned(3), _n(3))),
+    Case("inv", "batched", lambda a: ag.linalg.inv(a), _inputs(_well_conditioned(2, 3))),
+    Case("inv", "np.linalg.inv", lambda a: np.linalg.inv(a), _inputs(_well_conditioned(3))),
+    Case("det", "batched", lambda a: ag.linalg.det(a), _inputs(_n(2, 3, 3))),
+    Case("det", "t.det()", lambda a: a.det(), _inputs(_n(3, 3))),
+    Case("slogdet", "logabsdet", lambda a: np.linalg.slogdet(a)[1], _inputs(_n(2, 3, 3))),
+    Case("cholesky", "of X X^T + 3I", lambda x: ag.linalg.cholesky(_spd(x)), _inputs(_n(2, 3, 3))),
+    Case("eigh", "eigenvalues", lambda x: ag.linalg.eigh(_sym(x)).eigenvalues, _inputs(_n(2, 3, 3))),
+    Case("eigh", "eigenvectors (sign fixed)", lambda x: _sign_fixed(np.linalg.eigh(_sym(x))[1]), _inputs(_n(3, 3))),
+    Case("svd", "singular values, batched", lambda x: ag.linalg.svdvals(x), _inputs(_n(2, 4, 3))),
+    Case("svd", "U and Vh of a tall matrix", lambda x: _svd_gauge_fixed(x, 4, 3), _inputs(_n(4, 3))),
+    Case("svd", "U and Vh of a wide matrix", lambda x: _svd_gauge_fixed(x, 3, 4), _inputs(_n(3, 4))),
+    Case("qr", "Q and R of a tall matrix", lambda x: ag.cat([t.reshape(-1) for t in np.linalg.qr(x)]), _inputs(_n(4, 3))),
+    Case("qr", "R of a batch of square matrices", lambda x: ag.linalg.qr(x).R, _inputs(_n(2, 3, 3))),
+    Case("vector_norm", "np.linalg.norm", lambda x: np.linalg.norm(x), _inputs(_n(3, 4))),
+    Case("vector_norm", "ord=3 axis=1 keepdims", lambda x: ag.linalg.vector_norm(x, 3, axis=1, keepdims=True),
+         _inputs(_n(3, 4))),
+    Case("vector_norm", "t.norm(dim=0)", lambda x: x.norm(dim=0), _inputs(_n(3, 4))),
 ]
 
 
