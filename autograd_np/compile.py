@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import graph, kernels, nn, optim
+from . import graph, kernels, lowerings, nn, optim  # noqa: F401 (lowerings: registers the table)
 from .anomaly import _anomaly
 from .capture_hook import _capture
 from .grad_mode import _mode
@@ -333,7 +333,7 @@ class Tracer:
         if op.saves:
             node = result._node if isinstance(result, Tensor) else None
             saved = node.saved if node is not None else op.forward(*_raw(_arrays(args)), **kwargs)[1]
-        outv = self.temp(out, op.name)
+        outv = self.temp(out, _HINTS.get(op.name, op.name))
         savedv = None if saved is None else self.temp(saved, op.name + "_saved")
         self.instrs.append(Instr("fwd", [outv], ins, self.phase, op=op, kwargs=kw, saved=savedv))
 
@@ -351,7 +351,10 @@ class Tracer:
             if leaf._node is None:
                 self.grad_state(leaf)  # what .grad held before this walk
         for root, seed in zip(roots, seeds):
-            walk.partials.setdefault(id(root), []).append(self.operand(seed))
+            seed_value = self.operand(seed)
+            if isinstance(seed_value, Value) and seed_value.kind == "const":
+                seed_value.grad_of = self.values.get(id(root._data))
+            walk.partials.setdefault(id(root), []).append(seed_value)
         self.phase = "backward"
         self._install_vjps(walk, order)
         _capture.tracer = None
@@ -445,6 +448,9 @@ class Tracer:
         ops = tuple((i.kind, getattr(i.op, "name", None), i.position,
                      tuple(v.shape for v in i.outs)) for i in self.instrs)
         return ops, tuple(repr(x) for x in self.literals)
+
+
+_HINTS = {"linear": "z", "matmul": "xw", "reshape": "x", "add": "z", "getitem": "picked"}
 
 
 def _arrays(args: tuple) -> list:
