@@ -230,6 +230,7 @@ class Tracer:
         self.literals: list[Any] = []  # Python numbers the ops and ufuncs got (compared between captures)
         self.before: dict[int, tuple] = {}  # state before the call, for the check against eager
         self.saved_vjps: list[tuple[Primitive, Any]] = []
+        self.made: set[int] = set()  # ids of Tensors created during the call (kept alive in `keep`)
 
     # ----- switching on and off ------------------------------------------------------
     def start(self) -> "Tracer":
@@ -287,6 +288,8 @@ class Tracer:
 
     def external(self, t: Tensor) -> Value:
         v = self.tensors.get(id(t))
+        if v is None and id(t) in self.made:  # made during the step, not by an op: a constant of this call
+            return self.operand(t._data)
         if v is None:
             v = self.tensors[id(t)] = self.register(t._data, Value("tensor", t._data, "p", tensor=t))
             self.keep.append(t)
@@ -635,6 +638,23 @@ def _in_place(t: Tensor, op: Any, other: Any, symbol: str, index: Any = None) ->
     return t
 
 
+def _made_init(t: Tensor, *args: Any, **kwargs: Any) -> None:
+    _ORIGINALS[(Tensor, "__init__")](t, *args, **kwargs)
+    tracer = _tracer_of_this_thread()
+    if tracer is not None:
+        tracer.made.add(id(t))
+        tracer.keep.append(t)
+
+
+def _made_of(cls: type, data: np.ndarray, node: Any = None) -> Tensor:
+    t = _ORIGINALS[(Tensor, "_of")].__func__(cls, data, node)
+    tracer = _tracer_of_this_thread()
+    if tracer is not None:
+        tracer.made.add(id(t))
+        tracer.keep.append(t)
+    return t
+
+
 def _optimizer_step(opt: Any) -> None:
     tracer = _tracer_of_this_thread()
     if tracer is None:
@@ -649,12 +669,14 @@ _VALUE_READS = tuple(name for name in ("item", "__bool__", "__float__", "__int__
 def _patch(tracer: Tracer) -> None:
     if _ORIGINALS:
         return
-    for name in ("data", "grad", "_in_place", *_VALUE_READS):
+    for name in ("data", "grad", "_in_place", "__init__", "_of", *_VALUE_READS):
         _ORIGINALS[(Tensor, name)] = Tensor.__dict__[name]
     _ORIGINALS[(optim.Optimizer, "step")] = optim.Optimizer.__dict__["step"]
     Tensor.data = property(_get_data, _set_data, doc=Tensor.data.__doc__)
     Tensor.grad = property(_get_grad, _set_grad, doc=Tensor.grad.__doc__)
     Tensor._in_place = _in_place
+    Tensor.__init__ = _made_init
+    Tensor._of = classmethod(_made_of)
     for name in _VALUE_READS:
         setattr(Tensor, name, _value_read(name))
     optim.Optimizer.step = _optimizer_step
@@ -950,7 +972,8 @@ def name_values(tracer: Tracer, instrs: list[Instr], e: Emitter, names: dict[int
                 continue
             seen.add(id(v))
             if v.kind == "grad":
-                v.name = e.unique(v.tensor and names.get(id(v.tensor), "p") + "_grad")
+                owner = tracer.tensors.get(id(v.tensor))
+                v.name = e.unique((owner.name if owner is not None else "p") + "_grad")
             elif v.grad_of is not None and v.grad_of.name:
                 v.name = e.unique("d" + v.grad_of.name)
             else:
