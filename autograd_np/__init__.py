@@ -20,7 +20,7 @@ from .creation import (
 from .primitives import Primitive, primitive
 from . import nn, optim  # modules and optimizers, built on the above
 from .serialization import SerializationError, load, save
-from .compile import CompileError, CompileWarning, capture, compile  # noqa: A004 (autograd_np.compile)
+from .compiler import CompileError, CompileWarning, capture, compile  # noqa: A004 (autograd_np.compile)
 
 # dtypes in PyTorch's names (NumPy's dtypes: usable as dtype= anywhere). float, int and bool are
 # module attributes only (not in __all__), so a star import does not shadow the builtins.
