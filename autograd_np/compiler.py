@@ -52,7 +52,7 @@ __all__ = ["compile", "capture", "CompiledFunction", "CompileWarning", "CompileE
 
 #: The rewrites ``compile`` applies unless ``strict=True``, in order; turn one off with
 #: ``compile(fn, passes={"linear": False})``. Each one's gain is in benchmarks/README.md.
-PASSES = ("linear", "cross_entropy", "dead_code")
+PASSES = ("linear", "cross_entropy", "dead_code", "embedding_onehot")
 
 
 class CompileWarning(UserWarning):
@@ -822,6 +822,7 @@ class Emitter:
         self.ns: dict[str, Any] = {"np": np, "kernels": kernels}
         self.taken = set(self.ns) | _RESERVED
         self.allocated: set[str] = set()
+        self.passes: set[str] = set()
 
     def unique(self, hint: str) -> str:
         base = "".join(c if c.isalnum() or c == "_" else "_" for c in hint) or "v"
@@ -1022,8 +1023,9 @@ class Program:
         return all(m.training is mode for m, mode in self.modes)
 
     def run(self, args: tuple, kwargs: dict) -> Any:
-        arrays = [a._data if isinstance(a, Tensor) else a for a in _flat_inputs(args, kwargs)]
-        outputs = self.fn(*arrays)
+        if kwargs or not all(type(a) is np.ndarray for a in args):
+            args = [a._data if isinstance(a, Tensor) else a for a in _flat_inputs(args, kwargs)]
+        outputs = self.fn(*args)
         for t in self.written:
             mark_changed(t)
         return _rebuild(self.template, outputs)
@@ -1125,11 +1127,12 @@ def build_program(tracer: Tracer, result: Any, inputs: list[Value], names: dict[
     final = {id(s.tensor): s.current for s in tracer.grads.values()}
     keep = {id(v) for v in outs} | {id(v) for v in final.values() if v is not None}
     instrs = list(tracer.instrs)
-    if not strict:
-        for name in PASSES:
-            if passes.get(name, True):
-                instrs = _PASS_FUNCTIONS[name](instrs, keep)
+    enabled = set() if strict else {name for name in PASSES if passes.get(name, True)}
+    for name in PASSES:
+        if name in enabled and name in _PASS_FUNCTIONS:
+            instrs = _PASS_FUNCTIONS[name](instrs, keep)
     e = Emitter()
+    e.passes = enabled  # passes that act in the lowerings (embedding_onehot)
     name_values(tracer, instrs, e, names, inputs)
     for v in tracer.tensors.values():
         e.ns[v.name] = v.tensor._data
@@ -1287,7 +1290,10 @@ class CompiledFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.eager_reason is not None or _capture.tracer is not None:
             return self.fn(*args, **kwargs)
-        key = _key((args, kwargs))
+        if not kwargs and all(type(a) is np.ndarray for a in args):  # the common case, cheaply
+            key = tuple([(a.shape, a.dtype) for a in args])
+        else:
+            key = _key((args, kwargs))
         program = self.programs.get(key)
         if program is not None:
             if program.holds():

@@ -170,7 +170,34 @@ def getitem_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any, index: Any) -> list[str
     if isinstance(index, tuple) and all(_is_value(i) and i.dtype.kind in "iu" for i in index):
         out = e.buf(dx)  # kernels.scatter_add's path for a tuple of index arrays
         return [f"{out}.fill(0)", f"np.add.at({out}, {e.expr(index)}, {g})"]
+    if "embedding_onehot" in e.passes and _small_table(g, index, x):
+        return _embedding_onehot(e, dx, g, index, x)
     return [f"{dx} = kernels.scatter_add({g}, {e.expr(index)}, {e.expr(tuple(x.shape))})"]
+
+
+def _small_table(g: Any, index: Any, x: Any) -> bool:
+    rows, picks = (x.shape[0] if x.shape else 0), int(np.prod(index.shape)) if _is_value(index) else 0
+    return (_is_value(index) and index.dtype.kind in "iu" and _blas(g) and g.dtype == x.dtype and len(x.shape) == 2
+            and 0 < rows <= 256 and 0 < picks and rows * picks <= 2**24)
+
+
+def _embedding_onehot(e: Any, dx: Any, g: Any, index: Any, x: Any) -> list[str]:
+    """The embedding pass: onehotᵀ G with a one-hot matrix kept between calls (ones written at the
+    picks, then cleared), as the hand-written step does; non-finite G takes the kernel's path."""
+    rows, picks = x.shape[0], int(np.prod(index.shape))
+    onehot = e.const(np.zeros((rows, picks), x.dtype), "onehot")
+    cols = e.const(np.arange(picks), "picks")
+    flat = e.scratch((picks,), index.dtype, "picked_rows")
+    out = e.buf(dx)
+    shape = e.expr(tuple(x.shape))
+    return [f"if np.isfinite({g}).all():",
+            f"    np.copyto({flat}, {index}.reshape(-1))",
+            f"    np.remainder({flat}, {rows}, out={flat})",
+            f"    {onehot}[{flat}, {cols}] = 1",
+            f"    np.dot({onehot}, {g}.reshape({picks}, {x.shape[1]}), out={out})",
+            f"    {onehot}[{flat}, {cols}] = 0",
+            "else:",
+            f"    np.copyto({out}, kernels.scatter_add({g}, {index}, {shape}))"]
 
 
 def log_softmax_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any, axis: int = -1) -> list[str] | None:
