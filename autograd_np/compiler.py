@@ -1350,7 +1350,8 @@ class CompiledFunction:
     def _give_up(self, reason: str, args: tuple | None = None, kwargs: dict | None = None) -> Any:
         self.eager_reason = reason
         self.programs.clear()
-        name = getattr(self.fn, "__qualname__", repr(self.fn))
+        inner = getattr(self.fn, "func", self.fn)  # a functools.partial: the function's own name
+        name = getattr(inner, "__qualname__", type(inner).__name__)
         if self.fallback == "error":
             raise CompileError(f"compile({name}): cannot compile this step: {reason}")
         warnings.warn(f"compile({name}): running eagerly from now on: {reason}", CompileWarning, stacklevel=3)
