@@ -123,6 +123,17 @@ def _values_in(obj: Any, found: list) -> None:
             _values_in(x, found)
 
 
+class _Prefix:
+    """Names a value after another: ``scaled_dW1`` for ``0.1 * dW1`` (read when names are given)."""
+
+    def __init__(self, prefix: str, value: Value) -> None:
+        self.prefix, self.value = prefix, value
+
+    @property
+    def name(self) -> str:
+        return self.value.name and self.prefix + self.value.name
+
+
 class _GradState:
     """A leaf's ``.grad`` along the captured call: ``start_none`` at the start, ``current``
     the value it holds now (None: no gradient)."""
@@ -402,7 +413,9 @@ class Tracer:
             return result
         array = np.asarray(result)
         traced = array.view(Traced)
-        v = self.temp(array, ufunc.__name__)
+        v = self.temp(array, {"multiply": "scaled"}.get(ufunc.__name__, ufunc.__name__))
+        first = next((x for x in ins if isinstance(x, Value)), None)
+        v.grad_of = None if first is None else _Prefix(v.hint + "_", first)
         self.register(traced, v)
         self.instrs.append(Instr("ufunc", [v], ins, self.phase, kwargs=kw, extra=(ufunc, method, False)))
         return traced
@@ -823,6 +836,13 @@ class Emitter:
         self.taken = set(self.ns) | _RESERVED
         self.allocated: set[str] = set()
         self.passes: set[str] = set()
+        self.cache: dict[Any, str] = {}
+
+    def cached(self, key: Any, make: Callable[[], Any], hint: str) -> str:
+        """A constant made once per program (``np.arange(B)`` for several lowerings, say)."""
+        if key not in self.cache:
+            self.cache[key] = self.const(make(), hint)
+        return self.cache[key]
 
     def unique(self, hint: str) -> str:
         base = "".join(c if c.isalnum() or c == "_" else "_" for c in hint) or "v"
@@ -884,7 +904,7 @@ class Emitter:
 
 def _first_line(op: Primitive) -> str:
     doc = (op.__doc__ or "").strip().splitlines()
-    return doc[0].strip() if doc else op.name
+    return doc[0].split("  (")[0].strip() if doc else op.name
 
 
 def _rule_for(op: Primitive, position: int) -> str:
@@ -975,6 +995,8 @@ def name_values(tracer: Tracer, instrs: list[Instr], e: Emitter, names: dict[int
             if v.kind == "grad":
                 owner = tracer.tensors.get(id(v.tensor))
                 v.name = e.unique((owner.name if owner is not None else "p") + "_grad")
+            elif isinstance(v.grad_of, _Prefix) and v.grad_of.name:
+                v.name = e.unique(v.grad_of.name)
             elif v.grad_of is not None and v.grad_of.name:
                 v.name = e.unique("d" + v.grad_of.name)
             else:

@@ -97,7 +97,7 @@ def cross_entropy(e: Any, y: Any, logits: Any, targets: Any, saved: Any = None) 
     if len(logits.shape) != 2 or logits.shape[0] == 0 or not _is_value(targets):
         return None
     batch = logits.shape[0]
-    rows = e.const(np.arange(batch), "rows")
+    rows = e.cached(("arange", batch), lambda: np.arange(batch), "rows")
     top = e.scratch((batch, 1), logits.dtype, "row_max")
     shifted = e.scratch(logits.shape, logits.dtype, "shifted")
     total = e.scratch((batch,), logits.dtype, "row_sum")
@@ -214,7 +214,7 @@ def cross_entropy_vjp(e: Any, dx: Any, g: Any, y: Any, logits: Any, targets: Any
     if not _is_value(targets) or saved is None:
         return None
     batch = logits.shape[0]
-    rows = e.const(np.arange(batch), "rows")
+    rows = e.cached(("arange", batch), lambda: np.arange(batch), "rows")
     out = e.buf(dx)
     return [f"np.copyto({out}, {saved})", f"{out}[{rows}, {targets}] -= 1",
             f"np.multiply({out}, {g} / {max(batch, 1)}, out={out})"]
