@@ -1000,7 +1000,8 @@ def name_values(tracer: Tracer, instrs: list[Instr], e: Emitter, names: dict[int
             elif v.grad_of is not None and v.grad_of.name:
                 v.name = e.unique("d" + v.grad_of.name)
             else:
-                v.name = e.unique(names.get(id(v.array), "rows" if v.hint == "const" and _is_arange(v) else v.hint))
+                held = v.tensor if v.kind == "const" else v.array  # a constant's own array (v.array: a copy)
+                v.name = e.unique(names.get(id(held), "rows" if v.hint == "const" and _is_arange(v) else v.hint))
 
 
 def _is_arange(v: Value) -> bool:
@@ -1278,9 +1279,21 @@ def _record_locals(code: Any, names: dict[int, str]) -> Callable:
     return profile
 
 
+def _record_user_locals(names: dict[int, str]) -> Callable:
+    """A profile function naming the arrays held by the locals of every function outside the
+    engine when it returns (the user's step, called inside a ``capture()`` block)."""
+    skip = (__file__.rsplit("/", 1)[0], np.__file__.rsplit("/", 1)[0])
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "return" and not frame.f_code.co_filename.startswith(skip):
+            _name_locals(frame.f_locals, names)
+    return profile
+
+
 def _name_locals(scope: dict, names: dict[int, str]) -> None:
     for name, obj in scope.items():
         if isinstance(obj, Tensor):
+            names.setdefault(id(obj), name)
             names.setdefault(id(obj._data), name)
         elif isinstance(obj, np.ndarray):
             names.setdefault(id(obj), name)
@@ -1525,17 +1538,25 @@ class capture:  # noqa: N801 (a context manager used as a function, as no_grad)
     def __enter__(self) -> "capture":
         if _capture.tracer is not None:
             raise RuntimeError("capture(): already capturing in this thread")
+        self.names: dict[int, str] = {}
+        self.profiling = sys.getprofile() is None
+        if self.profiling:
+            sys.setprofile(_record_user_locals(self.names))
         self.tracer.start()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         self.tracer.stop()
+        if self.profiling:
+            sys.setprofile(None)
         if exc_info[0] is not None:
             return
         self.failure = self.tracer.failure
         if self.failure is None:
             names: dict[int, str] = {}
-            _name_locals(sys._getframe(1).f_locals, names)
+            _name_locals(sys._getframe(1).f_locals, names)  # the block's own names first
+            for key, name in self.names.items():
+                names.setdefault(key, name)
             for root in nn.root_modules():
                 for pname, p in root.named_parameters():
                     names.setdefault(id(p), p.name or _short(pname))
