@@ -348,7 +348,7 @@ class Tracer:
             node = result._node if isinstance(result, Tensor) else None
             saved = node.saved if node is not None else op.forward(*_raw(_arrays(args)), **kwargs)[1]
         outv = self.temp(out, _HINTS.get(op.name, op.name))
-        savedv = None if saved is None else self.temp(saved, op.name + "_saved")
+        savedv = None if saved is None else self.temp(saved, "probs" if op.name == "cross_entropy" else op.name + "_saved")
         self.instrs.append(Instr("fwd", [outv], ins, self.phase, op=op, kwargs=kw, saved=savedv))
 
     # ----- backward --------------------------------------------------------------------
@@ -466,7 +466,8 @@ class Tracer:
         return ops, tuple(repr(x) for x in self.literals)
 
 
-_HINTS = {"linear": "z", "matmul": "xw", "reshape": "x", "add": "z", "getitem": "picked"}
+_HINTS = {"linear": "z", "matmul": "xw", "reshape": "x", "add": "z", "getitem": "emb", "tanh": "h", "relu": "h",
+          "sigmoid": "s", "log_softmax": "logp"}
 
 
 def _arrays(args: tuple) -> list:
@@ -988,6 +989,9 @@ def name_values(tracer: Tracer, instrs: list[Instr], e: Emitter, names: dict[int
         v.name = e.unique(names.get(id(v.tensor), v.hint))
     seen: set[int] = {id(v) for v in inputs} | {id(v) for v in tracer.tensors.values()}
     for instr in instrs:
+        if instr.kind == "fwd" and instr.op.name in ("cross_entropy", "log_softmax") and isinstance(instr.ins[0], Value):
+            instr.ins[0].hint = "logits"
+    for instr in instrs:
         for v in [*instr.reads(), *instr.outs, *([instr.saved] if instr.saved is not None else [])]:
             if id(v) in seen:
                 continue
@@ -1243,8 +1247,8 @@ def known_names(fn: Any, args: tuple = (), kwargs: dict | None = None) -> dict[i
         elif isinstance(obj, np.ndarray):
             names.setdefault(id(obj), name)
         elif isinstance(obj, nn.Module):
-            for pname, p in obj.named_parameters():
-                names.setdefault(id(p), p.name or _short(pname))
+            for key, pname in derivation_names(obj).items():
+                names.setdefault(key, pname)
 
     scope = dict(getattr(fn, "__globals__", {}))
     code = getattr(fn, "__code__", None)
@@ -1259,7 +1263,26 @@ def known_names(fn: Any, args: tuple = (), kwargs: dict | None = None) -> dict[i
     for name, obj in zip(_input_names(fn, args, kwargs or {}), _flat_inputs(args, kwargs or {})):
         add(name, obj._data if isinstance(obj, Tensor) else obj)
     for root in nn.root_modules():
-        add("", root)
+        names.update({k: v for k, v in derivation_names(root).items() if k not in names})
+    return names
+
+
+def derivation_names(root: Any) -> dict[int, str]:
+    """The derivation's names for a model's parameters: an embedding's table ``C``, the k-th dense
+    layer's ``Wk`` and ``bk``; any other parameter its dotted name (``blocks_ln_gain1``)."""
+    names: dict[int, str] = {}
+    counts = {"C": 0, "W": 0}
+    for _, module in root.named_modules():
+        kind = type(module).__name__
+        if kind in ("Embedding", "Linear"):
+            letter = "C" if kind == "Embedding" else "W"
+            counts[letter] += 1
+            k = counts[letter]
+            names[id(module.weight)] = letter if letter == "C" and k == 1 else f"{letter}{k}"
+            if getattr(module, "bias", None) is not None:
+                names[id(module.bias)] = f"b{k}"
+    for pname, p in root.named_parameters():
+        names.setdefault(id(p), p.name or _short(pname))
     return names
 
 
@@ -1558,8 +1581,8 @@ class capture:  # noqa: N801 (a context manager used as a function, as no_grad)
             for key, name in self.names.items():
                 names.setdefault(key, name)
             for root in nn.root_modules():
-                for pname, p in root.named_parameters():
-                    names.setdefault(id(p), p.name or _short(pname))
+                for key, name in derivation_names(root).items():
+                    names.setdefault(key, name)
             try:
                 self.program = build_program(self.tracer, self.result, [], names, self.strict, self.passes)
             except _Failed as why:
