@@ -1499,7 +1499,10 @@ def check_against_eager(program: Program, tracer: Tracer, args: tuple, kwargs: d
         if not program.holds():
             return "its guards fail on the state it was captured from"
         replayed: list = []
-        _flat_result(program.run(args, kwargs), replayed)
+        try:
+            _flat_result(program.run(args, kwargs), replayed)
+        except Exception as error:  # a lowering that does not fit: never the user's problem
+            return f"it raised {type(error).__name__}: {error}"
         for (obj, a, b), (_, a2, b2) in zip(eager, _state_now(tracer)):
             name = getattr(obj, "name", None) or type(obj).__name__
             if isinstance(obj, Tensor) and not (_same(a2, a, strict) and _same(b2, b, strict)):

@@ -183,16 +183,15 @@ def _small_table(g: Any, index: Any, x: Any) -> bool:
 
 def _embedding_onehot(e: Any, dx: Any, g: Any, index: Any, x: Any) -> list[str]:
     """The embedding pass: onehotᵀ G with a one-hot matrix kept between calls (ones written at the
-    picks, then cleared), as the hand-written step does; non-finite G takes the kernel's path."""
+    picks, then cleared), as the hand-written step does; non-finite G takes the kernel's path (0 · inf
+    would put NaN in rows never picked). A negative index names the same row in both."""
     rows, picks = x.shape[0], int(np.prod(index.shape))
     onehot = e.const(np.zeros((rows, picks), x.dtype), "onehot")
     cols = e.const(np.arange(picks), "picks")
-    flat = e.scratch((picks,), index.dtype, "picked_rows")
+    flat = f"{index}.reshape(-1)" if len(index.shape) != 1 else f"{index}"
     out = e.buf(dx)
     shape = e.expr(tuple(x.shape))
     return [f"if np.isfinite({g}).all():",
-            f"    np.copyto({flat}, {index}.reshape(-1))",
-            f"    np.remainder({flat}, {rows}, out={flat})",
             f"    {onehot}[{flat}, {cols}] = 1",
             f"    np.dot({onehot}, {g}.reshape({picks}, {x.shape[1]}), out={out})",
             f"    {onehot}[{flat}, {cols}] = 0",
@@ -224,7 +223,7 @@ def mean_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any, axis: Any = None, keepdims
     if 0 in x.shape:
         return None
     count = int(np.prod(x.shape)) // max(int(np.prod(y.shape)), 1)
-    kept = tuple(x.shape) if keepdims else reduced_shape(tuple(x.shape), axis)
+    kept = reduced_shape(tuple(x.shape), axis)  # g's shape with the reduced axes kept (size 1)
     return [f"np.divide(np.broadcast_to(np.reshape({g}, {e.expr(tuple(kept))}), {e.expr(tuple(x.shape))}), {count}, out={e.buf(dx)})"]
 
 
