@@ -12,6 +12,7 @@ from typing import Any
 
 class _CaptureHook(threading.local):
     tracer: Any = None  # the compiler.Tracer recording this thread's step, or None (per thread)
+    walk: Any = None  # the backward walk that tracer is recording, while it runs
 
 
 _capture = _CaptureHook()

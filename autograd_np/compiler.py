@@ -35,6 +35,7 @@ import functools
 import inspect
 import keyword
 import sys
+import threading
 import warnings
 from typing import Any, Callable
 
@@ -240,8 +241,9 @@ class Tracer:
         self.foreign: list[Value] = []  # const values, in order of first use (compared between captures)
         self.literals: list[Any] = []  # Python numbers the ops and ufuncs got (compared between captures)
         self.before: dict[int, tuple] = {}  # state before the call, for the check against eager
-        self.saved_vjps: list[tuple[Primitive, Any]] = []
+        self.saved_vjps: list[Primitive] = []
         self.made: set[int] = set()  # ids of Tensors created during the call (kept alive in `keep`)
+        self.patched = False
 
     # ----- switching on and off ------------------------------------------------------
     def start(self) -> "Tracer":
@@ -250,12 +252,15 @@ class Tracer:
             return self
         _capture.tracer = self
         _patch(self)
+        self.patched = True
         return self
 
     def stop(self) -> None:
         if _capture.tracer is self:
             _capture.tracer = None
-        _unpatch()
+        if self.patched:
+            self.patched = False
+            _unpatch()
         self._restore_vjps()
 
     def fail(self, reason: str) -> None:
@@ -387,14 +392,15 @@ class Tracer:
         return result
 
     def _install_vjps(self, walk: "_Walk", order: list) -> None:
+        _capture.walk = walk
         for op in {t._node.op for t in order if t._node is not None}:
-            self.saved_vjps.append((op, op.array_vjps))
-            op.array_vjps = _RecordingVJPs(op, op.array_vjps, walk)
+            _install_recorder(op)
+            self.saved_vjps.append(op)
 
     def _restore_vjps(self) -> None:
+        _capture.walk = None
         while self.saved_vjps:
-            op, vjps = self.saved_vjps.pop()
-            op.array_vjps = vjps
+            _remove_recorder(self.saved_vjps.pop())
 
     # ----- update ----------------------------------------------------------------------
     def ufunc_call(self, ufunc: np.ufunc, method: str, inputs: tuple, out: Any, kwargs: dict) -> Any:
@@ -543,24 +549,51 @@ class _Walk:
 
 
 class _RecordingVJPs:
-    """Stands in for an op's ``array_vjps`` during a captured walk: runs each and records it."""
+    """Stands in for an op's ``array_vjps`` while a walk is captured: in the capturing thread
+    each VJP runs and is recorded; in any other thread it just runs."""
 
-    def __init__(self, op: Primitive, vjps: Any, walk: _Walk) -> None:
-        self.op, self.vjps, self.walk = op, vjps, walk
+    def __init__(self, op: Primitive, vjps: Any) -> None:
+        self.op, self.vjps = op, vjps
 
     def __getitem__(self, i: int) -> Callable:
         vjp = self.vjps[i]
+        walk = _capture.walk
+        if walk is None:
+            return vjp
 
         def recorded(g: Any, y: Any, *inputs: Any, **kwargs: Any) -> Any:
             result = vjp(g, y, *inputs, **kwargs)
-            if self.walk.tracer.failure is None:
+            if walk.tracer.failure is None:
                 try:
-                    self.walk.record(self.op, i, g, y, inputs, kwargs, result)
+                    walk.record(self.op, i, g, y, inputs, kwargs, result)
                 except _Failed as why:
-                    self.walk.tracer.fail(str(why))
+                    walk.tracer.fail(str(why))
             return result
 
         return recorded
+
+
+_RECORDERS: dict[int, list] = {}  # id(op) -> [walks using it, the op's own array_vjps]
+_RECORDERS_LOCK = threading.Lock()
+
+
+def _install_recorder(op: Primitive) -> None:
+    with _RECORDERS_LOCK:
+        entry = _RECORDERS.get(id(op))
+        if entry is None:
+            _RECORDERS[id(op)] = [1, op.array_vjps]
+            op.array_vjps = _RecordingVJPs(op, op.array_vjps)
+        else:
+            entry[0] += 1
+
+
+def _remove_recorder(op: Primitive) -> None:
+    with _RECORDERS_LOCK:
+        entry = _RECORDERS[id(op)]
+        entry[0] -= 1
+        if entry[0] == 0:
+            op.array_vjps = entry[1]
+            del _RECORDERS[id(op)]
 
 
 # ----------------------------------------------------------------------------
@@ -680,26 +713,40 @@ _VALUE_READS = tuple(name for name in ("item", "__bool__", "__float__", "__int__
                                         "__array__", "register_hook", "retain_grad") if name in Tensor.__dict__)
 
 
+_PATCHES = {"users": 0, "lock": threading.Lock()}
+
+
 def _patch(tracer: Tracer) -> None:
-    if _ORIGINALS:
-        return
-    for name in ("data", "grad", "_in_place", "__init__", "_of", *_VALUE_READS):
-        _ORIGINALS[(Tensor, name)] = Tensor.__dict__[name]
-    _ORIGINALS[(optim.Optimizer, "step")] = optim.Optimizer.__dict__["step"]
-    Tensor.data = property(_get_data, _set_data, doc=Tensor.data.__doc__)
-    Tensor.grad = property(_get_grad, _set_grad, doc=Tensor.grad.__doc__)
-    Tensor._in_place = _in_place
-    Tensor.__init__ = _made_init
-    Tensor._of = classmethod(_made_of)
-    for name in _VALUE_READS:
-        setattr(Tensor, name, _value_read(name))
-    optim.Optimizer.step = _optimizer_step
+    """Install the capture's versions of .data, .grad, the value reads and Optimizer.step (each
+    checks that this thread is capturing, else does what the original does); counted, so two
+    threads capturing at once keep them until both are done."""
+    with _PATCHES["lock"]:
+        _PATCHES["users"] += 1
+        if _ORIGINALS:
+            return
+        for name in ("data", "grad", "_in_place", "__init__", "_of", *_VALUE_READS):
+            _ORIGINALS[(Tensor, name)] = Tensor.__dict__[name]
+        _ORIGINALS[(optim.Optimizer, "step")] = optim.Optimizer.__dict__["step"]
+        Tensor.data = property(_get_data, _set_data, doc=Tensor.data.__doc__)
+        Tensor.grad = property(_get_grad, _set_grad, doc=Tensor.grad.__doc__)
+        Tensor._in_place = _in_place
+        Tensor.__init__ = _made_init
+        Tensor._of = classmethod(_made_of)
+        for name in _VALUE_READS:
+            setattr(Tensor, name, _value_read(name))
+        optim.Optimizer.step = _optimizer_step
 
 
 def _unpatch() -> None:
-    for (cls, name), original in _ORIGINALS.items():
-        setattr(cls, name, original)
-    _ORIGINALS.clear()
+    with _PATCHES["lock"]:
+        if _PATCHES["users"] == 0:
+            return
+        _PATCHES["users"] -= 1
+        if _PATCHES["users"]:
+            return
+        for (cls, name), original in _ORIGINALS.items():
+            setattr(cls, name, original)
+        _ORIGINALS.clear()
 
 
 # ----------------------------------------------------------------------------

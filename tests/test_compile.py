@@ -393,3 +393,24 @@ def test_a_tensor_made_inside_the_step_is_never_frozen() -> None:
     with pytest.warns(ag.CompileWarning, match="changes from call to call"):
         values = [float(compiled(np.ones(3)).data) for _ in range(5)]
     assert compiled.replays == 0 and len(set(values)) == 5
+
+
+@pytest.mark.filterwarnings("error::autograd_np.CompileWarning")
+def test_another_threads_steps_are_not_captured() -> None:
+    import threading
+
+    results = {}
+
+    def worker(name: str) -> None:
+        eager_p, compiled_p = mlp_params(), mlp_params()
+        eager, compiled = lecture_step(eager_p), ag.compile(lecture_step(compiled_p))
+        for Xb, Yb in batches(30):
+            eager(Xb, Yb), compiled(Xb, Yb)
+        results[name] = all(np.allclose(compiled_p[k].data, eager_p[k].data, rtol=2e-4, atol=2e-5) for k in eager_p)
+
+    threads = [threading.Thread(target=worker, args=(str(i),)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"0": True, "1": True, "2": True}
