@@ -34,6 +34,7 @@ import builtins
 import functools
 import inspect
 import keyword
+import math
 import sys
 import threading
 import warnings
@@ -171,6 +172,12 @@ class Traced(np.ndarray):
                 return tracer.copyto_call(*args, **kwargs)
             tracer.fail(f"numpy.{func.__name__} on a .data or .grad array")
         return func(*_raw(args), **_raw(kwargs))
+
+    def copy(self, order: str = "C") -> np.ndarray:
+        tracer = _capture.tracer
+        if isinstance(tracer, Tracer) and order in ("C", "K", "A"):
+            return tracer.ufunc_call(np.positive, "__call__", (self,), None, {})  # +x: the values, copied
+        return self.view(np.ndarray).copy(order)
 
     def _read(self, what: str) -> np.ndarray:
         tracer = _capture.tracer
@@ -419,7 +426,7 @@ class Tracer:
             return result
         array = np.asarray(result)
         traced = array.view(Traced)
-        v = self.temp(array, {"multiply": "scaled"}.get(ufunc.__name__, ufunc.__name__))
+        v = self.temp(array, {"multiply": "scaled", "positive": "copy"}.get(ufunc.__name__, ufunc.__name__))
         first = next((x for x in ins if isinstance(x, Value)), None)
         v.grad_of = None if first is None else _Prefix(v.hint + "_", first)
         self.register(traced, v)
@@ -872,7 +879,7 @@ _PASS_FUNCTIONS = {"linear": fuse_linear, "cross_entropy": fuse_cross_entropy, "
 # ----------------------------------------------------------------------------
 # Writing the program out: names, then one or a few NumPy lines per instruction
 # ----------------------------------------------------------------------------
-_RESERVED = {"np", "kernels", "step", "self", "lr", "t"}
+_RESERVED = {"np", "kernels", "math", "step", "self", "lr", "t"}
 
 
 class Emitter:
@@ -880,7 +887,7 @@ class Emitter:
     The lowerings (``lowerings.py``) call ``buf``, ``scratch``, ``const`` and ``expr``."""
 
     def __init__(self) -> None:
-        self.ns: dict[str, Any] = {"np": np, "kernels": kernels}
+        self.ns: dict[str, Any] = {"np": np, "kernels": kernels, "math": math}
         self.taken = set(self.ns) | _RESERVED
         self.allocated: set[str] = set()
         self.passes: set[str] = set()
@@ -1165,10 +1172,12 @@ def _template(obj: Any, tracer: Tracer, outs: list) -> Any:
     array = obj._data if isinstance(obj, Tensor) else obj if isinstance(obj, np.ndarray) else None
     if array is not None:
         v = tracer.values.get(id(array))
-        if v is None or v.kind != "temp":
-            if isinstance(obj, Tensor) and v is None:
-                raise _Failed("the step returns a Tensor computed outside its ops")
-            return ("object", obj)
+        if v is None and (isinstance(array, Traced) or isinstance(obj, Tensor) and id(obj) not in tracer.made):
+            raise _Failed("the step returns an array computed in a way the capture did not follow")
+        if v is None:
+            v = tracer.operand(array)  # an array from outside the ops: compared between the captures
+        if v.kind in ("tensor", "grad"):
+            return ("object", obj)  # a parameter (or its .grad) itself, as eager returns it
         outs.append(v)
         return ("tensor" if isinstance(obj, Tensor) else "array", len(outs) - 1)
     if isinstance(obj, (tuple, list)):
@@ -1430,12 +1439,13 @@ class CompiledFunction:
         result = _run_traced(tracer, self.fn, args, kwargs, names)
         if tracer.failure is not None:
             self._give_up(tracer.failure)
-            return result
+            return _untraced(result)
         try:
             program = build_program(tracer, result, inputs, names, self.strict, self.passes)
         except _Failed as why:
             self._give_up(str(why))
-            return result
+            return _untraced(result)
+        result = _untraced(result)
         self.last = program
         seen = (tracer.signature(), [v.array for v in tracer.foreign])
         previous, self.previous[key] = self.previous.get(key), seen
@@ -1461,6 +1471,17 @@ class CompiledFunction:
             raise CompileError(f"compile({name}): cannot compile this step: {reason}")
         warnings.warn(f"compile({name}): running eagerly from now on: {reason}", CompileWarning, stacklevel=3)
         return None if args is None else self.fn(*args, **kwargs)
+
+
+def _untraced(obj: Any) -> Any:
+    """The step's return value with the capture's recording arrays turned back into plain ones."""
+    if isinstance(obj, Traced):
+        return obj.view(np.ndarray)
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_untraced(x) for x in obj)
+    if isinstance(obj, dict):
+        return {k: _untraced(x) for k, x in obj.items()}
+    return obj
 
 
 def _run_traced(tracer: Tracer, fn: Callable, args: tuple, kwargs: dict, names: dict[int, str]) -> Any:

@@ -184,14 +184,17 @@ def _small_table(g: Any, index: Any, x: Any) -> bool:
 def _embedding_onehot(e: Any, dx: Any, g: Any, index: Any, x: Any) -> list[str]:
     """The embedding pass: onehotᵀ G with a one-hot matrix kept between calls (ones written at the
     picks, then cleared), as the hand-written step does; non-finite G takes the kernel's path (0 · inf
-    would put NaN in rows never picked). A negative index names the same row in both."""
+    would put NaN in rows never picked), found by the BLAS sum 1ᵀ G (no floating-point warning; a
+    sum that overflows also takes the kernel's path). A negative index names the same row in both."""
     rows, picks = x.shape[0], int(np.prod(index.shape))
     onehot = e.const(np.zeros((rows, picks), x.dtype), "onehot")
     cols = e.const(np.arange(picks), "picks")
     flat = f"{index}.reshape(-1)" if len(index.shape) != 1 else f"{index}"
     out = e.buf(dx)
     shape = e.expr(tuple(x.shape))
-    return [f"if np.isfinite({g}).all():",
+    ones = e.cached(("ones", int(np.prod(g.shape)), g.dtype.str), lambda: np.ones(int(np.prod(g.shape)), g.dtype), "ones_all")
+    finite = f"math.isfinite(np.dot({ones}, {g}.reshape(-1)))"  # inf or NaN anywhere makes the sum non-finite
+    return [f"if {finite}:",
             f"    {onehot}[{flat}, {cols}] = 1",
             f"    np.dot({onehot}, {g}.reshape({picks}, {x.shape[1]}), out={out})",
             f"    {onehot}[{flat}, {cols}] = 0",
