@@ -104,7 +104,7 @@ class Instr:
 
     def reads(self) -> list[Value]:
         found: list[Value] = []
-        _values_in((self.ins, self.kwargs, self.saved), found)
+        _values_in((self.ins, self.kwargs, None if self.kind == "fwd" else self.saved), found)  # a forward makes its saved
         return found
 
     def writes_state(self) -> bool:
@@ -892,6 +892,11 @@ class Emitter:
         self.allocated: set[str] = set()
         self.passes: set[str] = set()
         self.cache: dict[Any, str] = {}
+        self.readers: dict[int, int] = {}  # id(Value) -> instructions reading it (2 more if returned)
+
+    def only_reader(self, v: Any) -> bool:
+        """Whether one instruction (the one being lowered) is all that reads ``v``: it may write into it."""
+        return self.readers.get(id(v), 0) == 1
 
     def cached(self, key: Any, make: Callable[[], Any], hint: str) -> str:
         """A constant made once per program (``np.arange(B)`` for several lowerings, say)."""
@@ -1216,6 +1221,9 @@ def build_program(tracer: Tracer, result: Any, inputs: list[Value], names: dict[
             instrs = _PASS_FUNCTIONS[name](instrs, keep)
     e = Emitter()
     e.passes = enabled  # passes that act in the lowerings (embedding_onehot)
+    for instr in instrs:
+        for v in instr.reads():
+            e.readers[id(v)] = e.readers.get(id(v), 0) + (1 if id(v) not in keep else 2)
     name_values(tracer, instrs, e, names, inputs)
     for v in tracer.tensors.values():
         e.ns[v.name] = v.tensor._data

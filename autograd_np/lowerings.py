@@ -217,9 +217,13 @@ def cross_entropy_vjp(e: Any, dx: Any, g: Any, y: Any, logits: Any, targets: Any
         return None
     batch = logits.shape[0]
     rows = e.cached(("arange", batch), lambda: np.arange(batch), "rows")
-    out = e.buf(dx)
-    return [f"np.copyto({out}, {saved})", f"{out}[{rows}, {targets}] -= 1",
-            f"np.multiply({out}, {g} / {max(batch, 1)}, out={out})"]
+    if e.only_reader(saved):  # nothing else reads the softmax: the gradient is computed in its buffer
+        first = f"{dx} = {saved}"
+        out = dx.name
+    else:
+        out = e.buf(dx)
+        first = f"np.copyto({out}, {saved})"
+    return [first, f"{out}[{rows}, {targets}] -= 1", f"np.multiply({out}, {g} / {max(batch, 1)}, out={out})"]
 
 
 def mean_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) -> list[str] | None:
