@@ -36,11 +36,14 @@ def test_compiled_training_gives_eagers_losses(extra) -> None:
 
 
 @pytest.mark.parametrize("extra, why", [({"grad_clip": 1.0}, "clipping"), ({"dropout": 0.1}, "dropout"),
-                                        ({"norm": "batch"}, "BatchNorm")])
+                                        ({"norm": "batch"}, "BatchNorm"), ({"arch": "rnn"}, "padding")])
 def test_configs_the_trainer_does_not_compile_say_why(extra, why) -> None:
-    assert why in compile_blocker(tiny(**extra))
-    run = Run.from_words(tiny(**extra, steps=5), WORDS)
-    run.train(progress=False)
+    config = get_config("rnn", steps=5, eval_every=5) if extra.get("arch") else tiny(**extra, steps=5)
+    assert why in compile_blocker(config)
+    run = Run.from_words(config, WORDS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ag.CompileWarning)
+        run.train(progress=False)
     assert not isinstance(run._compiled, ag.compiler.CompiledFunction)
 
 

@@ -294,6 +294,8 @@ def compile_blocker(config: Config, run: Run | None = None) -> str | None:
     count, say) that a compiled program cannot see."""
     if run is not None and (type(run) is not Run or Run.batch_loss is not _BATCH_LOSS):
         return "Run.batch_loss is replaced"
+    if is_sequence_arch(config.arch):
+        return "the sequence loss picks the non-padding targets with NumPy on the batch (shapes change per batch)"
     if config.grad_clip:
         return "gradient clipping reads the gradient norm's value"
     if config.dropout:
