@@ -47,7 +47,7 @@ from .anomaly import _anomaly
 from .capture_hook import _capture
 from .grad_mode import _mode
 from .node import mark_changed
-from .primitives import Primitive, REGISTRY
+from .primitives import Primitive
 from .tensor_type import Tensor
 
 __all__ = ["compile", "capture", "CompiledFunction", "CompileWarning", "CompileError", "PASSES"]
@@ -1351,11 +1351,14 @@ def derivation_names(root: Any) -> dict[int, str]:
 
 
 def _filled(cell: Any) -> bool:
+    """Whether a closure cell holds a value yet (reading an empty one raises ValueError)."""
     try:
-        cell.cell_contents
+        return cell.cell_contents is not _EMPTY
     except ValueError:
         return False
-    return True
+
+
+_EMPTY = object()
 
 
 def _record_locals(code: Any, names: dict[int, str]) -> Callable:
