@@ -160,12 +160,16 @@ class Traced(np.ndarray):
     are recorded; reading its values (``float``, ``bool``, indexing) stops the capture."""
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, out: Any = None, **kwargs: Any) -> Any:
+        if any(hasattr(type(x), "__array_ufunc__") and not isinstance(x, np.ndarray) for x in inputs):
+            return NotImplemented  # a Tensor operand: NumPy hands the call to Tensor.__array_ufunc__ (x @ W)
         tracer = _capture.tracer
         if isinstance(tracer, Tracer):
             return tracer.ufunc_call(ufunc, method, inputs, out, kwargs)
         return _plain_ufunc(ufunc, method, inputs, out, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if any(not issubclass(t, np.ndarray) for t in types):
+            return NotImplemented  # a Tensor among the arguments: Tensor.__array_function__ runs
         tracer = _capture.tracer
         if isinstance(tracer, Tracer):
             if func is np.copyto and "where" not in kwargs:
@@ -294,8 +298,11 @@ class Tracer:
             v = self.values.get(id(x))
             if v is not None:
                 return v
+            v = self.same_as_known(x)
+            if v is not None:
+                return v
             if isinstance(x, Traced):
-                raise _Failed("a view or copy of a .data or .grad array (reshape, .T, copy)")
+                raise _Failed("a view or copy of an argument, .data or .grad (reshape, .T, copy, slicing)")
             v = self.register(x, Value("const", x, "const"))
             self.foreign.append(v)
             v.array = x.copy()  # the values this capture saw (compared with the other capture's)
@@ -308,6 +315,19 @@ class Tracer:
         if isinstance(x, (bool, int, float, complex, np.generic)):
             self.literals.append(x)
         return x
+
+    def same_as_known(self, x: np.ndarray) -> Value | None:
+        """The Value of a known array that ``x`` is a plain view of (``np.asarray`` of an argument,
+        a Tensor wrapping it): the same memory, shape, strides and dtype."""
+        base = x.base
+        while isinstance(base, np.ndarray):
+            v = self.values.get(id(base))
+            if v is not None and base.shape == x.shape and base.strides == x.strides and base.dtype == x.dtype \
+                    and base.__array_interface__["data"][0] == x.__array_interface__["data"][0]:
+                self.register(x, v)
+                return v
+            base = base.base
+        return None
 
     def external(self, t: Tensor) -> Value:
         v = self.tensors.get(id(t))
@@ -1447,7 +1467,9 @@ class CompiledFunction:
         inputs = [tracer.register(a._data if isinstance(a, Tensor) else a,
                                   Value("input", a._data if isinstance(a, Tensor) else a, n))
                   for n, a in zip(_input_names(self.fn, args, kwargs), _flat_inputs(args, kwargs))]
-        result = _run_traced(tracer, self.fn, args, kwargs, names)
+        traced_args = tuple(_traced_argument(tracer, a) for a in args)
+        traced_kwargs = {k: _traced_argument(tracer, a) for k, a in kwargs.items()}
+        result = _run_traced(tracer, self.fn, traced_args, traced_kwargs, names)
         if tracer.failure is not None:
             self._give_up(tracer.failure)
             return _untraced(result)
@@ -1482,6 +1504,16 @@ class CompiledFunction:
             raise CompileError(f"compile({name}): cannot compile this step: {reason}")
         warnings.warn(f"compile({name}): running eagerly from now on: {reason}", CompileWarning, stacklevel=3)
         return None if args is None else self.fn(*args, **kwargs)
+
+
+def _traced_argument(tracer: Tracer, a: Any) -> Any:
+    """An array argument as the step sees it while captured: a recording view (NumPy run on the
+    batch inside the step is recorded, or stops the capture; never frozen into the program)."""
+    if type(a) is not np.ndarray:
+        return a
+    view = a.view(Traced)
+    tracer.register(view, tracer.values[id(a)])
+    return view
 
 
 def _untraced(obj: Any) -> Any:

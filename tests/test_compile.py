@@ -437,3 +437,25 @@ def test_an_infinite_embedding_gradient_takes_the_kernels_path() -> None:
         got, want = compiled(idx, scale), eager(idx, scale)
         np.testing.assert_array_equal(got, want)  # rows 2 and 4, never picked, stay 0 (not NaN)
     assert compiled.replays >= 2 and "math.isfinite" in compiled.source()
+
+
+def test_numpy_on_the_batch_inside_the_step_is_recorded_not_frozen() -> None:
+    w = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    w_eager = Tensor(w.data.copy(), requires_grad=True)
+
+    def make(param):
+        def step(x):
+            y = np.exp(x) * 2.0  # NumPy on the argument: recorded, computed again each call
+            loss = (param * y).sum()
+            loss.backward()
+            with ag.no_grad():
+                param.data -= 0.01 * param.grad
+                param.grad = None
+            return loss
+        return step
+
+    compiled, eager = ag.compile(make(w)), make(w_eager)
+    for x in [np.ones(3), np.ones(3), np.full(3, 0.5), np.array([0.1, -2.0, 1.5])]:  # the first two alike
+        np.testing.assert_allclose(compiled(x).data, eager(x).data, rtol=1e-12)
+    np.testing.assert_allclose(w.data, w_eager.data, rtol=1e-12)
+    assert compiled.replays == 2 and "np.exp(x" in compiled.source()
