@@ -54,7 +54,7 @@ __all__ = ["compile", "capture", "CompiledFunction", "CompileWarning", "CompileE
 
 #: The rewrites ``compile`` applies unless ``strict=True``, in order; turn one off with
 #: ``compile(fn, passes={"linear": False})``. Each one's gain is in benchmarks/README.md.
-PASSES = ("linear", "cross_entropy", "dead_code", "embedding_onehot")
+PASSES = ("linear", "cross_entropy", "dead_code", "embedding_onehot", "buffer_sharing")
 
 
 class CompileWarning(UserWarning):
@@ -105,6 +105,19 @@ class Instr:
     def reads(self) -> list[Value]:
         found: list[Value] = []
         _values_in((self.ins, self.kwargs, None if self.kind == "fwd" else self.saved), found)  # a forward makes its saved
+        return found
+
+    def reads_values(self) -> list[Value]:
+        """What the instruction reads the values of (``reads()`` less what a VJP reads only the shape
+        of, by its op's ``reads``); integer arrays (indices, targets) always count."""
+        if self.kind != "vjp" or self.op.reads is None:
+            return self.reads()
+        wanted = set(self.op.reads_of(self.position) or ())
+        g, y, inputs = self.ins[0], self.ins[1], self.ins[2:]
+        kept = [g] + ([y] if -1 in wanted else [])
+        kept += [x for i, x in enumerate(inputs) if i in wanted or (isinstance(x, Value) and x.dtype.kind != "f")]
+        found: list[Value] = []
+        _values_in((kept, self.kwargs, self.saved), found)
         return found
 
     def writes_state(self) -> bool:
@@ -896,6 +909,43 @@ def remove_dead_code(instrs: list[Instr], keep: set[int]) -> list[Instr]:
 _PASS_FUNCTIONS = {"linear": fuse_linear, "cross_entropy": fuse_cross_entropy, "dead_code": remove_dead_code}
 
 
+def share_buffers(e: "Emitter", instrs: list[Instr], keep: set[int]) -> None:
+    """Buffer sharing: a temp whose buffer is first written after another temp of its shape and dtype
+    was last used takes that one's buffer (the same array under both names). A value bound without
+    a buffer of its own (a reshape, an opaque call's result) may be a view of what its instruction
+    read, so those stay alive as long as it does; a returned or kept value lives to the end."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    made: list[tuple[int, list, list]] = []
+    for k, instr in enumerate(instrs):
+        produced = list(instr.outs) + ([instr.saved] if instr.kind == "fwd" and instr.saved is not None else [])
+        read = instr.reads_values()
+        for v in produced:
+            first.setdefault(id(v), k)
+            last[id(v)] = max(last.get(id(v), k), k)
+        for v in read:
+            last[id(v)] = k
+        made.append((k, produced, read))
+    for key in keep:
+        last[key] = len(instrs)
+    for k, produced, read in reversed(made):  # views keep what they may view alive
+        for b in produced:
+            if id(b) not in e.buffered:
+                for u in read:
+                    last[id(u)] = max(last.get(id(u), k), last.get(id(b), k))
+    free: dict[tuple, list] = {}
+    pending: list[tuple[int, tuple, np.ndarray]] = []  # (last use, kind, array)
+    for v in sorted(e.buffered.values(), key=lambda v: first.get(id(v), 0)):
+        start = first.get(id(v), 0)
+        for entry in [p for p in pending if p[0] < start]:
+            pending.remove(entry)
+            free.setdefault(entry[1], []).append(entry[2])
+        kind = (v.shape, v.dtype.str)
+        if free.get(kind):
+            e.ns[v.name] = free[kind].pop()
+        pending.append((last.get(id(v), len(instrs)), kind, e.ns[v.name]))
+
+
 # ----------------------------------------------------------------------------
 # Writing the program out: names, then one or a few NumPy lines per instruction
 # ----------------------------------------------------------------------------
@@ -913,6 +963,7 @@ class Emitter:
         self.passes: set[str] = set()
         self.cache: dict[Any, str] = {}
         self.readers: dict[int, int] = {}  # id(Value) -> instructions reading it (2 more if returned)
+        self.buffered: dict[int, Value] = {}  # the temps given a buffer of their own, by id
 
     def only_reader(self, v: Any) -> bool:
         """Whether one instruction (the one being lowered) is all that reads ``v``: it may write into it."""
@@ -940,6 +991,7 @@ class Emitter:
         if v.kind == "temp" and v.name not in self.allocated:
             self.allocated.add(v.name)
             self.ns[v.name] = np.empty(v.shape, v.dtype)
+            self.buffered[id(v)] = v
         return v.name
 
     def scratch(self, shape: tuple, dtype: Any, hint: str) -> str:
@@ -1248,6 +1300,8 @@ def build_program(tracer: Tracer, result: Any, inputs: list[Value], names: dict[
     for v in tracer.tensors.values():
         e.ns[v.name] = v.tensor._data
     body, written = _body(e, tracer, instrs, outs)
+    if "buffer_sharing" in enabled:
+        share_buffers(e, instrs, keep)
     signature = ", ".join(v.name for v in inputs)
     source = f"def step({signature}):\n" + "\n".join(body) + "\n"
     return Program(source, e.ns, template, tracer, written)

@@ -459,3 +459,18 @@ def test_numpy_on_the_batch_inside_the_step_is_recorded_not_frozen() -> None:
         np.testing.assert_allclose(compiled(x).data, eager(x).data, rtol=1e-12)
     np.testing.assert_allclose(w.data, w_eager.data, rtol=1e-12)
     assert compiled.replays == 2 and "np.exp(x" in compiled.source()
+
+
+def test_buffer_sharing_reuses_a_dead_buffer_and_can_be_turned_off() -> None:
+    def distinct_buffers(passes):
+        p = mlp_params()
+        compiled = ag.compile(lecture_step(p), passes=passes)
+        for Xb, Yb in batches(3):
+            compiled(Xb, Yb)
+        arrays = [v for v in compiled.namespace.values() if isinstance(v, np.ndarray)]
+        return len(arrays), len({id(a) for a in arrays})
+
+    names, distinct = distinct_buffers(None)
+    assert distinct < names  # the pre-activation's buffer holds dh later in the step
+    names, distinct = distinct_buffers({"buffer_sharing": False})
+    assert distinct == names
