@@ -268,6 +268,7 @@ class Tracer:
         self.saved_vjps: list[Primitive] = []
         self.made: set[int] = set()  # ids of Tensors created during the call (kept alive in `keep`)
         self.patched = False
+        self.layouts: dict[tuple, Value] = {}  # (address, shape, strides, dtype) -> the first Value there
 
     # ----- switching on and off ------------------------------------------------------
     def start(self) -> "Tracer":
@@ -297,6 +298,8 @@ class Tracer:
     def register(self, array: Any, value: Value) -> Value:
         self.values[id(array)] = value
         self.keep.append(array)
+        if isinstance(array, np.ndarray) and array.size:
+            self.layouts.setdefault(_layout(array), value)
         return value
 
     def temp(self, array: Any, hint: str) -> Value:
@@ -332,15 +335,10 @@ class Tracer:
     def same_as_known(self, x: np.ndarray) -> Value | None:
         """The Value of a known array that ``x`` is a plain view of (``np.asarray`` of an argument,
         a Tensor wrapping it): the same memory, shape, strides and dtype."""
-        base = x.base
-        while isinstance(base, np.ndarray):
-            v = self.values.get(id(base))
-            if v is not None and base.shape == x.shape and base.strides == x.strides and base.dtype == x.dtype \
-                    and base.__array_interface__["data"][0] == x.__array_interface__["data"][0]:
-                self.register(x, v)
-                return v
-            base = base.base
-        return None
+        v = self.layouts.get(_layout(x)) if x.size and x.base is not None else None
+        if v is not None:
+            self.register(x, v)
+        return v
 
     def external(self, t: Tensor) -> Value:
         v = self.tensors.get(id(t))
@@ -372,7 +370,7 @@ class Tracer:
     def op_call(self, op: Primitive, args: tuple, kwargs: dict) -> Any:
         _capture.tracer = None  # the op's own machinery (and ops it calls) are not recorded
         try:
-            result = op(*args, **kwargs)
+            result = op(*_raw(args), **_raw(kwargs))  # plain arrays: the op runs exactly as in eager
         finally:
             _capture.tracer = self
         try:
@@ -514,6 +512,11 @@ class Tracer:
 
 _HINTS = {"linear": "z", "matmul": "xw", "reshape": "x", "add": "z", "getitem": "emb", "tanh": "h", "relu": "h",
           "sigmoid": "s", "log_softmax": "logp"}
+
+
+def _layout(a: np.ndarray) -> tuple:
+    """Where and how an array lies in memory: two arrays with the same layout hold the same values."""
+    return (a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str)
 
 
 def _arrays(args: tuple) -> list:
@@ -1668,13 +1671,17 @@ def check_against_eager(program: Program, tracer: Tracer, args: tuple, kwargs: d
             _flat_result(program.run(args, kwargs), replayed)
         except Exception as error:  # a lowering that does not fit: never the user's problem
             return f"it raised {type(error).__name__}: {error}"
+        differ = []
         for (obj, a, b), (_, a2, b2) in zip(eager, _state_now(tracer)):
             name = getattr(obj, "name", None) or type(obj).__name__
             if isinstance(obj, Tensor) and not (_same(a2, a, strict) and _same(b2, b, strict)):
-                return f"a parameter or its .grad ({name}, shape {a.shape})"
+                differ.append(f"{name} of shape {a.shape}" + ("" if _same(a2, a, strict) else f" (max difference "
+                                                                   f"{float(np.max(np.abs(a2 - a))):.3g})"))
             if not isinstance(obj, Tensor) and (a != a2 or not all(
                     _same(x[k], y.get(k), strict) for x, y in zip(b, b2) for k in x)):
-                return f"the state of {name}"
+                differ.append(f"the state of {name}")
+        if differ:
+            return "parameters, gradients or state differ: " + ", ".join(differ[:4]) + (" ..." if len(differ) > 4 else "")
         if len(eager_out) != len(replayed) or not all(_same(x, y, strict) for x, y in zip(replayed, eager_out)):
             return "the step's return value"
         return ""
