@@ -474,3 +474,10 @@ def test_buffer_sharing_reuses_a_dead_buffer_and_can_be_turned_off() -> None:
     assert distinct < names  # the pre-activation's buffer holds dh later in the step
     names, distinct = distinct_buffers({"buffer_sharing": False})
     assert distinct == names
+
+
+def test_strict_is_bit_identical_at_a_large_batch() -> None:
+    eager_p, compiled_p, compiled, losses = run_both(lecture_step, 6, strict=True, batch=1024)
+    assert compiled.replays == 4 and compiled.eager_reason is None
+    for k in eager_p:
+        assert np.array_equal(compiled_p[k].data, eager_p[k].data), k
