@@ -20,6 +20,7 @@ from .creation import (
 from .primitives import Primitive, primitive
 from . import func, linalg, nn, optim  # function transforms, modules and optimizers, built on the above
 from .serialization import SerializationError, load, save
+from .compiler import CompileError, CompileWarning, capture, compile  # noqa: A004 (autograd_np.compile)
 
 # dtypes in PyTorch's names (NumPy's dtypes: usable as dtype= anywhere). float, int and bool are
 # module attributes only (not in __all__), so a star import does not shadow the builtins.
@@ -34,7 +35,8 @@ bool = _np.dtype(_np.bool_)  # noqa: A001
 __all__ = [
     "Tensor", "no_grad", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "AnomalyError", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "gradcheck",
     "GradcheckError", "GraphFreedError", "compare", "Comparison", "Primitive", "primitive",
-    "topological_order", "functional", "func", "linalg", "ops", "nn", "optim",
+    "topological_order", "functional", "func", "linalg", "ops", "nn", "optim", "compile", "capture", "CompileWarning",
+    "CompileError",
     # constructors
     "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "eye", "randn",
     "rand", "manual_seed", "default_generator", "from_numpy",

@@ -29,6 +29,7 @@ import numpy as np
 
 from .grad_mode import enable_grad
 from .anomaly import _anomaly, check_backward
+from .capture_hook import _capture
 from .node import OUTPUT, GraphFreedError, Node, as_recorded, changed_at, last_change
 from .observe import WalkObserver, watching
 from .observe import BackwardStep, observe_backward  # noqa: F401  (public here, with the walk)
@@ -121,6 +122,8 @@ def backprop(
     ``create_graph`` the VJPs run on Tensors and are recorded: the gradients
     are differentiable.
     """
+    if _capture.tracer is not None:  # autograd_np.compile is capturing a step: it records this walk
+        return _capture.tracer.backprop(roots, seeds, targets, create_graph, retain_graph)
     order, check = walk_order(roots)
     grads = seeded(roots, seeds)
     found = None if targets is None else dict.fromkeys(id(t) for t in targets)  # grad(): id -> gradient

@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .anomaly import _anomaly, check_forward, user_call_site
+from .capture_hook import _capture
 from .forward_mode import _forward, jvp_call
 from .grad_mode import _mode
 from .node import OUTPUT, Node, TracedNode, share_changes
@@ -155,6 +156,8 @@ class Primitive:
         """Run the forward and, if an input requires grad and recording is on, record a Node."""
         if _forward.levels:  # forward mode: the output also gets its tangents (forward_mode.py)
             return jvp_call(self, args, kwargs)
+        if _capture.tracer is not None:  # autograd_np.compile is capturing a step
+            return _capture.tracer.op_call(self, args, kwargs)
         has_tensor = needs_grad = False
         arrays = []  # the arguments with each Tensor replaced by its array
         for a in args:
@@ -200,6 +203,18 @@ class Primitive:
         if not record:
             return Tensor._of(out)
         return Tensor._of(out, TracedNode(self, args, arrays, kwargs or _NO_KWARGS, saved, user_call_site()))
+
+    def deflowering(self, forward: Callable | None = None, vjps: Sequence[Callable | None] = ()) -> "Primitive":
+        """Register how ``autograd_np.compile`` writes this op out as NumPy calls into buffers
+        allocated once: ``forward(emit, y, *inputs, **kwargs)`` and ``vjps[i](emit, dx, g, y,
+        *inputs, **kwargs)`` return source lines (see ``lowerings.py``, the engine's table).
+        Without one the compiled step calls the op's forward and VJPs as they are."""
+        self.lowering = forward
+        self.vjp_lowerings = tuple(vjps)
+        return self
+
+    lowering: Callable | None = None
+    vjp_lowerings: tuple = ()
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"

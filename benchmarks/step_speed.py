@@ -266,6 +266,48 @@ class TorchMLP:
         return loss.item()
 
 
+class CompiledMLP(AutogradMLP):
+    """(k) the fused spelling's step through ``autograd_np.compile`` (the batch drawn outside the step)."""
+
+    name = "compiled"
+    strict = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.compiled = autograd_np.compile(self.inner_step, strict=self.strict)
+
+    def inner_step(self, Xb, Yb):
+        emb = self.C[Xb]
+        h = self.layer(emb.reshape(Xb.shape[0], -1), self.W1, self.b1).tanh()
+        loss = self.loss(self.layer(h, self.W2, self.b2), Yb)
+        loss.backward()
+        with autograd_np.no_grad():
+            for p in (self.C, self.W1, self.b1, self.W2, self.b2):
+                p.data -= self.lr * p.grad
+                p.grad = None
+        return loss
+
+    def step(self, ix=None):
+        if ix is None:
+            ix = self.rng.integers(0, self.X.shape[0], self.batch)
+        return self.compiled(self.X[ix], self.Y[ix]).item()
+
+
+class CompiledLectureMLP(CompiledMLP):
+    """(k'') the lecture spelling's step through ``autograd_np.compile`` (its rewrites on)."""
+
+    name = "compiled_lecture"
+    layer = AutogradLectureMLP.layer
+    loss = AutogradLectureMLP.loss
+
+
+class CompiledStrictLectureMLP(CompiledLectureMLP):
+    """(k''') the lecture spelling through ``autograd_np.compile(strict=True)``: no rewrites."""
+
+    name = "compiled_strict"
+    strict = True
+
+
 def torch_available() -> bool:
     try:
         import torch  # noqa: F401
@@ -275,9 +317,10 @@ def torch_available() -> bool:
 
 
 def make_impls(cfg: dict, X, Y, vocab, use_torch: bool, seed: int = 1, unfused: bool = False, minimal: bool = False,
-               lecture: bool = True, ref: ModuleType | None = None):
+               lecture: bool = True, ref: ModuleType | None = None, compiled: bool = True):
     params = init_params(vocab, cfg["block"], cfg["emb"], cfg["hidden"])
     classes = [AutogradMLP, HandwrittenMLP] + ([TorchMLP] if use_torch else []) + ([AutogradUnfusedMLP] if unfused else [])
+    classes += [CompiledMLP, CompiledLectureMLP, CompiledStrictLectureMLP] if compiled else []
     classes += [MinimalTapeMLP] if minimal else []
     classes += [AutogradLectureMLP] if lecture else []
     impls = [cls(params, X, Y, cfg["batch"], LR, seed) for cls in classes]
@@ -308,8 +351,9 @@ def check_agreement(impls, X, batch: int) -> float:
 # ----------------------------------------------------------------------------
 def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, use_torch: bool,
                 settle_s: float = 0.2, unfused: bool = False, minimal: bool = False,
-                lecture: bool = True, ref: ModuleType | None = None) -> dict:
-    impls = make_impls(cfg, X, Y, vocab, use_torch, unfused=unfused, minimal=minimal, lecture=lecture, ref=ref)
+                lecture: bool = True, ref: ModuleType | None = None, compiled: bool = True) -> dict:
+    impls = make_impls(cfg, X, Y, vocab, use_torch, unfused=unfused, minimal=minimal, lecture=lecture, ref=ref,
+                       compiled=compiled)
     worst = check_agreement(impls, X, cfg["batch"])
     # Warm up and size the inner loop so one repetition of one implementation takes ~target_s.
     per = {}
@@ -354,6 +398,11 @@ def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, u
     if "minimal_tape" in times:
         out["ratio_minimal_hw"] = float(np.median(np.array(times["minimal_tape"]) / hw))
     by_round = {}
+    for name in ("compiled", "compiled_lecture", "compiled_strict"):
+        if name in times:
+            by_round[f"{name}_hw"] = np.array(times[name]) / hw
+            if "torch" in times:
+                by_round[f"torch_{name}"] = np.array(times["torch"]) / np.array(times[name])
     if "autograd_np_lecture" in times:
         by_round["lecture_fused"] = np.array(times["autograd_np_lecture"]) / ag
     if "ref" in times:
@@ -555,6 +604,8 @@ def main() -> None:
                     help="also time benchmarks/minimal_tape.py, the barest per-op tape (a lower bound for any tape)")
     ap.add_argument("--no-lecture", action="store_true",
                     help="skip the lecture spelling (`x @ W + b` layers, loss from log_softmax, indexing and mean)")
+    ap.add_argument("--no-compiled", action="store_true",
+                    help="skip the autograd_np.compile columns (fused, lecture, lecture strict=True)")
     ap.add_argument("--ref", metavar="GIT_REF",
                     help="also time autograd_np/ as it was at this git ref (imported as autograd_np_ref), same rounds")
     ap.add_argument("--memory", action="store_true", help="memory mode instead of timing")
@@ -598,7 +649,8 @@ def main() -> None:
         X, Y, vocab = build_dataset(words, cfg["block"])
         gc.collect()
         results.append(time_config(name, cfg, X, Y, vocab, args.reps, args.target, use_torch, args.settle, args.unfused,
-                                   args.minimal_tape, lecture=not args.no_lecture, ref=ref_package))
+                                   args.minimal_tape, lecture=not args.no_lecture, ref=ref_package,
+                                   compiled=not args.no_compiled))
         r = results[-1]
         print(f"  config {name} done ({r['reps']} reps x {r['steps_per_rep']} steps; params agree to {r['max_param_diff']:.1e})",
               flush=True)
@@ -612,6 +664,21 @@ def main() -> None:
         tr = f"{r['ratio_torch_ag']:.2f}" if "ratio_torch_ag" in r else "n/a"
         print(f"| {r['config']} | {r['block']}, {r['emb']}, {r['hidden']}, {r['batch']} | {ms['autograd_np']:.3f} | "
               f"{ms['handwritten']:.3f} | {t} | {r['ratio_ag_hw']:.2f} | {tr} |")
+    if any("ms" in r and "compiled" in r["ms"] for r in results):
+        print()
+        print("autograd_np.compile (the batch gathered outside the step; ratios: median of per-repetition ratios "
+              "[25th-75th; min-max]):")
+        print("| config | compiled fused ms | / hand-written | compiled lecture ms | / hand-written | strict lecture ms "
+              "| / hand-written | torch / compiled lecture |")
+        print("|" + "---|" * 8)
+        for r in results:
+            ms = r["ms"]
+            if "compiled" not in ms:
+                continue
+            torch_ratio = _spread(r, "torch_compiled_lecture") if "ratio_torch_compiled_lecture" in r else "n/a"
+            print(f"| {r['config']} | {ms['compiled']:.3f} | {_spread(r, 'compiled_hw')} | {ms['compiled_lecture']:.3f} | "
+                  f"{_spread(r, 'compiled_lecture_hw')} | {ms['compiled_strict']:.3f} | {_spread(r, 'compiled_strict_hw')} | "
+                  f"{torch_ratio} |")
     for r in results:
         if "ratio_unfused_hw" in r:
             print(f"config {r['config']}: autograd_np with `x @ W + b` layers (matmul + add, --unfused): "

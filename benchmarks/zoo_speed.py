@@ -15,6 +15,8 @@ the ratio is the median of the per-repetition ratios (autograd_np / torch).
   its full padded length (the same work as torch);
 - **autograd_np, trimmed**: the same with the batch cut to its longest name
   (what ``models.names`` training does: the loss and gradient are unchanged);
+- **compiled**: the full-length step through ``autograd_np.compile`` (or eagerly, with the reason
+  printed under the table, for an arch whose step it cannot compile);
 - **torch**: ``benchmarks/zoo_torch.py`` (makemore's code), if torch is importable
   (``pip install torch==2.13.0``), ``torch.set_num_threads(1)``.
 
@@ -30,6 +32,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -90,6 +93,30 @@ class EngineStep:
         return loss.item()
 
 
+class CompiledStep(EngineStep):
+    """The full-length step through ``autograd_np.compile`` (one program: the batch shape never changes);
+    an arch whose step cannot be compiled runs eagerly after one warning (``status`` says why)."""
+
+    def __init__(self, arch: str, vocab_size: int, block: int) -> None:
+        super().__init__(arch, vocab_size, block, trim=False)
+        self.compiled = autograd_np.compile(self.update)
+
+    def update(self, xb: np.ndarray, yb: np.ndarray) -> autograd_np.Tensor:
+        loss = self.loss(xb, yb)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def __call__(self, X: np.ndarray, Y: np.ndarray, ix: np.ndarray) -> float:
+        return self.compiled(X[ix], Y[ix]).item()
+
+    @property
+    def status(self) -> str:
+        reason = self.compiled.eager_reason
+        return f"eager ({reason})" if reason else f"compiled ({self.compiled.replays} replays)"
+
+
 class TorchStep:
     def __init__(self, arch: str, vocab_size: int, block: int) -> None:
         torch.manual_seed(0)
@@ -120,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", autograd_np.CompileWarning)  # each arch's compile status is printed instead
     if torch is not None:
         torch.set_num_threads(1)
     X, Y, vocab_size, block = load_data(args.data)
@@ -129,11 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     for arch in args.archs:
         impls[arch] = {"autograd_np": EngineStep(arch, vocab_size, block, trim=False),
                        "autograd_np trimmed": EngineStep(arch, vocab_size, block, trim=True)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", autograd_np.CompileWarning)  # the status line says why
+            impls[arch]["compiled"] = CompiledStep(arch, vocab_size, block)
         if torch is not None:
             impls[arch]["torch"] = TorchStep(arch, vocab_size, block)
-        for step in impls[arch].values():  # warm up (first allocations, optimizer state)
-            for _ in range(3):
-                step(X, Y, rng.integers(0, len(X), args.batch_size))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", autograd_np.CompileWarning)
+            for step in impls[arch].values():  # warm up (first allocations, optimizer state, captures)
+                for _ in range(3):
+                    step(X, Y, rng.integers(0, len(X), args.batch_size))
 
     times: dict[str, dict[str, list[float]]] = {a: collections.defaultdict(list) for a in args.archs}
     for rep in range(args.reps):
@@ -149,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                 times[arch][name].append((time.perf_counter() - t0) / len(batches) * 1e3)
 
     results = {}
-    header = "| arch | params | autograd_np ms | autograd_np trimmed ms | torch ms | autograd_np / torch | ops per step |"
+    header = ("| arch | params | autograd_np ms | autograd_np trimmed ms | compiled ms | torch ms | autograd_np / torch "
+              "| compiled / autograd_np | ops per step |")
     print(header)
-    print("|" + "---|" * 7)
+    print("|" + "---|" * 9)
     for arch in args.archs:
         t = times[arch]
         engine = impls[arch]["autograd_np"]
@@ -161,9 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         results[arch] = {"ms": row, "ratio": ratio, "params": engine.model.num_parameters(), "ops": ops,
                          "n_ops": sum(ops.values())}
         torch_ms = f"{row['torch']:.2f}" if "torch" in row else "-"
+        compiled_ratio = float(np.median(np.array(t["compiled"]) / np.array(t["autograd_np"])))
+        results[arch]["compiled_ratio"] = compiled_ratio
+        results[arch]["compiled_status"] = impls[arch]["compiled"].status
         print(f"| {arch} | {engine.model.num_parameters():,} | {row['autograd_np']:.2f} | "
-              f"{row['autograd_np trimmed']:.2f} | {torch_ms} | {f'{ratio:.2f}' if ratio else '-'} | "
-              f"{sum(ops.values())} |")
+              f"{row['autograd_np trimmed']:.2f} | {row['compiled']:.2f} | {torch_ms} | {f'{ratio:.2f}' if ratio else '-'} | "
+              f"{compiled_ratio:.2f} | {sum(ops.values())} |")
+    print()
+    for arch in args.archs:
+        print(f"{arch}: compile: {results[arch]['compiled_status']}")
     print()
     for arch in args.archs:
         ops = results[arch]["ops"]

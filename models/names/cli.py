@@ -45,7 +45,7 @@ from .config import ARCHS, CONFIGS, get_config, is_sequence_arch, make_schedule
 from .rundir import (CHECKPOINT, RUNS_ROOT, RunDirError, RunLock, check_out_dir, check_writable, find_checkpoint,
                      latest_checkpoint, new_run_dir)
 from .evaluate import Interrupted
-from .train import Run
+from .train import Run, compile_blocker
 
 # train options that define the model/optimisation (ignored, with an error, when resuming)
 _CONFIG_FLAGS = {
@@ -106,6 +106,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help=f"largest accepted --input file (default {DEFAULT_MAX_BYTES:,} bytes)")
     _add_max_params(t)
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-compile", action="store_true",
+                   help="train eagerly (default: the step runs through autograd_np.compile when the config allows)")
     t.add_argument("--no-plot", action="store_true", help="skip the loss-curve PNG")
     g = t.add_argument_group("model and optimisation (override the config)")
     g.add_argument("--block-size", type=BLOCK, help=f"characters of context (MLPs; at most {MAX_BLOCK:,})")
@@ -264,6 +266,9 @@ def cmd_train(args: argparse.Namespace, stop: list[int]) -> int:
     run = _resume_run(args) if args.resume else _new_run(args)
     _warn_empty_splits(_split_sizes(run.words))
     print(f"model: {_describe(run)}", flush=True)
+    run.use_compile = not args.no_compile
+    blocker = compile_blocker(run.config) if run.use_compile else "--no-compile"
+    print(f"compile: {'on' if blocker is None else f'off ({blocker})'}", flush=True)
     pause("setup", stop)
     if stop:
         return _interrupted_before_training(args, stop)

@@ -10,6 +10,7 @@ report, save. Evaluation, sampling, checkpoints, signals and the loss plot are m
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import sys
@@ -66,6 +67,8 @@ class Run:
         self.dev_losses: list[float] = []
         self.train_seconds = 0.0
         self.stopped_by: int | None = None
+        self.use_compile = True  # train through autograd_np.compile when the config allows (cli: --no-compile)
+        self._compiled: Callable | None = None
         self._splits: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     @classmethod
@@ -251,16 +254,55 @@ def train(run: Run, until: int | None = None, *, progress: bool = True,
 
 
 def train_step(run: Run, X: np.ndarray, Y: np.ndarray) -> float:
-    """One step: a random batch, forward, loss, backward, (clip,) update. Returns the batch loss."""
+    """One step: a random batch, forward, loss, backward, (clip,) update. Returns the batch loss.
+
+    The batch is drawn (and, for the sequence archs, trimmed of padding-only columns) here; the rest
+    runs through ``autograd_np.compile`` when ``compile_blocker`` finds nothing against it (the same
+    losses as eager, within float32 rounding: compile checks its capture against eager)."""
     ix = run.rng.integers(0, len(X), run.config.batch_size)
-    loss = run.batch_loss(X[ix], Y[ix])
+    Xb, Yb = X[ix], Y[ix]
+    if run.sequence:
+        Xb, Yb = trim_padding(Xb, Yb)
+    if run._compiled is None:
+        blocker = compile_blocker(run.config, run) if run.use_compile else "--no-compile"
+        run._compiled = functools.partial(update, run)
+        if blocker is None:
+            run._compiled = ag.compile(run._compiled, max_captures=64)
+    loss = run._compiled(Xb, Yb)
+    run.step += 1
+    return loss.item()
+
+
+_BATCH_LOSS = Run.batch_loss
+
+
+def update(run: Run, Xb: np.ndarray, Yb: np.ndarray) -> ag.Tensor:
+    """Forward, loss, backward, (clip,) optimizer step on one batch: the step ``compile`` captures."""
+    loss = run.batch_loss(Xb, Yb)
     run.optimizer.zero_grad()
     loss.backward()
     if run.config.grad_clip:
         nn.clip_grad_norm(run.model.parameters(), run.config.grad_clip)
     run.optimizer.step()
-    run.step += 1
-    return loss.item()
+    return loss
+
+
+def compile_blocker(config: Config, run: Run | None = None) -> str | None:
+    """Why a config's step is not compiled (None: it is): what the step does that compile would
+    refuse (it would fall back to eager after a warning) is not tried at all; nor is a ``batch_loss``
+    replaced (the seam tests inject losses through), which may branch on Python state (the step
+    count, say) that a compiled program cannot see."""
+    if run is not None and (type(run) is not Run or Run.batch_loss is not _BATCH_LOSS):
+        return "Run.batch_loss is replaced"
+    if is_sequence_arch(config.arch):
+        return "the sequence loss picks the non-padding targets with NumPy on the batch (shapes change per batch)"
+    if config.grad_clip:
+        return "gradient clipping reads the gradient norm's value"
+    if config.dropout:
+        return "dropout draws new masks every step"
+    if config.norm == "batch":
+        return "BatchNorm updates its running statistics outside the ops"
+    return None
 
 
 class _Losses:
