@@ -190,6 +190,18 @@ def _npz_bytes() -> bytes:
 _LOADER = r"""
 import json, resource, sys, time, io, contextlib
 from models.names.cli import main
+
+
+def peak_mb():
+    # This process's own high-water mark: Linux's ru_maxrss also counts the parent's resident size
+    # at fork (the test runner's, large once torch is imported); VmHWM restarts at exec.
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 results = {}
 for name, path in json.loads(sys.argv[1]).items():
     err = io.StringIO()
@@ -197,7 +209,7 @@ for name, path in json.loads(sys.argv[1]).items():
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = main(["sample", path, "-n", "2", "--seed", "0"])
     results[name] = {"code": code, "stderr": err.getvalue(), "seconds": time.perf_counter() - t0,
-                     "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                     "peak_mb": peak_mb()}
 print(json.dumps(results))
 """
 
