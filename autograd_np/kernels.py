@@ -191,3 +191,24 @@ def add_at_positions(g: np.ndarray, positions: np.ndarray, shape: tuple[int, ...
     size = int(np.prod(shape))
     total = np.bincount(positions.reshape(-1), weights=g.reshape(-1), minlength=size)
     return total.astype(g.dtype, copy=False).reshape(shape)
+
+
+_SAME_SIZE_INTEGERS = {"f": np.int32, "d": np.int64}
+
+
+def select_where_positive(y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """g where y > 0, else +0 (ReLU's VJP, ``np.where(y > 0, g, 0)``), without branches.
+
+    The mask m = [y > 0] as integers, negated to all-ones (-1) or all-zeros bit patterns, ANDed
+    with g's bits: each entry is g's own value or +0.0, exactly ``np.where``'s, and an inf or
+    NaN of g where y <= 0 stays out (a product g·m would give NaN there). ``np.where`` branches
+    per element and stalls on a mask with no pattern (a ReLU's); this is a few straight passes.
+    Falls back to ``np.where`` off float32/float64 or when the shapes differ.
+    """
+    bits = _SAME_SIZE_INTEGERS.get(g.dtype.char)
+    if bits is None or type(g) is not np.ndarray or type(y) is not np.ndarray or y.shape != g.shape:
+        return np.where(y > 0, g, 0)
+    mask = np.greater(y, 0).astype(bits)
+    np.negative(mask, out=mask)
+    np.bitwise_and(mask, g.view(bits), out=mask)
+    return mask.view(g.dtype)

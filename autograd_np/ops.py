@@ -327,7 +327,8 @@ def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
 
-relu.defvjp(lambda g, y, x: where(array_of(y) > 0, g, 0), reads=("y",))
+relu.defvjp(lambda g, y, x: where(array_of(y) > 0, g, 0), reads=("y",),
+            on_arrays=[lambda g, y, x: kernels.select_where_positive(y, g)])
 relu.defjvp(lambda dx, y, x: where(array_of(y) > 0, dx, 0))
 
 
