@@ -11,6 +11,7 @@ NumPy arrays; none is ever differentiated.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -174,16 +175,6 @@ def _rows_of_small_table(g: np.ndarray, index: object, shape: tuple[int, ...]) -
     return bool(np.isfinite(g).all())
 
 
-def conv2d_weight_from_columns(columns: np.ndarray, g: np.ndarray, weight_shape: tuple[int, ...]) -> np.ndarray:
-    """A convolution's weight gradient from the im2col matrix its forward saved, (groups, K, N*Ho*Wo):
-    dW = g @ columns^T per group, computed as (columns @ g^T)^T (the faster product for BLAS),
-    the same as ``convolution.conv2d_weight(x, g)`` without building the windows of x again."""
-    groups = columns.shape[0]
-    n, o, ho, wo = g.shape
-    rows = g.reshape(n, groups, o // groups, ho * wo).transpose(1, 0, 3, 2).reshape(groups, n * ho * wo, o // groups)
-    return np.matmul(columns, rows).transpose(0, 2, 1).reshape(weight_shape)
-
-
 def add_at_positions(g: np.ndarray, positions: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """zeros(shape) with each g[k] added at flat position positions[k] (repeats add up): the same as
     ``scatter_add(g, positions, (size,))`` reshaped, as one ``np.bincount`` (a counting pass, much
@@ -203,12 +194,47 @@ def select_where_positive(y: np.ndarray, g: np.ndarray) -> np.ndarray:
     with g's bits: each entry is g's own value or +0.0, exactly ``np.where``'s, and an inf or
     NaN of g where y <= 0 stays out (a product g·m would give NaN there). ``np.where`` branches
     per element and stalls on a mask with no pattern (a ReLU's); this is a few straight passes.
-    Falls back to ``np.where`` off float32/float64 or when the shapes differ.
+    Falls back to ``np.where`` off float32/float64, for 0-d arrays and when the shapes differ.
     """
     bits = _SAME_SIZE_INTEGERS.get(g.dtype.char)
-    if bits is None or type(g) is not np.ndarray or type(y) is not np.ndarray or y.shape != g.shape:
+    if bits is None or type(g) is not np.ndarray or type(y) is not np.ndarray or y.shape != g.shape or not g.ndim:
         return np.where(y > 0, g, 0)
     mask = np.greater(y, 0).astype(bits)
     np.negative(mask, out=mask)
     np.bitwise_and(mask, g.view(bits), out=mask)
     return mask.view(g.dtype)
+
+
+MAX_SCRATCH_BYTES = 1 << 26
+_SCRATCH = threading.local()
+
+
+def scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array of ``shape``, in a buffer kept per thread and handed out again on the
+    next call: for a temporary that does not outlive the kernel that asked for it (a convolution's
+    im2col matrix or its gradient columns). A fresh array each time costs a page fault per 4 KiB
+    when glibc returns large freed blocks to the system; the buffer is faulted in once. Sizes over
+    64 MiB get a fresh array (the buffer stays bounded)."""
+    dtype = np.dtype(dtype)
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_SCRATCH_BYTES:
+        return np.empty(shape, dtype)
+    buffer = getattr(_SCRATCH, "buffer", None)
+    if buffer is None or buffer.size < size:
+        buffer = _SCRATCH.buffer = np.empty(size, np.uint8)
+    return buffer[:size].view(dtype).reshape(shape)
+
+
+def columns_in_scratch(windows: np.ndarray, groups: int) -> np.ndarray:
+    """``convolution.im2col``'s matrices (N, groups, C/groups*kh*kw, Ho*Wo), copied from the windows
+    (N, C, Ho, Wo, kh, kw) into the scratch buffer: valid until the next ``scratch`` call."""
+    n, c, ho, wo, kh, kw = windows.shape
+    out = scratch((n, c, kh, kw, ho, wo), windows.dtype)
+    np.copyto(out, windows.transpose(0, 1, 4, 5, 2, 3))
+    return out.reshape(n, groups, c // groups * kh * kw, ho * wo)
+
+
+def matmul_in_scratch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b (``np.matmul``, stacked) written into the scratch buffer: valid until the next ``scratch`` call."""
+    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    return np.matmul(a, b, out=scratch(shape, np.result_type(a, b)))
