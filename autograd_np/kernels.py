@@ -21,6 +21,7 @@ _BLAS_FLOATS = "fd"  # dtype.char of float32 and float64
 MAX_CACHED_ONES = 1 << 16
 ONES_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
 IDENTITY_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
+ZEROS_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
 
 
 def ones(n: int, dtype: np.dtype) -> np.ndarray:
@@ -31,6 +32,18 @@ def ones(n: int, dtype: np.dtype) -> np.ndarray:
         if len(ONES_CACHE) >= 16:  # many batch sizes: start over rather than grow
             ONES_CACHE.clear()
         vector = ONES_CACHE[key] = np.ones(n, dtype)
+        vector.flags.writeable = False
+    return vector
+
+
+def zeros(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of ``n`` zeros, cached like ``ones``."""
+    key = (n, dtype)
+    vector = ZEROS_CACHE.get(key)
+    if vector is None:
+        if len(ZEROS_CACHE) >= 16:
+            ZEROS_CACHE.clear()
+        vector = ZEROS_CACHE[key] = np.zeros(n, dtype)
         vector.flags.writeable = False
     return vector
 
@@ -238,3 +251,22 @@ def matmul_in_scratch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b (``np.matmul``, stacked) written into the scratch buffer: valid until the next ``scratch`` call."""
     shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
     return np.matmul(a, b, out=scratch(shape, np.result_type(a, b)))
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0) elementwise (``np.maximum(x, 0)``, NaN kept), against a cached row of zeros.
+
+    NumPy's ``maximum`` with a scalar operand takes a slower loop than with two arrays; x's trailing
+    axes are folded into rows of at least 64 entries and compared with a zero row broadcast down
+    them. The same values bit for bit; falls back to the scalar form off float32/float64 and for
+    arrays too small or too oddly shaped to fold.
+    """
+    row = 1
+    for length in reversed(x.shape):
+        if row >= 64:
+            break
+        row *= length
+    if (type(x) is not np.ndarray or x.dtype.char not in _BLAS_FLOATS or not x.flags.c_contiguous
+            or not 64 <= row <= MAX_CACHED_ONES):
+        return np.maximum(x, 0)
+    return np.maximum(x.reshape(-1, row), zeros(row, x.dtype)).reshape(x.shape)

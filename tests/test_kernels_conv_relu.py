@@ -67,3 +67,15 @@ def test_conv_results_do_not_alias_the_scratch_buffer() -> None:
     grads = x.grad.copy(), w.grad.copy()
     kernels.scratch((1 << 16,), np.float64)[:] = np.nan
     assert np.array_equal(x.grad, grads[0]) and np.array_equal(w.grad, grads[1])
+
+
+@pytest.mark.parametrize("shape", [(64, 16, 24, 24), (32, 200), (3, 70), (5,), (0, 80), (2, 3), (1, 100001)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int64])
+def test_relu_kernel_is_np_maximum(shape: tuple[int, ...], dtype: type) -> None:
+    x = (np.random.default_rng(3).standard_normal(shape) * 3).astype(dtype)
+    if x.size >= 4 and x.dtype.kind == "f":
+        x.flat[:4] = [-0.0, np.nan, -np.nan, -np.inf]
+    for case in (x, x[..., ::2] if x.ndim > 1 else x):
+        got, want = kernels.relu(case), np.maximum(case, 0)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
