@@ -173,6 +173,12 @@ def conv_transpose2d(y: np.ndarray, weight: np.ndarray, size: Pair, stride: Pair
             f"conv_transpose2d: input of shape {np.shape(y)} and weight of shape {np.shape(weight)} do not fit: need "
             f"input (N, C_in, H, W) and weight (C_in, C_out/groups, kh, kw) with C_in divisible by groups={groups}"
         )
+    reach = [(out - 1) * s + d * (k - 1) + 1 for out, s, d, k in zip((ho, wo), stride, dilation, weight.shape[2:])]
+    if any(r > size[k] + 2 * padding[k] for k, r in enumerate(reach)):
+        raise ValueError(f"conv_transpose2d: input of shape {np.shape(y)} and weight of shape {np.shape(weight)} reach "
+                         f"{tuple(reach)} rows and columns, more than size {tuple(size)} with padding {padding} holds")
+    if stride == (1, 1):
+        return kernels.conv_transpose2d_stride1(y, weight, size, padding, dilation, groups)
     kh, kw = weight.shape[2:]
     cg = weight.shape[1]
     xp = np.zeros((n, groups, cg, size[0] + 2 * padding[0], size[1] + 2 * padding[1]), dtype=np.result_type(y, weight))

@@ -222,19 +222,23 @@ MAX_SCRATCH_BYTES = 1 << 26
 _SCRATCH = threading.local()
 
 
-def scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def scratch(shape: tuple[int, ...], dtype: np.dtype, slot: int = 0) -> np.ndarray:
     """An uninitialised array of ``shape``, in a buffer kept per thread and handed out again on the
     next call: for a temporary that does not outlive the kernel that asked for it (a convolution's
     im2col matrix or its gradient columns). A fresh array each time costs a page fault per 4 KiB
     when glibc returns large freed blocks to the system; the buffer is faulted in once. Sizes over
-    64 MiB get a fresh array (the buffer stays bounded)."""
+    64 MiB get a fresh array (the buffer stays bounded). ``slot`` picks one of several buffers, for
+    a kernel that needs two temporaries at once."""
     dtype = np.dtype(dtype)
     size = math.prod(shape) * dtype.itemsize
     if size > MAX_SCRATCH_BYTES:
         return np.empty(shape, dtype)
-    buffer = getattr(_SCRATCH, "buffer", None)
+    buffers = getattr(_SCRATCH, "buffers", None)
+    if buffers is None:
+        buffers = _SCRATCH.buffers = {}
+    buffer = buffers.get(slot)
     if buffer is None or buffer.size < size:
-        buffer = _SCRATCH.buffer = np.empty(size, np.uint8)
+        buffer = buffers[slot] = np.empty(size, np.uint8)
     return buffer[:size].view(dtype).reshape(shape)
 
 
@@ -270,3 +274,46 @@ def relu(x: np.ndarray) -> np.ndarray:
             or not 64 <= row <= MAX_CACHED_ONES):
         return np.maximum(x, 0)
     return np.maximum(x.reshape(-1, row), zeros(row, x.dtype)).reshape(x.shape)
+
+
+CHUNK_BYTES = 1 << 20
+
+
+def conv_transpose2d_stride1(y: np.ndarray, weight: np.ndarray, size: tuple[int, int], padding: tuple[int, int],
+                             dilation: tuple[int, int], groups: int) -> np.ndarray:
+    """``convolution.conv_transpose2d`` at stride 1, its col2im on whole flattened rows:
+
+        xp[n, c, p] = sum_{i,j} P[n, c, (i, j), p - (i dh Wp + j dw)],   P_n = W^T @ Gfull_n  (per group)
+
+    with xp the padded x (Hp × Wp) flattened per channel, Gfull the gradient y (Ho × Wo) placed in the
+    top-left corner of an Hp × Wp grid of zeros. An output position (h, w) reaches xp at
+    (h + i dh, w + j dw), the flat offset i dh Wp + j dw from h Wp + w, and w + j dw < Wp: no row
+    wraps, so each tap's share is one shifted slice, added with long contiguous runs instead of
+    one run per output row. The product grows by Hp Wp / (Ho Wo); it and the adds go in chunks of
+    examples of about 1 MiB, which stay in cache between the product and the adds.
+    """
+    n, o, ho, wo = y.shape
+    cg, kh, kw = weight.shape[1:]
+    hp, wp = size[0] + 2 * padding[0], size[1] + 2 * padding[1]
+    dtype = np.result_type(y, weight)
+    grid = scratch((n, o, hp, wp), dtype, slot=0)
+    grid[...] = 0
+    grid[:, :, :ho, :wo] = y
+    grid = grid.reshape(n, groups, o // groups, hp * wp)
+    w = weight.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+    xp = np.empty((n, groups, cg, hp * wp), dtype)
+    offsets = [i * dilation[0] * wp + j * dilation[1] for i in range(kh) for j in range(kw)]
+    step = max(1, CHUNK_BYTES // max(1, groups * cg * kh * kw * hp * wp * dtype.itemsize))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        taps = np.matmul(w, grid[start:stop], out=scratch((stop - start, groups, cg * kh * kw, hp * wp), dtype, slot=1))
+        taps = taps.reshape(stop - start, groups, cg, kh * kw, hp * wp)
+        out = xp[start:stop]
+        out[...] = taps[..., 0, :]
+        for tap in range(1, kh * kw):
+            offset = offsets[tap]
+            out[..., offset:] += taps[..., tap, : hp * wp - offset]
+    x = xp.reshape(n, groups * cg, hp, wp)
+    if padding == (0, 0):
+        return x
+    return np.ascontiguousarray(x[..., padding[0]: padding[0] + size[0], padding[1]: padding[1] + size[1]])

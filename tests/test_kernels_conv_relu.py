@@ -79,3 +79,33 @@ def test_relu_kernel_is_np_maximum(shape: tuple[int, ...], dtype: type) -> None:
         got, want = kernels.relu(case), np.maximum(case, 0)
         assert got.dtype == want.dtype and got.shape == want.shape
         assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+@pytest.mark.parametrize("padding, dilation, groups, extra", [
+    ((0, 0), (1, 1), 1, (0, 0)), ((1, 2), (1, 1), 1, (0, 0)), ((0, 1), (2, 1), 2, (0, 0)), ((1, 1), (1, 2), 3, (1, 0)),
+])
+def test_conv_transpose2d_stride1_is_the_adjoint_of_conv2d(padding: tuple, dilation: tuple, groups: int, extra: tuple) -> None:
+    """<conv2d(x, W), y> = <x, conv_transpose2d(y, W)> for the stride-1 kernel (wide rows, in chunks)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 6, 9, 8))
+    w = rng.standard_normal((6, 6 // groups, 3, 2))
+    y_shape = convolution.conv2d.forward(x, w, padding=padding, dilation=dilation, groups=groups).shape
+    size = (x.shape[2] + extra[0], x.shape[3] + extra[1])  # a larger size (output_padding): zeros there
+    y = rng.standard_normal(y_shape)
+    x_big = np.zeros(x.shape[:2] + size)
+    x_big[:, :, : x.shape[2], : x.shape[3]] = x
+    adjoint = kernels.conv_transpose2d_stride1(y, w, size, padding, dilation, groups)
+    assert adjoint.shape == x_big.shape
+    forward = convolution.conv2d.forward(x, w, padding=padding, dilation=dilation, groups=groups)
+    assert np.isclose(np.vdot(forward, y), np.vdot(x_big, adjoint))
+    chunked = kernels.CHUNK_BYTES
+    try:
+        kernels.CHUNK_BYTES = 1  # one example per chunk: the same values
+        assert np.array_equal(kernels.conv_transpose2d_stride1(y, w, size, padding, dilation, groups), adjoint)
+    finally:
+        kernels.CHUNK_BYTES = chunked
+
+
+def test_conv_transpose2d_refuses_a_size_its_windows_do_not_fit() -> None:
+    with pytest.raises(ValueError, match=r"reach \(6, 6\).*size \(4, 4\)"):
+        convolution.conv_transpose2d.forward(np.ones((1, 2, 4, 4)), np.ones((2, 3, 3, 3)), size=(4, 4))
