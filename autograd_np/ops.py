@@ -604,7 +604,8 @@ def mean(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fa
 
 
 mean.defvjp(
-    lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims) / reduced_count(x, y),
+    lambda g, y, x, axis=None, keepdims=False: unreduce(g / builtins.max(reduced_count(x, y), 1), x.shape, axis, keepdims),
+    # G / n before broadcasting: a view, not a full array (n = 0 only for an empty x, whose gradient is empty)
     reads=("",),
 )
 mean.defjvp(lambda dx, y, x, axis=None, keepdims=False: mean(dx, axis=axis, keepdims=keepdims))
