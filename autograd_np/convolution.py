@@ -8,11 +8,12 @@ position (h, w) reads the window
     xp[n, c, h*sh + i*dh, w*sw + j*dw]      i < kh, j < kw      (stride s, dilation d)
 
 ``numpy.lib.stride_tricks.sliding_window_view`` gives every window at once without a copy
-(im2col as a view); laid out as a matrix ``cols`` with one row per (n, h, w) and one column per
-(c, i, j), the convolution is one matrix product (per group):
+(im2col as a view); laid out, per example n, as a matrix ``cols_n`` with one row per (c, i, j)
+and one column per output position (h, w), the convolution is one matrix product per example
+(and group), whose result is already in NCHW order:
 
     y[n, o, h, w] = sum_{c,i,j} W[o, c, i, j] xp[n, c, h*sh + i*dh, w*sw + j*dw]
-                  = (cols @ W.reshape(O, -1)^T)[(n, h, w), o]
+                  = (W.reshape(O, -1) @ cols_n)[o, (h, w)]
 
 The three ops of this module
 ----------------------------
@@ -23,7 +24,7 @@ holds all three products of a convolution, each the adjoint of the others:
     conv_transpose2d(G, W)  -> x-shaped  dx = the adjoint in x:  dx[n,c,p,q] = sum G[n,o,h,w] W[o,c,i,j]
                                          over p = h*sh + i*dh - ph (col2im: the gradient matrix
                                          G @ W scattered back onto the windows, overlaps added)
-    conv2d_weight(x, G)     -> W-shaped  dW = the adjoint in W:  dW = G^T @ cols   (per group)
+    conv2d_weight(x, G)     -> W-shaped  dW = the adjoint in W:  dW = sum_n G_n @ cols_n^T   (per group)
 
 So the VJP of a convolution is the *transposed convolution* (and the weight correlation); the
 VJP of a transposed convolution is a convolution; every rule below is one of the three, which
@@ -90,44 +91,39 @@ def _padded(x: np.ndarray, padding: Pair) -> np.ndarray:
 
 
 def im2col(cols: np.ndarray, groups: int) -> np.ndarray:
-    """Windows (N, C, Ho, Wo, kh, kw) as one matrix per group: (groups, C/groups*kh*kw, N*Ho*Wo), a row
-    per (c, i, j) and a column per output position (n, h, w); a copy whose inner runs are output rows."""
+    """Windows (N, C, Ho, Wo, kh, kw) as one matrix per example and group: (N, groups, C/groups*kh*kw,
+    Ho*Wo), a row per (c, i, j) and a column per output position (h, w); a copy whose inner runs
+    are output rows."""
     n, c, ho, wo, kh, kw = cols.shape
-    return cols.transpose(1, 4, 5, 0, 2, 3).reshape(groups, c // groups * kh * kw, n * ho * wo)
-
-
-def _by_group(g: np.ndarray, groups: int) -> np.ndarray:
-    """(N, O, Ho, Wo) as (groups, O/groups, N*Ho*Wo): one row per output channel."""
-    n, o, ho, wo = g.shape
-    return g.reshape(n, groups, o // groups, ho * wo).transpose(1, 2, 0, 3).reshape(groups, o // groups, n * ho * wo)
+    return cols.transpose(0, 1, 4, 5, 2, 3).reshape(n, groups, c // groups * kh * kw, ho * wo)
 
 
 def weight_times_columns(columns: np.ndarray, weight: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """y = W @ columns per group, back in NCHW ``shape``: W as (groups, O/groups, C/groups*kh*kw)."""
-    groups = columns.shape[0]
-    n, o, ho, wo = shape
-    y = weight.reshape(groups, o // groups, columns.shape[1]) @ columns  # (groups, O/groups, N*Ho*Wo)
-    return y.reshape(groups, o // groups, n, ho, wo).transpose(2, 0, 1, 3, 4).reshape(shape)
+    """y_n = W @ columns_n per example and group, W as (groups, O/groups, C/groups*kh*kw): the
+    products come out as (N, groups, O/groups, Ho*Wo), which is NCHW ``shape`` already."""
+    groups, k = columns.shape[1:3]
+    return np.matmul(weight.reshape(groups, shape[1] // groups, k), columns).reshape(shape)
 
 
 def gradient_times_columns(columns: np.ndarray, g: np.ndarray, kernel_size: Pair) -> np.ndarray:
-    """dW = g @ columns^T per group, as (columns @ g^T)^T: (O, C/groups, kh, kw)."""
-    groups, k = columns.shape[:2]
-    dw = columns @ _by_group(g, groups).transpose(0, 2, 1)  # (groups, C/groups*kh*kw, O/groups)
+    """dW = sum_n g_n @ columns_n^T per group, as (columns_n @ g_n^T)^T: (O, C/groups, kh, kw)."""
+    n, groups, k, positions = columns.shape
+    rows = g.reshape(n, groups, g.shape[1] // groups, positions).transpose(0, 1, 3, 2)  # (N, groups, Ho*Wo, O/groups)
+    dw = np.add.reduce(np.matmul(columns, rows), axis=0)  # (groups, C/groups*kh*kw, O/groups)
     return dw.transpose(0, 2, 1).reshape((g.shape[1], k // (kernel_size[0] * kernel_size[1])) + tuple(kernel_size))
 
 
 def gradient_columns(y: np.ndarray, weight: np.ndarray, groups: int) -> np.ndarray:
-    """W^T @ y per group, before col2im: (groups, C/groups, kh, kw, N, Ho, Wo)."""
+    """W^T @ y_n per example and group, before col2im: (N, groups, C/groups, kh, kw, Ho, Wo)."""
     n, o, ho, wo = y.shape
     cg, kh, kw = weight.shape[1:]
     w = weight.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
-    return (w @ _by_group(y, groups)).reshape(groups, cg, kh, kw, n, ho, wo)
+    return kernels.matmul_in_scratch(w, y.reshape(n, groups, o // groups, ho * wo)).reshape(n, groups, cg, kh, kw, ho, wo)
 
 
-@primitive("conv2d", saves=True)
+@primitive("conv2d")
 def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair = (1, 1), padding: Pair = (0, 0), dilation: Pair = (1, 1),
-           groups: int = 1) -> tuple[np.ndarray, np.ndarray]:
+           groups: int = 1) -> np.ndarray:
     """y[n,o,h,w] = sum_{c,i,j} W[o,c,i,j] xp[n, c, h*sh + i*dh, w*sw + j*dw]   (xp: x zero-padded)
 
     per group of channels; computed as im2col (a sliding-window view) times W as a matrix.
@@ -135,30 +131,27 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair = (1, 1), padding: Pa
     VJP: dx = conv_transpose2d(G, W), dW = conv2d_weight(x, G)
     JVP: dy = conv2d(dx, W) + conv2d(x, dW)
     (the adjoint of a convolution in its input is the transposed convolution; in its weight,
-    the correlation of the input's windows with G: dW = G^T cols)
-    The forward saves its im2col matrix: backward() reuses it for dW (``kernels.conv2d_weight_from_columns``).
+    the correlation of the input's windows with G: dW = sum_n G_n cols_n^T)
+    The im2col matrix lives in a reused buffer (``kernels.columns_in_scratch``) and is not saved:
+    dW copies the windows again, which costs less than a fresh matrix's page faults.
     """
     out = _conv_shapes(x, weight, stride, padding, dilation, groups)
-    columns = im2col(windows(_padded(x, padding), weight.shape[2:], stride, dilation, out), groups)
-    return weight_times_columns(columns, weight, (x.shape[0], weight.shape[0]) + out), columns
+    columns = kernels.columns_in_scratch(windows(_padded(x, padding), weight.shape[2:], stride, dilation, out), groups)
+    return weight_times_columns(columns, weight, (x.shape[0], weight.shape[0]) + out)
 
 
-def _conv2d_vjp_x(g: Any, y: Any, x: Any, weight: Any, saved: Any = None, **settings: Any) -> Any:
+def _conv2d_vjp_x(g: Any, y: Any, x: Any, weight: Any, **settings: Any) -> Any:
     return conv_transpose2d(g, weight, size=shape_of(x)[2:], **settings)
 
 
-def _conv2d_vjp_weight(g: Any, y: Any, x: Any, weight: Any, saved: Any = None, **settings: Any) -> Any:
+def _conv2d_vjp_weight(g: Any, y: Any, x: Any, weight: Any, **settings: Any) -> Any:
     return conv2d_weight(x, g, kernel_size=shape_of(weight)[2:], **settings)
 
 
-conv2d.defvjp(
-    _conv2d_vjp_x, _conv2d_vjp_weight, reads=("weight", "x"),
-    on_arrays=(_conv2d_vjp_x, lambda g, y, x, weight, saved=None, **kw: kernels.conv2d_weight_from_columns(
-        saved, g, weight.shape)),
-)
+conv2d.defvjp(_conv2d_vjp_x, _conv2d_vjp_weight, reads=("weight", "x"))
 conv2d.defjvp(
-    lambda dx, y, x, weight, saved=None, **kw: conv2d(dx, weight, **kw),
-    lambda dw, y, x, weight, saved=None, **kw: conv2d(x, dw, **kw),
+    lambda dx, y, x, weight, **kw: conv2d(dx, weight, **kw),
+    lambda dw, y, x, weight, **kw: conv2d(x, dw, **kw),
 )
 
 
@@ -180,16 +173,24 @@ def conv_transpose2d(y: np.ndarray, weight: np.ndarray, size: Pair, stride: Pair
             f"conv_transpose2d: input of shape {np.shape(y)} and weight of shape {np.shape(weight)} do not fit: need "
             f"input (N, C_in, H, W) and weight (C_in, C_out/groups, kh, kw) with C_in divisible by groups={groups}"
         )
+    reach = [(out - 1) * s + d * (k - 1) + 1 for out, s, d, k in zip((ho, wo), stride, dilation, weight.shape[2:])]
+    if any(r > size[k] + 2 * padding[k] for k, r in enumerate(reach)):
+        raise ValueError(f"conv_transpose2d: input of shape {np.shape(y)} and weight of shape {np.shape(weight)} reach "
+                         f"{tuple(reach)} rows and columns, more than size {tuple(size)} with padding {padding} holds")
+    if stride == (1, 1):
+        return kernels.conv_transpose2d_stride1(y, weight, size, padding, dilation, groups)
     kh, kw = weight.shape[2:]
     cg = weight.shape[1]
-    xp = np.zeros((groups, cg, n, size[0] + 2 * padding[0], size[1] + 2 * padding[1]), dtype=np.result_type(y, weight))
+    xp = np.zeros((n, groups, cg, size[0] + 2 * padding[0], size[1] + 2 * padding[1]), dtype=np.result_type(y, weight))
     cols = gradient_columns(y, weight, groups)
     for i in range(kh):
         for j in range(kw):
             xp[..., i * dilation[0]: i * dilation[0] + (ho - 1) * stride[0] + 1: stride[0],
-               j * dilation[1]: j * dilation[1] + (wo - 1) * stride[1] + 1: stride[1]] += cols[:, :, i, j]
-    x = xp[..., padding[0]: padding[0] + size[0], padding[1]: padding[1] + size[1]]
-    return x.reshape(groups * cg, n, *size).transpose(1, 0, 2, 3).copy()
+               j * dilation[1]: j * dilation[1] + (wo - 1) * stride[1] + 1: stride[1]] += cols[:, :, :, i, j]
+    x = xp.reshape(n, groups * cg, *xp.shape[3:])
+    if padding == (0, 0):
+        return x
+    return np.ascontiguousarray(x[..., padding[0]: padding[0] + size[0], padding[1]: padding[1] + size[1]])
 
 
 conv_transpose2d.defvjp(
@@ -209,7 +210,7 @@ def conv2d_weight(x: np.ndarray, g: np.ndarray, kernel_size: Pair, stride: Pair 
     """W[o,c,i,j] = sum_{n,h,w} g[n,o,h,w] xp[n, c, h*sh + i*dh, w*sw + j*dw]   (per group)
 
     The adjoint of ``conv2d`` in its weight: x's windows (im2col) correlated with g, g^T cols as
-    matrices; shape (O, C/groups, *kernel_size). (PyTorch's ``torch.nn.grad.conv2d_weight``.)
+    matrices (summed over examples); shape (O, C/groups, *kernel_size). (PyTorch's ``torch.nn.grad.conv2d_weight``.)
 
     VJP: dx = conv_transpose2d(g, G), dg = conv2d(x, G)
     JVP: dW = conv2d_weight(dx, g) + conv2d_weight(x, dg)
@@ -218,7 +219,7 @@ def conv2d_weight(x: np.ndarray, g: np.ndarray, kernel_size: Pair, stride: Pair 
     if np.ndim(x) != 4 or x.shape[0] != n or x.shape[1] % groups or o % groups:
         raise ValueError(f"conv2d_weight: input of shape {np.shape(x)} and gradient of shape {np.shape(g)} do not fit "
                          f"(groups={groups})")
-    columns = im2col(windows(_padded(x, padding), kernel_size, stride, dilation, (ho, wo)), groups)
+    columns = kernels.columns_in_scratch(windows(_padded(x, padding), kernel_size, stride, dilation, (ho, wo)), groups)
     return gradient_times_columns(columns, g, kernel_size)
 
 

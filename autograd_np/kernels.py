@@ -11,6 +11,7 @@ NumPy arrays; none is ever differentiated.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -20,6 +21,7 @@ _BLAS_FLOATS = "fd"  # dtype.char of float32 and float64
 MAX_CACHED_ONES = 1 << 16
 ONES_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
 IDENTITY_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
+ZEROS_CACHE: dict[tuple[int, np.dtype], np.ndarray] = {}
 
 
 def ones(n: int, dtype: np.dtype) -> np.ndarray:
@@ -30,6 +32,18 @@ def ones(n: int, dtype: np.dtype) -> np.ndarray:
         if len(ONES_CACHE) >= 16:  # many batch sizes: start over rather than grow
             ONES_CACHE.clear()
         vector = ONES_CACHE[key] = np.ones(n, dtype)
+        vector.flags.writeable = False
+    return vector
+
+
+def zeros(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of ``n`` zeros, cached like ``ones``."""
+    key = (n, dtype)
+    vector = ZEROS_CACHE.get(key)
+    if vector is None:
+        if len(ZEROS_CACHE) >= 16:
+            ZEROS_CACHE.clear()
+        vector = ZEROS_CACHE[key] = np.zeros(n, dtype)
         vector.flags.writeable = False
     return vector
 
@@ -174,16 +188,6 @@ def _rows_of_small_table(g: np.ndarray, index: object, shape: tuple[int, ...]) -
     return bool(np.isfinite(g).all())
 
 
-def conv2d_weight_from_columns(columns: np.ndarray, g: np.ndarray, weight_shape: tuple[int, ...]) -> np.ndarray:
-    """A convolution's weight gradient from the im2col matrix its forward saved, (groups, K, N*Ho*Wo):
-    dW = g @ columns^T per group, computed as (columns @ g^T)^T (the faster product for BLAS),
-    the same as ``convolution.conv2d_weight(x, g)`` without building the windows of x again."""
-    groups = columns.shape[0]
-    n, o, ho, wo = g.shape
-    rows = g.reshape(n, groups, o // groups, ho * wo).transpose(1, 0, 3, 2).reshape(groups, n * ho * wo, o // groups)
-    return np.matmul(columns, rows).transpose(0, 2, 1).reshape(weight_shape)
-
-
 def add_at_positions(g: np.ndarray, positions: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """zeros(shape) with each g[k] added at flat position positions[k] (repeats add up): the same as
     ``scatter_add(g, positions, (size,))`` reshaped, as one ``np.bincount`` (a counting pass, much
@@ -191,3 +195,125 @@ def add_at_positions(g: np.ndarray, positions: np.ndarray, shape: tuple[int, ...
     size = int(np.prod(shape))
     total = np.bincount(positions.reshape(-1), weights=g.reshape(-1), minlength=size)
     return total.astype(g.dtype, copy=False).reshape(shape)
+
+
+_SAME_SIZE_INTEGERS = {"f": np.int32, "d": np.int64}
+
+
+def select_where_positive(y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """g where y > 0, else +0 (ReLU's VJP, ``np.where(y > 0, g, 0)``), without branches.
+
+    The mask m = [y > 0] as integers, negated to all-ones (-1) or all-zeros bit patterns, ANDed
+    with g's bits: each entry is g's own value or +0.0, exactly ``np.where``'s, and an inf or
+    NaN of g where y <= 0 stays out (a product g·m would give NaN there). ``np.where`` branches
+    per element and stalls on a mask with no pattern (a ReLU's); this is a few straight passes.
+    Falls back to ``np.where`` off float32/float64, for 0-d arrays and when the shapes differ.
+    """
+    bits = _SAME_SIZE_INTEGERS.get(g.dtype.char)
+    if bits is None or type(g) is not np.ndarray or type(y) is not np.ndarray or y.shape != g.shape or not g.ndim:
+        return np.where(y > 0, g, 0)
+    mask = np.greater(y, 0).astype(bits)
+    np.negative(mask, out=mask)
+    np.bitwise_and(mask, g.view(bits), out=mask)
+    return mask.view(g.dtype)
+
+
+MAX_SCRATCH_BYTES = 1 << 26
+_SCRATCH = threading.local()
+
+
+def scratch(shape: tuple[int, ...], dtype: np.dtype, slot: int = 0) -> np.ndarray:
+    """An uninitialised array of ``shape``, in a buffer kept per thread and handed out again on the
+    next call: for a temporary that does not outlive the kernel that asked for it (a convolution's
+    im2col matrix or its gradient columns). A fresh array each time costs a page fault per 4 KiB
+    when glibc returns large freed blocks to the system; the buffer is faulted in once. Sizes over
+    64 MiB get a fresh array (the buffer stays bounded). ``slot`` picks one of several buffers, for
+    a kernel that needs two temporaries at once."""
+    dtype = np.dtype(dtype)
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_SCRATCH_BYTES:
+        return np.empty(shape, dtype)
+    buffers = getattr(_SCRATCH, "buffers", None)
+    if buffers is None:
+        buffers = _SCRATCH.buffers = {}
+    buffer = buffers.get(slot)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[slot] = np.empty(size, np.uint8)
+    return buffer[:size].view(dtype).reshape(shape)
+
+
+def columns_in_scratch(windows: np.ndarray, groups: int) -> np.ndarray:
+    """``convolution.im2col``'s matrices (N, groups, C/groups*kh*kw, Ho*Wo), copied from the windows
+    (N, C, Ho, Wo, kh, kw) into the scratch buffer: valid until the next ``scratch`` call."""
+    n, c, ho, wo, kh, kw = windows.shape
+    out = scratch((n, c, kh, kw, ho, wo), windows.dtype)
+    np.copyto(out, windows.transpose(0, 1, 4, 5, 2, 3))
+    return out.reshape(n, groups, c // groups * kh * kw, ho * wo)
+
+
+def matmul_in_scratch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b (``np.matmul``, stacked) written into the scratch buffer: valid until the next ``scratch`` call."""
+    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    return np.matmul(a, b, out=scratch(shape, np.result_type(a, b)))
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0) elementwise (``np.maximum(x, 0)``, NaN kept), against a cached row of zeros.
+
+    NumPy's ``maximum`` with a scalar operand takes a slower loop than with two arrays; x's trailing
+    axes are folded into rows of at least 64 entries and compared with a zero row broadcast down
+    them. The same values bit for bit; falls back to the scalar form off float32/float64 and for
+    arrays too small or too oddly shaped to fold.
+    """
+    row = 1
+    for length in reversed(x.shape):
+        if row >= 64:
+            break
+        row *= length
+    if (type(x) is not np.ndarray or x.dtype.char not in _BLAS_FLOATS or not x.flags.c_contiguous
+            or not 64 <= row <= MAX_CACHED_ONES):
+        return np.maximum(x, 0)
+    return np.maximum(x.reshape(-1, row), zeros(row, x.dtype)).reshape(x.shape)
+
+
+CHUNK_BYTES = 1 << 20
+
+
+def conv_transpose2d_stride1(y: np.ndarray, weight: np.ndarray, size: tuple[int, int], padding: tuple[int, int],
+                             dilation: tuple[int, int], groups: int) -> np.ndarray:
+    """``convolution.conv_transpose2d`` at stride 1, its col2im on whole flattened rows:
+
+        xp[n, c, p] = sum_{i,j} P[n, c, (i, j), p - (i dh Wp + j dw)],   P_n = W^T @ Gfull_n  (per group)
+
+    with xp the padded x (Hp × Wp) flattened per channel, Gfull the gradient y (Ho × Wo) placed in the
+    top-left corner of an Hp × Wp grid of zeros. An output position (h, w) reaches xp at
+    (h + i dh, w + j dw), the flat offset i dh Wp + j dw from h Wp + w, and w + j dw < Wp: no row
+    wraps, so each tap's share is one shifted slice, added with long contiguous runs instead of
+    one run per output row. The product grows by Hp Wp / (Ho Wo); it and the adds go in chunks of
+    examples of about 1 MiB, which stay in cache between the product and the adds.
+    """
+    n, o, ho, wo = y.shape
+    cg, kh, kw = weight.shape[1:]
+    hp, wp = size[0] + 2 * padding[0], size[1] + 2 * padding[1]
+    dtype = np.result_type(y, weight)
+    grid = scratch((n, o, hp, wp), dtype, slot=0)
+    grid[...] = 0
+    grid[:, :, :ho, :wo] = y
+    grid = grid.reshape(n, groups, o // groups, hp * wp)
+    w = weight.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+    xp = np.empty((n, groups, cg, hp * wp), dtype)
+    offsets = [i * dilation[0] * wp + j * dilation[1] for i in range(kh) for j in range(kw)]
+    step = max(1, CHUNK_BYTES // max(1, groups * cg * kh * kw * hp * wp * dtype.itemsize))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        taps = np.matmul(w, grid[start:stop], out=scratch((stop - start, groups, cg * kh * kw, hp * wp), dtype, slot=1))
+        taps = taps.reshape(stop - start, groups, cg, kh * kw, hp * wp)
+        out = xp[start:stop]
+        out[...] = taps[..., 0, :]
+        for tap in range(1, kh * kw):
+            offset = offsets[tap]
+            out[..., offset:] += taps[..., tap, : hp * wp - offset]
+    x = xp.reshape(n, groups * cg, hp, wp)
+    if padding == (0, 0):
+        return x
+    return np.ascontiguousarray(x[..., padding[0]: padding[0] + size[0], padding[1]: padding[1] + size[1]])

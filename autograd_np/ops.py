@@ -324,10 +324,11 @@ def relu(x: np.ndarray) -> np.ndarray:
     selected, not multiplied: an inf or NaN ȳ stays out of x ≤ 0, as in PyTorch (and, as
     PyTorch's, it reads the output)
     """
-    return np.maximum(x, 0)
+    return kernels.relu(x)
 
 
-relu.defvjp(lambda g, y, x: where(array_of(y) > 0, g, 0), reads=("y",))
+relu.defvjp(lambda g, y, x: where(array_of(y) > 0, g, 0), reads=("y",),
+            on_arrays=[lambda g, y, x: kernels.select_where_positive(y, g)])
 relu.defjvp(lambda dx, y, x: where(array_of(y) > 0, dx, 0))
 
 
@@ -603,7 +604,8 @@ def mean(x: np.ndarray, axis: tuple[int, ...] | None = None, keepdims: bool = Fa
 
 
 mean.defvjp(
-    lambda g, y, x, axis=None, keepdims=False: unreduce(g, x.shape, axis, keepdims) / reduced_count(x, y),
+    lambda g, y, x, axis=None, keepdims=False: unreduce(g / builtins.max(reduced_count(x, y), 1), x.shape, axis, keepdims),
+    # G / n before broadcasting: a view, not a full array (n = 0 only for an empty x, whose gradient is empty)
     reads=("",),
 )
 mean.defjvp(lambda dx, y, x, axis=None, keepdims=False: mean(dx, axis=axis, keepdims=keepdims))

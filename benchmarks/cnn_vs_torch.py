@@ -6,7 +6,8 @@
 1. ``conv``: one training step's forward and backward (no optimizer) on a 64x1x28x28 float32 batch:
    conv 1->8 3x3, ReLU, conv 8->16 3x3, ReLU, then either the mean square ("conv layers") or a
    2x2 max pool, a linear layer to 10 classes and cross-entropy ("small CNN"). Median milliseconds
-   per step over ``--reps`` repetitions, the two libraries alternating, and their ratio.
+   per step over ``--reps`` repetitions, the two libraries alternating (the first rotating), and the
+   median of the per-repetition ratios with their 25th-75th percentiles (the machine's noise).
 2. ``digits``: models/digits' net trained in both libraries from the same initial weights on the
    same batches of scikit-learn's digits (needs the ``digits`` extra): test accuracy and median step
    time (forward, backward and the SGD update).
@@ -36,17 +37,19 @@ from autograd_np import Tensor, functional as F, nn  # noqa: E402
 torch.set_num_threads(1)
 
 
-def side_by_side(steps: dict[str, Callable[[], Any]], reps: int) -> dict[str, float]:
-    """Median milliseconds of each step, the steps run in turn within every repetition."""
+def side_by_side(steps: dict[str, Callable[[], Any]], reps: int) -> dict[str, np.ndarray]:
+    """Seconds of each step per repetition, the steps run in turn within every repetition (the first
+    one rotating, so neither always follows the other)."""
     for step in steps.values():
         step()
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(reps):
-        for name, step in steps.items():
+    names = list(steps)
+    for rep in range(reps):
+        for name in names[rep % len(names):] + names[: rep % len(names)]:
             start = time.perf_counter()
-            step()
+            steps[name]()
             times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) * 1e3 for name, t in times.items()}
+    return {name: np.array(t) for name, t in times.items()}
 
 
 def conv_steps(full: bool) -> dict[str, Callable[[], Any]]:
@@ -110,9 +113,12 @@ def bench_conv(reps: int) -> None:
     rows = (("conv2d 8->16 alone (64x8x26x26 input)", single_conv_steps), ("conv layers, mean square", lambda: conv_steps(False)),
             ("small CNN, pool + linear + cross-entropy", lambda: conv_steps(True)))
     for label, steps in rows:
-        ms = side_by_side(steps(), reps)
+        times = side_by_side(steps(), reps)
+        ms = {name: float(np.median(t)) * 1e3 for name, t in times.items()}
+        ratios = times["autograd_np"] / times["torch"]
+        low, middle, high = np.percentile(ratios, [25, 50, 75])
         print(f"  {label:44s} autograd_np {ms['autograd_np']:7.2f} ms   torch {ms['torch']:7.2f} ms   "
-              f"ratio {ms['autograd_np'] / ms['torch']:.2f}")
+              f"ratio {middle:.2f} [{low:.2f}-{high:.2f}]")
 
 
 def bench_digits(steps: int) -> None:
