@@ -35,6 +35,7 @@ import functools
 import inspect
 import keyword
 import math
+import operator
 import sys
 import threading
 import warnings
@@ -42,11 +43,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import graph, kernels, lowerings, nn, optim  # noqa: F401 (lowerings: registers the table)
+from . import creation, functional, graph, kernels, lowerings, nn, optim  # noqa: F401 (lowerings: registers the table)
 from .anomaly import _anomaly
 from .capture_hook import _capture
 from .grad_mode import _mode
-from .node import mark_changed
+from .node import _last_change, mark_changed, next_stamp, version_of
 from .primitives import Primitive
 from .tensor_type import Tensor
 
@@ -93,7 +94,8 @@ class Value:
 
 class Instr:
     """``kind``: fwd, vjp (op's VJP of input ``position``), acc (sum of partial gradients),
-    leafadd (``.grad +=``), cast, ufunc (NumPy on ``.data``/``.grad``), copyto, optstep."""
+    leafadd (``.grad +=``), cast, ufunc (NumPy on ``.data``/``.grad``), copyto, optstep,
+    random (a dropout mask drawn from its generator, per call)."""
 
     __slots__ = ("kind", "op", "position", "outs", "ins", "kwargs", "saved", "phase", "extra")
 
@@ -122,7 +124,7 @@ class Instr:
 
     def writes_state(self) -> bool:
         """Whether it changes something outside the program's buffers (kept by dead-code removal)."""
-        if self.kind in ("leafadd", "optstep", "copyto"):
+        if self.kind in ("leafadd", "optstep", "copyto", "random"):  # random: advances a generator
             return True
         return self.kind == "ufunc" and self.extra[2]  # in place
 
@@ -248,6 +250,7 @@ def _plain_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, out: Any, kwargs: 
 # The tracer: records one call of the step
 # ----------------------------------------------------------------------------
 _ORIGINALS: dict[tuple[Any, str], Any] = {}
+_ORIGINALS_KEPT = {"dropout_mask": functional.dropout_mask}  # what a program calls (never the capture's patch)
 
 
 class Tracer:
@@ -269,6 +272,7 @@ class Tracer:
         self.made: set[int] = set()  # ids of Tensors created during the call (kept alive in `keep`)
         self.patched = False
         self.layouts: dict[tuple, Value] = {}  # (address, shape, strides, dtype) -> the first Value there
+        self.generators: dict[int, tuple] = {}  # id -> (generator, its state before the call's first draw)
 
     # ----- switching on and off ------------------------------------------------------
     def start(self) -> "Tracer":
@@ -501,6 +505,19 @@ class Tracer:
         state = [dict(s) for s in opt.state]
         self.instrs.append(Instr("optstep", [], [g for _, _, g in entries if g is not None], self.phase,
                                  extra=(opt, entries, state)))
+
+    def dropout_mask(self, rng: Any, shape: tuple, p: float, dtype: Any) -> np.ndarray:
+        """A dropout mask, drawn as eager draws it and recorded as an instruction that draws a new one
+        from the same generator at every replay (never a constant of the program)."""
+        if isinstance(rng, np.random.Generator) or rng is None:
+            generator = rng if rng is not None else creation.default_generator()
+            if id(generator) not in self.generators:
+                self.generators[id(generator)] = (generator, generator.bit_generator.state)
+        mask = _ORIGINALS[(functional, "dropout_mask")](rng, shape, p, dtype)
+        v = self.temp(mask, "mask")
+        self.literals.append(p)
+        self.instrs.append(Instr("random", [v], [], self.phase, extra=(rng, tuple(shape), p, np.dtype(dtype))))
+        return mask
 
     # ----- the result ------------------------------------------------------------------
     def signature(self) -> tuple:
@@ -745,6 +762,13 @@ def _made_of(cls: type, data: np.ndarray, node: Any = None) -> Tensor:
     return t
 
 
+def _dropout_mask(rng: Any, shape: tuple, p: float, dtype: Any) -> np.ndarray:
+    tracer = _tracer_of_this_thread()
+    if tracer is None:
+        return _ORIGINALS[(functional, "dropout_mask")](rng, shape, p, dtype)
+    return tracer.dropout_mask(rng, shape, p, dtype)
+
+
 def _optimizer_step(opt: Any) -> None:
     tracer = _tracer_of_this_thread()
     if tracer is None:
@@ -778,6 +802,8 @@ def _patch(tracer: Tracer) -> None:
         for name in _VALUE_READS:
             setattr(Tensor, name, _value_read(name))
         optim.Optimizer.step = _optimizer_step
+        _ORIGINALS[(functional, "dropout_mask")] = functional.dropout_mask
+        functional.dropout_mask = _dropout_mask
 
 
 def _unpatch() -> None:
@@ -1091,6 +1117,11 @@ def emit_instr(e: Emitter, instr: Instr) -> list[str]:
         return [f"np.copyto({e.expr(outs[0])}, {e.expr(instr.ins[0])}{e.kwargs(instr.kwargs)})"]
     if kind == "ufunc":
         return _emit_ufunc(e, instr)
+    if kind == "random":
+        rng, shape, p, dtype = instr.extra
+        source = "None" if rng is None else e.expr(rng) if isinstance(rng, (int, np.integer)) else e.const(rng, "rng")
+        draw = e.const(_ORIGINALS_KEPT["dropout_mask"], "dropout_mask")
+        return [f"{outs[0].name} = {draw}({source}, {e.expr(shape)}, {e.expr(p)}, {e.expr(dtype)})"]
     return _emit_optimizer(e, instr)
 
 
@@ -1158,38 +1189,68 @@ class Program:
         exec(builtins.compile(source, "<autograd_np.compile>", "exec"), ns)
         self.fn = ns["step"]
         self.grad_enabled = _mode.enabled
-        self.arrays = [(v.tensor, v.tensor._data) for v in tracer.tensors.values()]
-        self.grads = [(s.tensor, s.needs == "none") for s in tracer.grads.values() if s.needs in ("none", "set")]
+        tensors = [v.tensor for v in tracer.tensors.values()]
+        # The guards, as tuples compared in one go: ids of the arrays the parameters must still hold
+        # (the program keeps them alive, so an id cannot be reused), of the .grad slots that must be None.
+        self.tensors, self.data_ids = tuple(tensors), tuple(id(t._data) for t in tensors)
+        self.none_grads = tuple(s.tensor for s in tracer.grads.values() if s.needs == "none")
+        self.none_ids = (id(None),) * len(self.none_grads)
+        self.set_grads = tuple(s.tensor for s in tracer.grads.values() if s.needs == "set")
         self.optimizers = [(opt, [dict(s) for s in opt.state], _hyper(opt)) for opt in tracer.optimizers.values()]
-        self.modes = _module_modes({id(v.tensor) for v in tracer.tensors.values()})
-        self.written = written
+        self.state_ids = tuple(id(a) for _, state, _ in self.optimizers for s in state for a in s.values())
+        self.state_keys = tuple(tuple(s) for opt, _, _ in self.optimizers for s in opt.state)
+        modes = _module_modes({id(t) for t in tensors})
+        self.modules, self.training = tuple(m for m, _ in modes), tuple(mode for _, mode in modes)
+        self.written = tuple(written)
+        self.specs: tuple = ()  # the arguments' (shape, dtype) when they are plain arrays
 
     def holds(self) -> bool:
         """Whether the program still does what eager would: same grad mode, parameters holding the
-        same arrays, .grad set or not as captured, same optimizer state arrays and options."""
+        same arrays, .grad set or not as captured, same optimizer state arrays and options, modules
+        in the same train/eval mode."""
         if _mode.enabled is not self.grad_enabled or _anomaly.enabled:
             return False
-        for t, array in self.arrays:
-            if t._data is not array:
+        if tuple(map(id, map(_DATA, self.tensors))) != self.data_ids:
+            return False
+        if self.none_grads and tuple(map(id, map(_GRAD, self.none_grads))) != self.none_ids:
+            return False
+        if None in map(_GRAD_OR_NONE, self.set_grads):
+            return False
+        if self.optimizers and not self._optimizers_hold():
+            return False
+        return not self.modules or tuple(map(_TRAINING, self.modules)) == self.training
+
+    def _optimizers_hold(self) -> bool:
+        for opt, _, hyper in self.optimizers:
+            if _hyper(opt) != hyper:
                 return False
-        for t, none in self.grads:
-            if (t._grad is None) is not none:
-                return False
-        for opt, state, hyper in self.optimizers:
-            if len(opt.state) != len(state) or _hyper(opt) != hyper:
-                return False
-            for now, then in zip(opt.state, state):
-                if now.keys() != then.keys() or any(now[k] is not a for k, a in then.items()):
-                    return False
-        return all(m.training is mode for m, mode in self.modes)
+        states = [s for opt, _, _ in self.optimizers for s in opt.state]
+        if tuple(map(tuple, states)) != self.state_keys:
+            return False
+        return tuple(id(a) for s in states for a in s.values()) == self.state_ids
 
     def run(self, args: tuple, kwargs: dict) -> Any:
         if kwargs or not all(type(a) is np.ndarray for a in args):
             args = [a._data if isinstance(a, Tensor) else a for a in _flat_inputs(args, kwargs)]
         outputs = self.fn(*args)
-        for t in self.written:
-            mark_changed(t)
+        self.mark_written()
         return _rebuild(self.template, outputs)
+
+    def mark_written(self) -> None:
+        """The tensors the step changed in place are changed now (graphs that saved them go stale)."""
+        if self.written:
+            _last_change.stamp = stamp = next_stamp()  # one instant for all of them
+            for t in self.written:
+                version_of(t).stamp = stamp
+
+
+_DATA = operator.attrgetter("_data")
+_GRAD = operator.attrgetter("_grad")
+_TRAINING = operator.attrgetter("training")
+
+
+def _GRAD_OR_NONE(t: Tensor) -> Any:  # noqa: N802 (used as the getters above)
+    return None if t._grad is None else True
 
 
 def _hyper(opt: Any) -> list:
@@ -1488,10 +1549,21 @@ class CompiledFunction:
         self.captures = 0
         self.replays = 0
         self.last: Program | None = None
+        self.hot: Program | None = None  # the last replayed program when its arguments were plain arrays
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.eager_reason is not None or _capture.tracer is not None:
             return self.fn(*args, **kwargs)
+        hot = self.hot  # the program the last call replayed: arrays of the same shapes and dtypes again?
+        if hot is not None and not kwargs and len(args) == len(hot.specs) and hot.holds():
+            for a, (shape, dtype) in zip(args, hot.specs):
+                if type(a) is not np.ndarray or a.shape != shape or a.dtype != dtype:
+                    break
+            else:
+                self.replays += 1
+                outputs = hot.fn(*args)
+                hot.mark_written()
+                return _rebuild(hot.template, outputs)
         if not kwargs and all(type(a) is np.ndarray for a in args):  # the common case, cheaply
             key = tuple([(a.shape, a.dtype) for a in args])
         else:
@@ -1500,8 +1572,10 @@ class CompiledFunction:
         if program is not None:
             if program.holds():
                 self.replays += 1
+                self.hot = program if program.specs and len(program.specs) == len(args) and not kwargs else None
                 return program.run(args, kwargs)
             del self.programs[key]  # a parameter replaced, .grad left set, ...: capture again
+        self.hot = None
         return self._capture(key, args, kwargs)
 
     def source(self) -> str:
@@ -1550,6 +1624,8 @@ class CompiledFunction:
             self._give_up(f"the compiled program did not reproduce eager ({problem})")
         else:
             self.programs[key] = program
+            if not kwargs and all(type(a) is np.ndarray for a in args):
+                program.specs = key
         return result
 
     def _give_up(self, reason: str, args: tuple | None = None, kwargs: dict | None = None) -> Any:
@@ -1662,8 +1738,11 @@ def check_against_eager(program: Program, tracer: Tracer, args: tuple, kwargs: d
     eager = _state_now(tracer)
     eager_out: list = []
     _flat_result(result, eager_out)
+    drawn = [(g, g.bit_generator.state) for g, _ in tracer.generators.values()]  # eager's draws done
     try:
         _restore(tracer, None)
+        for g, before in tracer.generators.values():  # the program draws the same masks again
+            g.bit_generator.state = before
         if not program.holds():
             return "its guards fail on the state it was captured from"
         replayed: list = []
@@ -1687,6 +1766,8 @@ def check_against_eager(program: Program, tracer: Tracer, args: tuple, kwargs: d
         return ""
     finally:
         _restore(tracer, eager)
+        for g, after in drawn:
+            g.bit_generator.state = after
 
 
 def _flat_result(obj: Any, found: list) -> None:
