@@ -95,7 +95,7 @@ class Value:
 class Instr:
     """``kind``: fwd, vjp (op's VJP of input ``position``), acc (sum of partial gradients),
     leafadd (``.grad +=``), cast, ufunc (NumPy on ``.data``/``.grad``), copyto, optstep,
-    random (a dropout mask drawn from its generator, per call)."""
+    random (a dropout mask drawn from its generator, per call), view (an argument reshaped outside the ops)."""
 
     __slots__ = ("kind", "op", "position", "outs", "ins", "kwargs", "saved", "phase", "extra")
 
@@ -272,6 +272,7 @@ class Tracer:
         self.made: set[int] = set()  # ids of Tensors created during the call (kept alive in `keep`)
         self.patched = False
         self.layouts: dict[tuple, Value] = {}  # (address, shape, strides, dtype) -> the first Value there
+        self.contiguous: dict[tuple, Value] = {}  # (address, size, dtype) -> a C-contiguous argument there
         self.generators: dict[int, tuple] = {}  # id -> (generator, its state before the call's first draw)
 
     # ----- switching on and off ------------------------------------------------------
@@ -304,6 +305,8 @@ class Tracer:
         self.keep.append(array)
         if isinstance(array, np.ndarray) and array.size:
             self.layouts.setdefault(_layout(array), value)
+            if array.flags.c_contiguous and value.kind == "input":
+                self.contiguous.setdefault(_extent(array), value)
         return value
 
     def temp(self, array: Any, hint: str) -> Value:
@@ -338,10 +341,20 @@ class Tracer:
 
     def same_as_known(self, x: np.ndarray) -> Value | None:
         """The Value of a known array that ``x`` is a plain view of (``np.asarray`` of an argument,
-        a Tensor wrapping it): the same memory, shape, strides and dtype."""
-        v = self.layouts.get(_layout(x)) if x.size and x.base is not None else None
+        a Tensor wrapping it): the same memory, shape, strides and dtype; or, for a C-contiguous
+        view of all of a known C-contiguous array in another shape (``targets.reshape(-1)``), a
+        reshape instruction of it."""
+        if not x.size or x.base is None:
+            return None
+        v = self.layouts.get(_layout(x))
         if v is not None:
             self.register(x, v)
+            return v
+        whole = self.contiguous.get(_extent(x)) if x.flags.c_contiguous else None
+        if whole is None:
+            return None
+        v = self.temp(x, whole.hint)
+        self.instrs.append(Instr("view", [v], [whole], self.phase, extra=tuple(x.shape)))
         return v
 
     def external(self, t: Tensor) -> Value:
@@ -529,6 +542,11 @@ class Tracer:
 
 _HINTS = {"linear": "z", "matmul": "xw", "reshape": "x", "add": "z", "getitem": "emb", "tanh": "h", "relu": "h",
           "sigmoid": "s", "log_softmax": "logp"}
+
+
+def _extent(a: np.ndarray) -> tuple:
+    """Where a C-contiguous array's elements lie: two such arrays with the same extent hold the same values."""
+    return (a.__array_interface__["data"][0], a.size, a.dtype.str)
 
 
 def _layout(a: np.ndarray) -> tuple:
@@ -1117,6 +1135,8 @@ def emit_instr(e: Emitter, instr: Instr) -> list[str]:
         return [f"np.copyto({e.expr(outs[0])}, {e.expr(instr.ins[0])}{e.kwargs(instr.kwargs)})"]
     if kind == "ufunc":
         return _emit_ufunc(e, instr)
+    if kind == "view":
+        return [f"{outs[0].name} = {e.expr(instr.ins[0])}.reshape({e.expr(instr.extra)})"]
     if kind == "random":
         rng, shape, p, dtype = instr.extra
         source = "None" if rng is None else e.expr(rng) if isinstance(rng, (int, np.integer)) else e.const(rng, "rng")
