@@ -273,6 +273,7 @@ class Tracer:
         self.patched = False
         self.layouts: dict[tuple, Value] = {}  # (address, shape, strides, dtype) -> the first Value there
         self.contiguous: dict[tuple, Value] = {}  # (address, size, dtype) -> a C-contiguous argument there
+        self.modules: dict[int, Any] = {}  # id -> every nn.Module called during the step (its mode is guarded)
         self.generators: dict[int, tuple] = {}  # id -> (generator, its state before the call's first draw)
 
     # ----- switching on and off ------------------------------------------------------
@@ -780,6 +781,13 @@ def _made_of(cls: type, data: np.ndarray, node: Any = None) -> Tensor:
     return t
 
 
+def _module_call(module: Any, *args: Any, **kwargs: Any) -> Any:
+    tracer = _tracer_of_this_thread()
+    if tracer is not None:
+        tracer.modules[id(module)] = module  # a module without parameters (Dropout) is guarded too
+    return _ORIGINALS[(nn.Module, "__call__")](module, *args, **kwargs)
+
+
 def _dropout_mask(rng: Any, shape: tuple, p: float, dtype: Any) -> np.ndarray:
     tracer = _tracer_of_this_thread()
     if tracer is None:
@@ -822,6 +830,8 @@ def _patch(tracer: Tracer) -> None:
         optim.Optimizer.step = _optimizer_step
         _ORIGINALS[(functional, "dropout_mask")] = functional.dropout_mask
         functional.dropout_mask = _dropout_mask
+        _ORIGINALS[(nn.Module, "__call__")] = nn.Module.__dict__["__call__"]
+        nn.Module.__call__ = _module_call
 
 
 def _unpatch() -> None:
@@ -1220,6 +1230,8 @@ class Program:
         self.state_ids = tuple(id(a) for _, state, _ in self.optimizers for s in state for a in s.values())
         self.state_keys = tuple(tuple(s) for opt, _, _ in self.optimizers for s in opt.state)
         modes = _module_modes({id(t) for t in tensors})
+        seen = {id(m) for m, _ in modes}
+        modes += [(m, m.training) for m in tracer.modules.values() if id(m) not in seen]
         self.modules, self.training = tuple(m for m, _ in modes), tuple(mode for _, mode in modes)
         self.written = tuple(written)
         self.specs: tuple = ()  # the arguments' (shape, dtype) when they are plain arrays
