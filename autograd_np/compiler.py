@@ -35,7 +35,6 @@ import functools
 import inspect
 import keyword
 import math
-import operator
 import sys
 import threading
 import warnings
@@ -1222,9 +1221,9 @@ class Program:
         tensors = [v.tensor for v in tracer.tensors.values()]
         # The guards, as tuples compared in one go: ids of the arrays the parameters must still hold
         # (the program keeps them alive, so an id cannot be reused), of the .grad slots that must be None.
-        self.tensors, self.data_ids = tuple(tensors), tuple(id(t._data) for t in tensors)
+        self.tensors = tuple(tensors)
+        self.data_arrays = tuple(t._data for t in tensors)  # the arrays the parameters must still hold
         self.none_grads = tuple(s.tensor for s in tracer.grads.values() if s.needs == "none")
-        self.none_ids = (id(None),) * len(self.none_grads)
         self.set_grads = tuple(s.tensor for s in tracer.grads.values() if s.needs == "set")
         self.optimizers = [(opt, [dict(s) for s in opt.state], _hyper(opt)) for opt in tracer.optimizers.values()]
         self.state_ids = tuple(id(a) for _, state, _ in self.optimizers for s in state for a in s.values())
@@ -1235,22 +1234,39 @@ class Program:
         self.modules, self.training = tuple(m for m, _ in modes), tuple(mode for _, mode in modes)
         self.written = tuple(written)
         self.specs: tuple = ()  # the arguments' (shape, dtype) when they are plain arrays
+        self._guard: Callable[[], bool] | None = None
 
     def holds(self) -> bool:
         """Whether the program still does what eager would: same grad mode, parameters holding the
         same arrays, .grad set or not as captured, same optimizer state arrays and options, modules
-        in the same train/eval mode."""
-        if _mode.enabled is not self.grad_enabled or _anomaly.enabled:
-            return False
-        if tuple(map(id, map(_DATA, self.tensors))) != self.data_ids:
-            return False
-        if self.none_grads and tuple(map(id, map(_GRAD, self.none_grads))) != self.none_ids:
-            return False
-        if None in map(_GRAD_OR_NONE, self.set_grads):
-            return False
-        if self.optimizers and not self._optimizers_hold():
-            return False
-        return not self.modules or tuple(map(_TRAINING, self.modules)) == self.training
+        in the same train/eval mode. (One expression, written out once: ``_write_guards``.)"""
+        if self._guard is None:
+            self._guard = self._write_guards()
+        return self._guard()
+
+    def _write_guards(self) -> Callable[[], bool]:
+        """``holds`` as straight-line code: ``t0._data is a0 and t1._data is a1 and ... and
+        g0._grad is None and ... and m0.training is k0 ...`` over objects bound once."""
+        ns: dict[str, Any] = {"_mode": _mode, "_anomaly": _anomaly, "_grad_enabled": self.grad_enabled,
+                              "_optimizers_hold": self._optimizers_hold}
+        terms = ["_mode.enabled is _grad_enabled", "not _anomaly.enabled"]
+        for i, t in enumerate(self.tensors):
+            ns[f"t{i}"], ns[f"a{i}"] = t, self.data_arrays[i]
+            terms.append(f"t{i}._data is a{i}")
+        for i, t in enumerate(self.none_grads):
+            ns[f"g{i}"] = t
+            terms.append(f"g{i}._grad is None")
+        for i, t in enumerate(self.set_grads):
+            ns[f"s{i}"] = t
+            terms.append(f"s{i}._grad is not None")
+        if self.optimizers:
+            terms.append("_optimizers_hold()")
+        for i, (m, mode) in enumerate(zip(self.modules, self.training)):
+            ns[f"m{i}"], ns[f"k{i}"] = m, mode
+            terms.append(f"m{i}.training is k{i}")
+        source = "def holds():\n    return (" + "\n            and ".join(terms) + ")\n"
+        exec(builtins.compile(source, "<autograd_np.compile guards>", "exec"), ns)
+        return ns["holds"]
 
     def _optimizers_hold(self) -> bool:
         for opt, _, hyper in self.optimizers:
@@ -1274,15 +1290,6 @@ class Program:
             _last_change.stamp = stamp = next_stamp()  # one instant for all of them
             for t in self.written:
                 version_of(t).stamp = stamp
-
-
-_DATA = operator.attrgetter("_data")
-_GRAD = operator.attrgetter("_grad")
-_TRAINING = operator.attrgetter("training")
-
-
-def _GRAD_OR_NONE(t: Tensor) -> Any:  # noqa: N802 (used as the getters above)
-    return None if t._grad is None else True
 
 
 def _hyper(opt: Any) -> list:
