@@ -1209,6 +1209,9 @@ def _is_arange(v: Value) -> bool:
 # ----------------------------------------------------------------------------
 # The program: guards, the function, its source
 # ----------------------------------------------------------------------------
+_MISS = object()  # Program.replay: the arguments or the guards do not fit
+
+
 class Program:
     """One captured step for one set of argument shapes: ``fn`` (exec'd from ``source``), what it
     assumes (``holds``), and how its arrays become the step's return value (``run``)."""
@@ -1267,6 +1270,40 @@ class Program:
         source = "def holds():\n    return (" + "\n            and ".join(terms) + ")\n"
         exec(builtins.compile(source, "<autograd_np.compile guards>", "exec"), ns)
         return ns["holds"]
+
+    def replay(self, *args: Any) -> Any:
+        """The step on plain array arguments of the captured shapes and dtypes, if the guards hold
+        (else ``_MISS``): written out once (``_write_replay``) as one function."""
+        self.replay = self._write_replay()
+        return self.replay(*args)
+
+    def _write_replay(self) -> Callable[..., Any]:
+        """``if type(x) is ndarray and x.shape == s0 and x.dtype is d0 ... and holds(): run, stamp the
+        tensors written, build the result``; a dtype equal but not identical misses (the slow path)."""
+        ns: dict[str, Any] = {"ndarray": np.ndarray, "_MISS": _MISS, "holds": self.holds, "step": self.fn,
+                              "_last_change": _last_change, "next_stamp": next_stamp, "version_of": version_of,
+                              "_rebuild": _rebuild, "template": self.template, "Tensor": Tensor, "np": np}
+        params = [f"x{i}" for i in range(len(self.specs))]
+        checks = []
+        for i, (shape, dtype) in enumerate(self.specs):
+            ns[f"s{i}"], ns[f"d{i}"] = shape, dtype
+            checks.append(f"type(x{i}) is ndarray and x{i}.shape == s{i} and x{i}.dtype is d{i}")
+        lines = [f"def replay({', '.join(params)}):",
+                 f"    if not ({' and '.join(checks + ['holds()'])}):",
+                 "        return _MISS",
+                 f"    out = step({', '.join(params)})"]
+        if self.written:
+            lines.append("    _last_change.stamp = stamp = next_stamp()")
+            for i, t in enumerate(self.written):
+                ns[f"w{i}"] = t
+                lines.append(f"    version_of(w{i}).stamp = stamp")
+        kind, item = self.template
+        if kind in ("tensor", "array") and item == 0:
+            lines.append("    return " + ("Tensor._of(np.array(out[0]))" if kind == "tensor" else "np.array(out[0])"))
+        else:
+            lines.append("    return _rebuild(template, out)")
+        exec(builtins.compile("\n".join(lines) + "\n", "<autograd_np.compile replay>", "exec"), ns)
+        return ns["replay"]
 
     def _optimizers_hold(self) -> bool:
         for opt, _, hyper in self.optimizers:
@@ -1593,16 +1630,12 @@ class CompiledFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.eager_reason is not None or _capture.tracer is not None:
             return self.fn(*args, **kwargs)
-        hot = self.hot  # the program the last call replayed: arrays of the same shapes and dtypes again?
-        if hot is not None and not kwargs and len(args) == len(hot.specs) and hot.holds():
-            for a, (shape, dtype) in zip(args, hot.specs):
-                if type(a) is not np.ndarray or a.shape != shape or a.dtype != dtype:
-                    break
-            else:
+        hot = self.hot  # the program the last call replayed: its arguments' shapes and its guards again?
+        if hot is not None and not kwargs and len(args) == len(hot.specs):
+            result = hot.replay(*args)
+            if result is not _MISS:
                 self.replays += 1
-                outputs = hot.fn(*args)
-                hot.mark_written()
-                return _rebuild(hot.template, outputs)
+                return result
         if not kwargs and all(type(a) is np.ndarray for a in args):  # the common case, cheaply
             key = tuple([(a.shape, a.dtype) for a in args])
         else:
