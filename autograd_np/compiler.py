@@ -12,16 +12,19 @@ How it works (docs/compile.md has the user's view):
    backward walk runs (``graph.backprop`` hands the walk to the tracer, which runs it with
    recording VJPs), the gradient sums and the leaves' ``.grad``, and the update (NumPy on
    ``p.data`` / ``p.grad``, in-place operators under ``no_grad``, an ``optim`` optimizer's
-   ``step()``) become a list of instructions on *values* (arrays, keyed by identity).
+   ``step()``) become a list of instructions on *values* (arrays, keyed by identity); each
+   dropout mask is an instruction that draws a new one per call from the same generator.
 2. **Check.** The first two calls of a shape are both captured; they must record the same
-   program with the same constants (a random mask or an array computed from the batch outside
-   the ops differs between them: never baked in). The program built from the second is then
+   program with the same constants (a mask drawn with NumPy in the step, or an array computed
+   from the batch outside the ops, differs between them: never baked in). The program built from the second is then
    run on the state from before that call and must leave what eager left (bit for bit with
    ``strict=True``); eager's result is what the call returns and leaves, either way.
 3. **Replay.** Later calls whose arguments have the same shapes and dtypes (and the same
    Python numbers and objects), and whose parameters still hold the same arrays, run the
    program: one Python function of NumPy calls into buffers allocated once. ``source()`` is
-   that function's text.
+   that function's text. The guards and the replay itself are also written out once per
+   program (``Program._write_guards``, ``Program._write_replay``), so a replay costs a few
+   attribute reads besides the program.
 
 Reading a value (``.item()``, ``bool()``, ``float()``, an ``if`` on a Tensor), hooks,
 ``create_graph``, ``grad()``, anomaly mode, a NumPy call the tracer cannot follow: the call
