@@ -12,16 +12,19 @@ How it works (docs/compile.md has the user's view):
    backward walk runs (``graph.backprop`` hands the walk to the tracer, which runs it with
    recording VJPs), the gradient sums and the leaves' ``.grad``, and the update (NumPy on
    ``p.data`` / ``p.grad``, in-place operators under ``no_grad``, an ``optim`` optimizer's
-   ``step()``) become a list of instructions on *values* (arrays, keyed by identity).
+   ``step()``) become a list of instructions on *values* (arrays, keyed by identity); each
+   dropout mask is an instruction that draws a new one per call from the same generator.
 2. **Check.** The first two calls of a shape are both captured; they must record the same
-   program with the same constants (a random mask or an array computed from the batch outside
-   the ops differs between them: never baked in). The program built from the second is then
+   program with the same constants (a mask drawn with NumPy in the step, or an array computed
+   from the batch outside the ops, differs between them: never baked in). The program built from the second is then
    run on the state from before that call and must leave what eager left (bit for bit with
    ``strict=True``); eager's result is what the call returns and leaves, either way.
 3. **Replay.** Later calls whose arguments have the same shapes and dtypes (and the same
    Python numbers and objects), and whose parameters still hold the same arrays, run the
    program: one Python function of NumPy calls into buffers allocated once. ``source()`` is
-   that function's text.
+   that function's text. The guards and the replay itself are also written out once per
+   program (``Program._write_guards``, ``Program._write_replay``), so a replay costs a few
+   attribute reads besides the program.
 
 Reading a value (``.item()``, ``bool()``, ``float()``, an ``if`` on a Tensor), hooks,
 ``create_graph``, ``grad()``, anomaly mode, a NumPy call the tracer cannot follow: the call
@@ -42,11 +45,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import graph, kernels, lowerings, nn, optim  # noqa: F401 (lowerings: registers the table)
+from . import creation, functional, graph, kernels, lowerings, nn, optim  # noqa: F401 (lowerings: registers the table)
 from .anomaly import _anomaly
 from .capture_hook import _capture
 from .grad_mode import _mode
-from .node import mark_changed
+from .node import _last_change, mark_changed, next_stamp, version_of
 from .primitives import Primitive
 from .tensor_type import Tensor
 
@@ -93,7 +96,8 @@ class Value:
 
 class Instr:
     """``kind``: fwd, vjp (op's VJP of input ``position``), acc (sum of partial gradients),
-    leafadd (``.grad +=``), cast, ufunc (NumPy on ``.data``/``.grad``), copyto, optstep."""
+    leafadd (``.grad +=``), cast, ufunc (NumPy on ``.data``/``.grad``), copyto, optstep,
+    random (a dropout mask drawn from its generator, per call), view (an argument reshaped outside the ops)."""
 
     __slots__ = ("kind", "op", "position", "outs", "ins", "kwargs", "saved", "phase", "extra")
 
@@ -122,7 +126,7 @@ class Instr:
 
     def writes_state(self) -> bool:
         """Whether it changes something outside the program's buffers (kept by dead-code removal)."""
-        if self.kind in ("leafadd", "optstep", "copyto"):
+        if self.kind in ("leafadd", "optstep", "copyto", "random"):  # random: advances a generator
             return True
         return self.kind == "ufunc" and self.extra[2]  # in place
 
@@ -248,6 +252,7 @@ def _plain_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, out: Any, kwargs: 
 # The tracer: records one call of the step
 # ----------------------------------------------------------------------------
 _ORIGINALS: dict[tuple[Any, str], Any] = {}
+_ORIGINALS_KEPT = {"dropout_mask": functional.dropout_mask}  # what a program calls (never the capture's patch)
 
 
 class Tracer:
@@ -269,6 +274,9 @@ class Tracer:
         self.made: set[int] = set()  # ids of Tensors created during the call (kept alive in `keep`)
         self.patched = False
         self.layouts: dict[tuple, Value] = {}  # (address, shape, strides, dtype) -> the first Value there
+        self.contiguous: dict[tuple, Value] = {}  # (address, size, dtype) -> a C-contiguous argument there
+        self.modules: dict[int, Any] = {}  # id -> every nn.Module called during the step (its mode is guarded)
+        self.generators: dict[int, tuple] = {}  # id -> (generator, its state before the call's first draw)
 
     # ----- switching on and off ------------------------------------------------------
     def start(self) -> "Tracer":
@@ -300,6 +308,8 @@ class Tracer:
         self.keep.append(array)
         if isinstance(array, np.ndarray) and array.size:
             self.layouts.setdefault(_layout(array), value)
+            if array.flags.c_contiguous and value.kind == "input":
+                self.contiguous.setdefault(_extent(array), value)
         return value
 
     def temp(self, array: Any, hint: str) -> Value:
@@ -334,10 +344,20 @@ class Tracer:
 
     def same_as_known(self, x: np.ndarray) -> Value | None:
         """The Value of a known array that ``x`` is a plain view of (``np.asarray`` of an argument,
-        a Tensor wrapping it): the same memory, shape, strides and dtype."""
-        v = self.layouts.get(_layout(x)) if x.size and x.base is not None else None
+        a Tensor wrapping it): the same memory, shape, strides and dtype; or, for a C-contiguous
+        view of all of a known C-contiguous array in another shape (``targets.reshape(-1)``), a
+        reshape instruction of it."""
+        if not x.size or x.base is None:
+            return None
+        v = self.layouts.get(_layout(x))
         if v is not None:
             self.register(x, v)
+            return v
+        whole = self.contiguous.get(_extent(x)) if x.flags.c_contiguous else None
+        if whole is None:
+            return None
+        v = self.temp(x, whole.hint)
+        self.instrs.append(Instr("view", [v], [whole], self.phase, extra=tuple(x.shape)))
         return v
 
     def external(self, t: Tensor) -> Value:
@@ -502,6 +522,19 @@ class Tracer:
         self.instrs.append(Instr("optstep", [], [g for _, _, g in entries if g is not None], self.phase,
                                  extra=(opt, entries, state)))
 
+    def dropout_mask(self, rng: Any, shape: tuple, p: float, dtype: Any) -> np.ndarray:
+        """A dropout mask, drawn as eager draws it and recorded as an instruction that draws a new one
+        from the same generator at every replay (never a constant of the program)."""
+        if isinstance(rng, np.random.Generator) or rng is None:
+            generator = rng if rng is not None else creation.default_generator()
+            if id(generator) not in self.generators:
+                self.generators[id(generator)] = (generator, generator.bit_generator.state)
+        mask = _ORIGINALS[(functional, "dropout_mask")](rng, shape, p, dtype)
+        v = self.temp(mask, "mask")
+        self.literals.append(p)
+        self.instrs.append(Instr("random", [v], [], self.phase, extra=(rng, tuple(shape), p, np.dtype(dtype))))
+        return mask
+
     # ----- the result ------------------------------------------------------------------
     def signature(self) -> tuple:
         """What two captures of the same step must agree on (shapes, ops, numbers, constants)."""
@@ -512,6 +545,11 @@ class Tracer:
 
 _HINTS = {"linear": "z", "matmul": "xw", "reshape": "x", "add": "z", "getitem": "emb", "tanh": "h", "relu": "h",
           "sigmoid": "s", "log_softmax": "logp"}
+
+
+def _extent(a: np.ndarray) -> tuple:
+    """Where a C-contiguous array's elements lie: two such arrays with the same extent hold the same values."""
+    return (a.__array_interface__["data"][0], a.size, a.dtype.str)
 
 
 def _layout(a: np.ndarray) -> tuple:
@@ -745,6 +783,20 @@ def _made_of(cls: type, data: np.ndarray, node: Any = None) -> Tensor:
     return t
 
 
+def _module_call(module: Any, *args: Any, **kwargs: Any) -> Any:
+    tracer = _tracer_of_this_thread()
+    if tracer is not None:
+        tracer.modules[id(module)] = module  # a module without parameters (Dropout) is guarded too
+    return _ORIGINALS[(nn.Module, "__call__")](module, *args, **kwargs)
+
+
+def _dropout_mask(rng: Any, shape: tuple, p: float, dtype: Any) -> np.ndarray:
+    tracer = _tracer_of_this_thread()
+    if tracer is None:
+        return _ORIGINALS[(functional, "dropout_mask")](rng, shape, p, dtype)
+    return tracer.dropout_mask(rng, shape, p, dtype)
+
+
 def _optimizer_step(opt: Any) -> None:
     tracer = _tracer_of_this_thread()
     if tracer is None:
@@ -778,6 +830,10 @@ def _patch(tracer: Tracer) -> None:
         for name in _VALUE_READS:
             setattr(Tensor, name, _value_read(name))
         optim.Optimizer.step = _optimizer_step
+        _ORIGINALS[(functional, "dropout_mask")] = functional.dropout_mask
+        functional.dropout_mask = _dropout_mask
+        _ORIGINALS[(nn.Module, "__call__")] = nn.Module.__dict__["__call__"]
+        nn.Module.__call__ = _module_call
 
 
 def _unpatch() -> None:
@@ -1091,6 +1147,13 @@ def emit_instr(e: Emitter, instr: Instr) -> list[str]:
         return [f"np.copyto({e.expr(outs[0])}, {e.expr(instr.ins[0])}{e.kwargs(instr.kwargs)})"]
     if kind == "ufunc":
         return _emit_ufunc(e, instr)
+    if kind == "view":
+        return [f"{outs[0].name} = {e.expr(instr.ins[0])}.reshape({e.expr(instr.extra)})"]
+    if kind == "random":
+        rng, shape, p, dtype = instr.extra
+        source = "None" if rng is None else e.expr(rng) if isinstance(rng, (int, np.integer)) else e.const(rng, "rng")
+        draw = e.const(_ORIGINALS_KEPT["dropout_mask"], "dropout_mask")
+        return [f"{outs[0].name} = {draw}({source}, {e.expr(shape)}, {e.expr(p)}, {e.expr(dtype)})"]
     return _emit_optimizer(e, instr)
 
 
@@ -1149,6 +1212,9 @@ def _is_arange(v: Value) -> bool:
 # ----------------------------------------------------------------------------
 # The program: guards, the function, its source
 # ----------------------------------------------------------------------------
+_MISS = object()  # Program.replay: the arguments or the guards do not fit
+
+
 class Program:
     """One captured step for one set of argument shapes: ``fn`` (exec'd from ``source``), what it
     assumes (``holds``), and how its arrays become the step's return value (``run``)."""
@@ -1158,38 +1224,112 @@ class Program:
         exec(builtins.compile(source, "<autograd_np.compile>", "exec"), ns)
         self.fn = ns["step"]
         self.grad_enabled = _mode.enabled
-        self.arrays = [(v.tensor, v.tensor._data) for v in tracer.tensors.values()]
-        self.grads = [(s.tensor, s.needs == "none") for s in tracer.grads.values() if s.needs in ("none", "set")]
+        tensors = [v.tensor for v in tracer.tensors.values()]
+        # The guards, as tuples compared in one go: ids of the arrays the parameters must still hold
+        # (the program keeps them alive, so an id cannot be reused), of the .grad slots that must be None.
+        self.tensors = tuple(tensors)
+        self.data_arrays = tuple(t._data for t in tensors)  # the arrays the parameters must still hold
+        self.none_grads = tuple(s.tensor for s in tracer.grads.values() if s.needs == "none")
+        self.set_grads = tuple(s.tensor for s in tracer.grads.values() if s.needs == "set")
         self.optimizers = [(opt, [dict(s) for s in opt.state], _hyper(opt)) for opt in tracer.optimizers.values()]
-        self.modes = _module_modes({id(v.tensor) for v in tracer.tensors.values()})
-        self.written = written
+        self.state_ids = tuple(id(a) for _, state, _ in self.optimizers for s in state for a in s.values())
+        self.state_keys = tuple(tuple(s) for opt, _, _ in self.optimizers for s in opt.state)
+        modes = _module_modes({id(t) for t in tensors})
+        seen = {id(m) for m, _ in modes}
+        modes += [(m, m.training) for m in tracer.modules.values() if id(m) not in seen]
+        self.modules, self.training = tuple(m for m, _ in modes), tuple(mode for _, mode in modes)
+        self.written = tuple(written)
+        self.specs: tuple = ()  # the arguments' (shape, dtype) when they are plain arrays
+        self._guard: Callable[[], bool] | None = None
 
     def holds(self) -> bool:
         """Whether the program still does what eager would: same grad mode, parameters holding the
-        same arrays, .grad set or not as captured, same optimizer state arrays and options."""
-        if _mode.enabled is not self.grad_enabled or _anomaly.enabled:
+        same arrays, .grad set or not as captured, same optimizer state arrays and options, modules
+        in the same train/eval mode. (One expression, written out once: ``_write_guards``.)"""
+        if self._guard is None:
+            self._guard = self._write_guards()
+        return self._guard()
+
+    def _write_guards(self) -> Callable[[], bool]:
+        """``holds`` as straight-line code: ``t0._data is a0 and t1._data is a1 and ... and
+        g0._grad is None and ... and m0.training is k0 ...`` over objects bound once."""
+        ns: dict[str, Any] = {"_mode": _mode, "_anomaly": _anomaly, "_grad_enabled": self.grad_enabled,
+                              "_optimizers_hold": self._optimizers_hold}
+        terms = ["_mode.enabled is _grad_enabled", "not _anomaly.enabled"]
+        for i, t in enumerate(self.tensors):
+            ns[f"t{i}"], ns[f"a{i}"] = t, self.data_arrays[i]
+            terms.append(f"t{i}._data is a{i}")
+        for i, t in enumerate(self.none_grads):
+            ns[f"g{i}"] = t
+            terms.append(f"g{i}._grad is None")
+        for i, t in enumerate(self.set_grads):
+            ns[f"s{i}"] = t
+            terms.append(f"s{i}._grad is not None")
+        if self.optimizers:
+            terms.append("_optimizers_hold()")
+        for i, (m, mode) in enumerate(zip(self.modules, self.training)):
+            ns[f"m{i}"], ns[f"k{i}"] = m, mode
+            terms.append(f"m{i}.training is k{i}")
+        source = "def holds():\n    return (" + "\n            and ".join(terms) + ")\n"
+        exec(builtins.compile(source, "<autograd_np.compile guards>", "exec"), ns)
+        return ns["holds"]
+
+    def replay(self, *args: Any) -> Any:
+        """The step on plain array arguments of the captured shapes and dtypes, if the guards hold
+        (else ``_MISS``): written out once (``_write_replay``) as one function."""
+        self.replay = self._write_replay()
+        return self.replay(*args)
+
+    def _write_replay(self) -> Callable[..., Any]:
+        """``if type(x) is ndarray and x.shape == s0 and x.dtype is d0 ... and holds(): run, stamp the
+        tensors written, build the result``; a dtype equal but not identical misses (the slow path)."""
+        ns: dict[str, Any] = {"ndarray": np.ndarray, "_MISS": _MISS, "holds": self.holds, "step": self.fn,
+                              "_last_change": _last_change, "next_stamp": next_stamp, "version_of": version_of,
+                              "_rebuild": _rebuild, "template": self.template, "Tensor": Tensor, "np": np}
+        params = [f"x{i}" for i in range(len(self.specs))]
+        checks = []
+        for i, (shape, dtype) in enumerate(self.specs):
+            ns[f"s{i}"], ns[f"d{i}"] = shape, dtype
+            checks.append(f"type(x{i}) is ndarray and x{i}.shape == s{i} and x{i}.dtype is d{i}")
+        lines = [f"def replay({', '.join(params)}):",
+                 f"    if not ({' and '.join(checks + ['holds()'])}):",
+                 "        return _MISS",
+                 f"    out = step({', '.join(params)})"]
+        if self.written:
+            lines.append("    _last_change.stamp = stamp = next_stamp()")
+            for i, t in enumerate(self.written):
+                ns[f"w{i}"] = t
+                lines.append(f"    version_of(w{i}).stamp = stamp")
+        kind, item = self.template
+        if kind in ("tensor", "array") and item == 0:
+            lines.append("    return " + ("Tensor._of(np.array(out[0]))" if kind == "tensor" else "np.array(out[0])"))
+        else:
+            lines.append("    return _rebuild(template, out)")
+        exec(builtins.compile("\n".join(lines) + "\n", "<autograd_np.compile replay>", "exec"), ns)
+        return ns["replay"]
+
+    def _optimizers_hold(self) -> bool:
+        for opt, _, hyper in self.optimizers:
+            if _hyper(opt) != hyper:
+                return False
+        states = [s for opt, _, _ in self.optimizers for s in opt.state]
+        if tuple(map(tuple, states)) != self.state_keys:
             return False
-        for t, array in self.arrays:
-            if t._data is not array:
-                return False
-        for t, none in self.grads:
-            if (t._grad is None) is not none:
-                return False
-        for opt, state, hyper in self.optimizers:
-            if len(opt.state) != len(state) or _hyper(opt) != hyper:
-                return False
-            for now, then in zip(opt.state, state):
-                if now.keys() != then.keys() or any(now[k] is not a for k, a in then.items()):
-                    return False
-        return all(m.training is mode for m, mode in self.modes)
+        return tuple(id(a) for s in states for a in s.values()) == self.state_ids
 
     def run(self, args: tuple, kwargs: dict) -> Any:
         if kwargs or not all(type(a) is np.ndarray for a in args):
             args = [a._data if isinstance(a, Tensor) else a for a in _flat_inputs(args, kwargs)]
         outputs = self.fn(*args)
-        for t in self.written:
-            mark_changed(t)
+        self.mark_written()
         return _rebuild(self.template, outputs)
+
+    def mark_written(self) -> None:
+        """The tensors the step changed in place are changed now (graphs that saved them go stale)."""
+        if self.written:
+            _last_change.stamp = stamp = next_stamp()  # one instant for all of them
+            for t in self.written:
+                version_of(t).stamp = stamp
 
 
 def _hyper(opt: Any) -> list:
@@ -1488,10 +1628,17 @@ class CompiledFunction:
         self.captures = 0
         self.replays = 0
         self.last: Program | None = None
+        self.hot: Program | None = None  # the last replayed program when its arguments were plain arrays
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.eager_reason is not None or _capture.tracer is not None:
             return self.fn(*args, **kwargs)
+        hot = self.hot  # the program the last call replayed: its arguments' shapes and its guards again?
+        if hot is not None and not kwargs and len(args) == len(hot.specs):
+            result = hot.replay(*args)
+            if result is not _MISS:
+                self.replays += 1
+                return result
         if not kwargs and all(type(a) is np.ndarray for a in args):  # the common case, cheaply
             key = tuple([(a.shape, a.dtype) for a in args])
         else:
@@ -1500,8 +1647,10 @@ class CompiledFunction:
         if program is not None:
             if program.holds():
                 self.replays += 1
+                self.hot = program if program.specs and len(program.specs) == len(args) and not kwargs else None
                 return program.run(args, kwargs)
             del self.programs[key]  # a parameter replaced, .grad left set, ...: capture again
+        self.hot = None
         return self._capture(key, args, kwargs)
 
     def source(self) -> str:
@@ -1550,6 +1699,8 @@ class CompiledFunction:
             self._give_up(f"the compiled program did not reproduce eager ({problem})")
         else:
             self.programs[key] = program
+            if not kwargs and all(type(a) is np.ndarray for a in args):
+                program.specs = key
         return result
 
     def _give_up(self, reason: str, args: tuple | None = None, kwargs: dict | None = None) -> Any:
@@ -1662,8 +1813,11 @@ def check_against_eager(program: Program, tracer: Tracer, args: tuple, kwargs: d
     eager = _state_now(tracer)
     eager_out: list = []
     _flat_result(result, eager_out)
+    drawn = [(g, g.bit_generator.state) for g, _ in tracer.generators.values()]  # eager's draws done
     try:
         _restore(tracer, None)
+        for g, before in tracer.generators.values():  # the program draws the same masks again
+            g.bit_generator.state = before
         if not program.holds():
             return "its guards fail on the state it was captured from"
         replayed: list = []
@@ -1687,6 +1841,8 @@ def check_against_eager(program: Program, tracer: Tracer, args: tuple, kwargs: d
         return ""
     finally:
         _restore(tracer, eager)
+        for g, after in drawn:
+            g.bit_generator.state = after
 
 
 def _flat_result(obj: Any, found: list) -> None:

@@ -35,10 +35,8 @@ def cross_entropy(
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     logits, targets = _rows_of_classes("cross_entropy", logits, targets)
     if label_smoothing == 0.0 and reduction == "mean":
-        if ignore_index is not None:
-            kept = np.flatnonzero(targets != ignore_index)
-            if kept.size < targets.size:
-                return ops.cross_entropy(logits[kept], targets[kept])
+        if ignore_index is not None:  # the rows weighted 0 or 1: the same shapes whatever the padding
+            return ops.masked_cross_entropy(logits, targets, ignore_index=ignore_index)
         return ops.cross_entropy(logits, targets)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -175,8 +173,14 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, rng: Any = None) -
         return x
     if p == 1.0:
         return x * np.zeros(x.shape, dtype=x.dtype)
-    keep = creation.generator(rng, name="dropout").random(x.shape) >= p
-    return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+    return x * dropout_mask(rng, x.shape, p, x.dtype)
+
+
+def dropout_mask(rng: Any, shape: tuple, p: float, dtype: Any) -> np.ndarray:
+    """Dropout's mask: 1/(1-p) where a uniform draw from ``rng`` is >= p, else 0, as ``dtype``
+    (``compile`` replays this call as one instruction, so every step draws a new mask)."""
+    keep = creation.generator(rng, name="dropout").random(shape) >= p
+    return (keep * (1.0 / (1.0 - p))).astype(dtype)
 
 
 def pad(x: Tensor, pad: Sequence[int], value: float = 0.0) -> Tensor:

@@ -131,6 +131,22 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[np.n
     return loss, probs
 
 
+def masked_softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(L, P): ``softmax_cross_entropy`` with the rows whose target is ``ignore_index`` weighted 0 and the
+    mean over the others, L = Σ_b k_b ℓ_b / Σ_b k_b (NaN when no row is kept), at fixed shapes."""
+    kept = targets != ignore_index
+    shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    total = np.add.reduce(probs, axis=1)
+    losses = np.log(total)
+    losses -= shifted[np.arange(logits.shape[0]), np.where(kept, targets, 0)]
+    losses *= kept
+    count = int(np.count_nonzero(kept))
+    loss = np.add.reduce(losses) / count if count else np.array(np.nan, dtype=logits.dtype)
+    probs /= total[:, None]
+    return loss, probs
+
+
 def one_minus_square(y: np.ndarray) -> np.ndarray:
     """1 - y² computed into one new array (y² in place, then 1 - it in place)."""
     out = np.multiply(y, y, out=np.empty_like(y))

@@ -16,6 +16,7 @@ feature axis ("channels last"), so ``BatchNorm1d`` accepts (B, C) or (B, T, C).
 """
 from __future__ import annotations
 
+import functools
 import sys
 import weakref
 from typing import Any, Iterator
@@ -23,6 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import creation, functional as F
+from .capture_hook import _capture
 from .grad_mode import no_grad
 from .node import ModuleCall, mark_changed, module_scope
 from .tensor_type import Tensor, parse_to
@@ -616,12 +618,13 @@ def clip_grad_norm(parameters: Any, max_norm: float) -> float:
     if max_norm <= 0:
         raise ValueError(f"clip_grad_norm: max_norm must be > 0, got {max_norm}")
     grads = [p.grad for p in parameters if p.grad is not None]
-    total = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
-    scale = max_norm / (total + 1e-6)
-    if scale < 1.0:
-        for g in grads:
-            g *= np.asarray(scale, dtype=g.dtype)
-    return total
+    # NumPy calls only, no Python branch on a value: a compiled step records them as they are.
+    squares = [np.add.reduce(np.multiply(g, g), axis=None, dtype=np.float64) for g in grads]
+    total = np.sqrt(functools.reduce(np.add, squares, np.zeros((), dtype=np.float64)))
+    scale = np.minimum(np.divide(max_norm, np.add(total, 1e-6)), 1.0)
+    for g in grads:
+        np.multiply(g, scale, out=g)  # a scale of 1 leaves g as it was
+    return total if _capture.tracer is not None else float(total)  # while captured: reading it stops the capture
 
 
 # ----------------------------------------------------------------------------

@@ -1593,6 +1593,41 @@ cross_entropy.defvjp(
 cross_entropy.defjvp(_cross_entropy_jvp, None)
 
 
+@primitive("masked_cross_entropy", saves=True)
+def masked_cross_entropy(logits: np.ndarray, targets: np.ndarray, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean cross-entropy over the rows whose target is not ``ignore_index``:
+    L = -(1/N) Σ_b k_b log softmax(logits_b)[targets_b], k_b = [targets_b ≠ ignore_index], N = Σ_b k_b
+
+    ``logits`` (B, C), ``targets`` (B,); no kept row (N = 0) gives NaN. The same shapes for any
+    number of ignored rows (what ``cross_entropy(..., ignore_index=)`` runs).
+
+    VJP: dlogits = G k (probs - onehot) / N
+    JVP: dy = sum(k (probs - onehot) dlogits) / N
+    """
+    if logits.ndim != 2 or np.shape(targets) != logits.shape[:1]:
+        raise ValueError(
+            f"masked_cross_entropy: logits must be (B, C) and targets (B,), got shapes {logits.shape} and {np.shape(targets)}"
+        )
+    return kernels.masked_softmax_cross_entropy(logits, targets, ignore_index)
+
+
+def _masked_cross_entropy_vjp(g: Any, y: Any, logits: Any, targets: Any, ignore_index: int, saved: Any = None) -> Any:
+    kept = np.asarray(targets) != ignore_index
+    safe = np.where(kept, targets, 0)
+    probs = softmax_of(logits) if isinstance(logits, Tensor) else saved
+    weights = (kept / builtins.max(int(kept.sum()), 1)).astype(probs.dtype)[:, None]
+    return (probs - onehot(safe, probs.shape, probs.dtype)) * weights * g
+
+
+masked_cross_entropy.defvjp(
+    _masked_cross_entropy_vjp,
+    not_differentiable("masked_cross_entropy's targets are class indices"),
+    reads=("logits", ""),
+)
+masked_cross_entropy.defjvp(lambda dlogits, y, logits, targets, ignore_index, saved=None: sum(
+    _masked_cross_entropy_vjp(1.0, y, logits, targets, ignore_index, saved) * dlogits), None)
+
+
 def softmax_of(logits: Any) -> Any:
     """softmax(logits) over the last axis, as ops (differentiable)."""
     return exp(log_softmax(logits, axis=-1))

@@ -120,6 +120,7 @@ TORCH: dict[str, Callable[..., Any]] = {
     "cross_entropy (0,3)": lambda x: F.cross_entropy(x, _I),
     "cross_entropy sum (0,3)": lambda x: F.cross_entropy(x, _I, reduction="sum"),
     "cross_entropy (2,0,3)": lambda x: F.cross_entropy(x.permute(0, 2, 1), _long(2, 0)),  # classes in dim 1
+    "cross_entropy ignore_index (0,3)": lambda x: F.cross_entropy(x, _I, ignore_index=-1),
     "cross_entropy label_smoothing (0,3)": lambda x: F.cross_entropy(x, _I, label_smoothing=0.1),
     "nll_loss (0,3)": lambda x: F.nll_loss(x, _I),
     "mse_loss (0,3)": F.mse_loss,

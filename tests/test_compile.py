@@ -157,12 +157,27 @@ def test_reading_a_value_falls_back_or_raises(reader) -> None:
 
 
 def test_dropout_masks_are_never_frozen() -> None:
-    rng = np.random.default_rng(0)
     w = Tensor(np.ones((4, 4)), requires_grad=True)
-    drop = nn.Dropout(0.5, rng=rng)
+    drop = nn.Dropout(0.5, rng=np.random.default_rng(0))
 
     def step(x):
         loss = drop(x @ w).sum()
+        loss.backward()
+        w.grad = None
+        return loss
+
+    compiled = ag.compile(step, fallback="error")
+    values = [float(compiled(np.ones((2, 4))).data) for _ in range(8)]
+    assert compiled.replays == 6 and len(set(values[2:])) > 1  # replayed, a new mask every call
+    assert "dropout_mask(" in compiled.source()
+
+
+def test_a_random_array_from_numpy_inside_the_step_falls_back() -> None:
+    w = Tensor(np.ones((4, 4)), requires_grad=True)
+    rng = np.random.default_rng(0)
+
+    def step(x):
+        loss = (x @ w * (rng.random((2, 4)) > 0.5)).sum()  # NumPy, not an instruction: never frozen
         loss.backward()
         w.grad = None
         return loss

@@ -266,6 +266,10 @@ CASES = [
     Case("log_softmax", "softmax", lambda x: x.softmax(axis=1), _inputs(_n(2, 3, 2))),
     Case("cross_entropy", "fused", lambda x: F.cross_entropy(x, _T), _inputs(_n(5, 3))),
     Case("cross_entropy", "ops.cross_entropy", lambda x: ops.cross_entropy(x, _T), _inputs(_n(5, 4))),
+    Case("masked_cross_entropy", "ignore_index, two rows ignored",
+         lambda x: F.cross_entropy(x, np.array([0, -1, 2, 1, -1]), ignore_index=-1), _inputs(_n(5, 3))),
+    Case("masked_cross_entropy", "ops.masked_cross_entropy, none ignored",
+         lambda x: ops.masked_cross_entropy(x, _T, ignore_index=9), _inputs(_n(5, 4))),
     # convolution and pooling (convolution.py)
     Case("conv2d", "3x3, bias", lambda x, w, b: F.conv2d(x, w, b), _inputs(_n(2, 2, 5, 5), _n(3, 2, 3, 3), _n(3))),
     Case("conv2d", "stride, padding, dilation, groups",

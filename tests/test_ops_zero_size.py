@@ -160,6 +160,8 @@ CASES = [
        lambda x: np.sum(x.sum(axis=1))),
     _c("cross_entropy (2,0,3)", [(2, 0, 3)], lambda x: F.cross_entropy(x, np.zeros((2, 0), np.int64)),
        lambda x: np.mean(x.sum(axis=-1))),
+    _c("cross_entropy ignore_index (0,3)", [(0, 3)], lambda x: F.cross_entropy(x, _I, ignore_index=-1),
+       lambda x: np.mean(x.sum(axis=1))),
     _c("cross_entropy label_smoothing (0,3)", [(0, 3)], lambda x: F.cross_entropy(x, _I, label_smoothing=0.1),
        lambda x: np.mean(x.sum(axis=1))),
     _c("nll_loss (0,3)", [(0, 3)], lambda x: F.nll_loss(x, _I), lambda x: np.mean(x.sum(axis=1))),

@@ -261,8 +261,8 @@ def train_step(run: Run, X: np.ndarray, Y: np.ndarray) -> float:
     losses as eager, within float32 rounding: compile checks its capture against eager)."""
     ix = run.rng.integers(0, len(X), run.config.batch_size)
     Xb, Yb = X[ix], Y[ix]
-    if run.sequence:
-        Xb, Yb = trim_padding(Xb, Yb)
+    if run.sequence:  # contiguous: a compiled step reshapes the targets as views of its arguments
+        Xb, Yb = (np.ascontiguousarray(a) for a in trim_padding(Xb, Yb))
     if run._compiled is None:
         blocker = compile_blocker(run.config, run) if run.use_compile else "--no-compile"
         run._compiled = functools.partial(update, run)
@@ -277,8 +277,13 @@ _BATCH_LOSS = Run.batch_loss
 
 
 def update(run: Run, Xb: np.ndarray, Yb: np.ndarray) -> ag.Tensor:
-    """Forward, loss, backward, (clip,) optimizer step on one batch: the step ``compile`` captures."""
-    loss = run.batch_loss(Xb, Yb)
+    """Forward, loss, backward, (clip,) optimizer step on one batch: the step ``compile`` captures.
+    The batch comes trimmed (``train_step``): ``Run.batch_loss`` as it is, less the trimming (which
+    would read the batch's values inside the step)."""
+    if type(run).batch_loss is _BATCH_LOSS:
+        loss = sequence_loss(run.model, Xb, Yb) if run.sequence else cross_entropy(run.model(Xb), Yb)
+    else:
+        loss = run.batch_loss(Xb, Yb)
     run.optimizer.zero_grad()
     loss.backward()
     if run.config.grad_clip:
@@ -294,12 +299,6 @@ def compile_blocker(config: Config, run: Run | None = None) -> str | None:
     count, say) that a compiled program cannot see."""
     if run is not None and (type(run) is not Run or Run.batch_loss is not _BATCH_LOSS):
         return "Run.batch_loss is replaced"
-    if is_sequence_arch(config.arch):
-        return "the sequence loss picks the non-padding targets with NumPy on the batch (shapes change per batch)"
-    if config.grad_clip:
-        return "gradient clipping reads the gradient norm's value"
-    if config.dropout:
-        return "dropout draws new masks every step"
     if config.norm == "batch":
         return "BatchNorm updates its running statistics outside the ops"
     return None
