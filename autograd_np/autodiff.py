@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
 from . import graph
 from .graph import seed_gradient
@@ -50,14 +49,5 @@ def grad(
     found = graph.backprop(
         [output], [seed], targets=inputs, create_graph=create_graph, retain_graph=retain_graph
     )
-    result = []
-    for t in inputs:
-        g = found.get(id(t))
-        if g is None:
-            result.append(Tensor(np.zeros_like(t.data)))
-            continue
-        if isinstance(g, Tensor):
-            result.append(g if g.dtype == t.dtype else g.astype(t.dtype))
-        else:
-            result.append(Tensor(np.array(g, dtype=t.dtype)))
-    return result
+    return graph.gradients_for(found, inputs)
+

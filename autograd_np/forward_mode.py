@@ -144,9 +144,8 @@ def output_tangent(op: Any, inputs: Any, kwargs: dict, out: Any, dxs: list, args
 
 
 def broadcast_tangent(term: Any, shape: tuple[int, ...]) -> Any:
-    """Forward mode broadcasts where reverse mode sums: a term of an input's shape, to y's."""
-    if isinstance(term, Tensor):  # with the add op, so the broadcast is recorded and carries outer tangents
-        return term + np.zeros(shape, dtype=term._data.dtype)
+    """Forward mode broadcasts where reverse mode sums: a term of an input's shape, to y's
+    (on a Tensor, NumPy's function runs the ``broadcast_to`` op: recorded, carrying outer tangents)."""
     return np.broadcast_to(term, shape)
 
 

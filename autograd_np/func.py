@@ -338,16 +338,7 @@ def _backward(outputs: list, cotangents: list, inputs: list, nested: bool) -> li
     if nested:
         seeds = [s if isinstance(s, Tensor) else Tensor(s) for s in seeds]
     found = graph.backprop(roots, seeds, targets=inputs, create_graph=nested, retain_graph=True) if roots else {}
-    result = []
-    for t in inputs:
-        g = found.get(id(t))
-        if g is None:
-            result.append(Tensor(np.zeros_like(t._data)))
-        elif isinstance(g, Tensor):
-            result.append(g if g.dtype == t.dtype else g.astype(t.dtype))
-        else:
-            result.append(Tensor(np.array(g, dtype=t.dtype)))
-    return result
+    return graph.gradients_for(found, inputs)
 
 
 def _tangent_out(out: Any, level: int, nested: bool, since: int) -> Tensor:

@@ -151,6 +151,21 @@ def backprop(
     return found or {}
 
 
+def gradients_for(found: dict[int, Any], inputs: Sequence[Tensor]) -> list[Tensor]:
+    """What ``backprop`` found for each input, as a Tensor in the input's dtype (zeros where no
+    gradient flowed); a differentiable gradient (``create_graph``) is returned as it is."""
+    result = []
+    for t in inputs:
+        g = found.get(id(t))
+        if g is None:
+            result.append(Tensor(np.zeros_like(t._data)))
+        elif isinstance(g, Tensor):
+            result.append(g if g.dtype == t.dtype else g.astype(t.dtype))
+        else:
+            result.append(Tensor(np.array(g, dtype=t.dtype)))
+    return result
+
+
 def walk_order(roots: Sequence[Tensor]) -> tuple[list[Tensor], bool]:
     """The tensors requiring grad that lead to ``roots``, inputs first, and whether an in-place
     change happened since the oldest node was recorded (if not, no node needs checking)."""

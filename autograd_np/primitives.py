@@ -107,7 +107,7 @@ class Primitive:
         ``reads`` is ``""`` (the VJP reads no values, only shapes), ``"all"`` (declared: it reads the
         inputs, as einsum's VJP of one operand reads the others) or ``None`` (not declared: it may read all).
         """
-        self.vjps, self.rule = _ArgnumVJPs(vjp), rule_in(self.__doc__) if rule is None else rule
+        self.vjps, self.rule = _ArgnumRules(vjp), rule_in(self.__doc__) if rule is None else rule
         self.array_vjps = self.vjps
         if reads is not None:
             if reads.strip() not in ("", "all"):
@@ -129,7 +129,7 @@ class Primitive:
 
     def defjvp_argnum(self, jvp: Callable, *, rule: str | None = None) -> "Primitive":
         """Register one ``jvp(i, dx, y, *inputs, **kwargs)`` for an op with any number of inputs."""
-        self.jvps, self.jvp_rule = _ArgnumVJPs(jvp), jvp_rule_in(self.__doc__) if rule is None else rule
+        self.jvps, self.jvp_rule = _ArgnumRules(jvp), jvp_rule_in(self.__doc__) if rule is None else rule
         return self
 
     def _positions(self, names: str) -> tuple[int, ...]:
@@ -289,8 +289,8 @@ class _NoJVPs:
         )
 
 
-class _ArgnumVJPs:
-    """``vjps[i]`` for a variadic op: the one VJP with the input's position bound."""
+class _ArgnumRules:
+    """``vjps[i]`` (or ``jvps[i]``) for a variadic op: the one rule with the input's position bound."""
 
     def __init__(self, vjp: Callable) -> None:
         self.vjp = vjp
