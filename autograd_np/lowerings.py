@@ -73,7 +73,7 @@ def matmul(e: Any, y: Any, a: Any, b: Any) -> list[str] | None:
 
 def getitem(e: Any, y: Any, x: Any, index: Any) -> list[str]:
     if _is_value(index) and index.dtype.kind in "iu":
-        return [f"np.take({x}, {index}, axis=0, out={e.buf(y)})"]  # x[index] for an index array: the same copy
+        return [f"{x}.take({index}, axis=0, out={e.buf(y)})"]  # x[index] for an index array: the same copy
     return [f"{y} = {x}[{e.expr(index)}]"]
 
 
@@ -155,7 +155,8 @@ def add_vjp(position: int) -> Any:
 
 def tanh_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any) -> list[str]:
     out = e.buf(dx)
-    return [f"np.multiply({y}, {y}, out={out})", f"np.subtract(1, {out}, out={out})", f"np.multiply({g}, {out}, out={out})"]
+    one = _one(e, y.dtype)
+    return [f"np.multiply({y}, {y}, out={out})", f"np.subtract({one}, {out}, out={out})", f"np.multiply({g}, {out}, out={out})"]
 
 
 def neg_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any) -> list[str]:
@@ -182,24 +183,34 @@ def _small_table(g: Any, index: Any, x: Any) -> bool:
 
 
 def _embedding_onehot(e: Any, dx: Any, g: Any, index: Any, x: Any) -> list[str]:
-    """The embedding pass: onehotᵀ G with a one-hot matrix kept between calls (ones written at the
-    picks, then cleared), as the hand-written step does; non-finite G takes the kernel's path (0 · inf
-    would put NaN in rows never picked), found by the BLAS sum 1ᵀ G (no floating-point warning; a
-    sum that overflows also takes the kernel's path). A negative index names the same row in both."""
+    """The embedding pass: onehotᵀ G, as ``kernels.scatter_add`` computes it (the one-hot rows taken
+    from an identity matrix with the same indexing rule: a negative index wraps, one out of range
+    raises), into a one-hot buffer kept between calls. Non-finite G takes the kernel's general path
+    (0 · inf would put NaN in rows never picked), found by the BLAS sum 1ᵀ G (no floating-point
+    warning; a sum that overflows also takes that path)."""
     rows, picks = x.shape[0], int(np.prod(index.shape))
-    onehot = e.const(np.zeros((rows, picks), x.dtype), "onehot")
-    cols = e.const(np.arange(picks), "picks")
+    onehot = e.const(np.zeros((picks, rows), x.dtype), "onehot")  # row j: onehot(index_j)
+    identity = _identity(e, rows, x.dtype)
     flat = f"{index}.reshape(-1)" if len(index.shape) != 1 else f"{index}"
     out = e.buf(dx)
     shape = e.expr(tuple(x.shape))
     ones = e.cached(("ones", int(np.prod(g.shape)), g.dtype.str), lambda: np.ones(int(np.prod(g.shape)), g.dtype), "ones_all")
     finite = f"math.isfinite(np.dot({ones}, {g}.reshape(-1)))"  # inf or NaN anywhere makes the sum non-finite
     return [f"if {finite}:",
-            f"    {onehot}[{flat}, {cols}] = 1",
-            f"    np.dot({onehot}, {g}.reshape({picks}, {x.shape[1]}), out={out})",
-            f"    {onehot}[{flat}, {cols}] = 0",
+            f"    {identity}.take({flat}, axis=0, out={onehot})",
+            f"    np.dot({onehot}.T, {g}.reshape({picks}, {x.shape[1]}), out={out})",
             "else:",
             f"    np.copyto({out}, kernels.scatter_add({g}, {index}, {shape}))"]
+
+
+def _identity(e: Any, n: int, dtype: np.dtype) -> str:
+    """The n × n identity, whose rows are the one-hot vectors (``kernels.identity``)."""
+    return e.cached(("identity", n, dtype.str), lambda: kernels.identity(n, dtype), f"identity{n}")
+
+
+def _one(e: Any, dtype: np.dtype) -> str:
+    """1 in ``dtype``: the same value NumPy makes of a Python 1 for each call, made once."""
+    return e.cached(("one", dtype.str), lambda: dtype.type(1), "one")
 
 
 def log_softmax_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any, axis: int = -1) -> list[str] | None:
@@ -215,15 +226,21 @@ def log_softmax_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any, axis: int = -1) -> 
 def cross_entropy_vjp(e: Any, dx: Any, g: Any, y: Any, logits: Any, targets: Any, saved: Any = None) -> list[str] | None:
     if not _is_value(targets) or saved is None:
         return None
-    batch = logits.shape[0]
-    rows = e.cached(("arange", batch), lambda: np.arange(batch), "rows")
+    batch = max(logits.shape[0], 1)
+    onehot = e.scratch(logits.shape, logits.dtype, "onehot_targets")
+    identity = _identity(e, logits.shape[1], logits.dtype)
+    if g.kind == "const":  # the seed of backward(): G / B made once
+        scale = e.cached(("over", id(g), batch), lambda: g.tensor / batch, f"{g.name}_over_{batch}")
+    else:
+        scale = f"{g} / {batch}"
     if e.only_reader(saved):  # nothing else reads the softmax: the gradient is computed in its buffer
         first = f"{dx} = {saved}"
         out = dx.name
     else:
         out = e.buf(dx)
         first = f"np.copyto({out}, {saved})"
-    return [first, f"{out}[{rows}, {targets}] -= 1", f"np.multiply({out}, {g} / {max(batch, 1)}, out={out})"]
+    return [first, f"{identity}.take({targets}, axis=0, out={onehot})",  # onehot(targets), as indexing picks rows
+            f"np.subtract({out}, {onehot}, out={out})", f"np.multiply({out}, {scale}, out={out})"]
 
 
 def mean_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) -> list[str] | None:

@@ -496,3 +496,27 @@ def test_strict_is_bit_identical_at_a_large_batch() -> None:
     assert compiled.replays == 4 and compiled.eager_reason is None
     for k in eager_p:
         assert np.array_equal(compiled_p[k].data, eager_p[k].data), k
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_negative_indices_pick_what_eager_picks_and_out_of_range_raises(strict: bool) -> None:
+    """The program's one-hot matrices (embedding rows, cross-entropy targets) follow NumPy's
+    indexing rule: -1 is the last row, an index past the end raises IndexError as eager does."""
+    eager_p, compiled_p = mlp_params(), mlp_params()
+    eager, compiled = lecture_step(eager_p), ag.compile(lecture_step(compiled_p), strict=strict)
+    for k, (Xb, Yb) in enumerate(batches(6)):
+        Xb, Yb = Xb.copy(), Yb.copy()
+        Xb[::3] -= 27  # the same rows, named from the end
+        Yb[::2] -= 27
+        np.testing.assert_allclose(compiled(Xb, Yb).data, eager(Xb, Yb).data, rtol=1e-5)
+    assert compiled.replays >= 3
+    for k in eager_p:
+        np.testing.assert_allclose(compiled_p[k].data, eager_p[k].data, rtol=1e-5, atol=1e-6)
+    for bad in ("targets", "rows"):
+        Xb, Yb = next(batches(1))
+        (Yb if bad == "targets" else Xb)[0] = 27
+        with pytest.raises(IndexError):
+            eager(Xb, Yb)
+        with pytest.raises(IndexError):
+            compiled(Xb, Yb)
+        assert compiled.replays >= 3 and compiled.eager_reason is None
