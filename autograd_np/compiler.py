@@ -57,7 +57,7 @@ __all__ = ["compile", "capture", "CompiledFunction", "CompileWarning", "CompileE
 
 #: The rewrites ``compile`` applies unless ``strict=True``, in order; turn one off with
 #: ``compile(fn, passes={"linear": False})``. Each one's gain is in benchmarks/README.md.
-PASSES = ("linear", "cross_entropy", "dead_code", "embedding_onehot", "buffer_sharing")
+PASSES = ("linear", "cross_entropy", "dead_code", "learning_rate", "embedding_onehot", "buffer_sharing")
 
 
 class CompileWarning(UserWarning):
@@ -99,12 +99,13 @@ class Instr:
     leafadd (``.grad +=``), cast, ufunc (NumPy on ``.data``/``.grad``), copyto, optstep,
     random (a dropout mask drawn from its generator, per call), view (an argument reshaped outside the ops)."""
 
-    __slots__ = ("kind", "op", "position", "outs", "ins", "kwargs", "saved", "phase", "extra")
+    __slots__ = ("kind", "op", "position", "outs", "ins", "kwargs", "saved", "phase", "extra", "note")
 
     def __init__(self, kind: str, outs: list, ins: list, phase: str, op: Any = None, position: int = 0,
                  kwargs: dict | None = None, saved: Value | None = None, extra: Any = None) -> None:
         self.kind, self.op, self.position, self.outs, self.ins = kind, op, position, outs, ins
         self.kwargs, self.saved, self.phase, self.extra = kwargs or {}, saved, phase, extra
+        self.note = ""  # a pass's word on what it changed, shown as the line's comment
 
     def reads(self) -> list[Value]:
         found: list[Value] = []
@@ -965,7 +966,61 @@ def remove_dead_code(instrs: list[Instr], keep: set[int]) -> list[Instr]:
     return kept[::-1]
 
 
-_PASS_FUNCTIONS = {"linear": fuse_linear, "cross_entropy": fuse_cross_entropy, "dead_code": remove_dead_code}
+def fold_learning_rate(instrs: list[Instr], keep: set[int]) -> list[Instr]:
+    """``p -= lr * p.grad`` for every parameter, with one ``lr`` -> backward seeded with ``lr``
+    instead of 1, and each update one subtraction ``p -= G_p``.
+
+    Backprop is linear in its seed: each VJP is linear in G (Jᵀ G) and sums of linear maps are
+    linear, so seeding the walk with lr · dL/dL makes every gradient come out times lr, which is
+    what the updates subtract. Applies only when nothing else could tell: each gradient is read by
+    its update alone (not kept in ``.grad``, not clipped, not returned), no ``.grad`` from before the
+    call is added in, and one constant seed (``backward()``'s) starts the walk. The parameters
+    differ from eager's by float32 rounding (lr is applied before the sums, not after them)."""
+    produced = {id(v): instr for instr in instrs for v in instr.outs}
+    readers = _readers(instrs)
+    backward = [instr for instr in instrs if instr.phase == "backward"]
+    seeds = {id(v): v for instr in backward for v in instr.reads() if v.kind == "const" and v.grad_of is not None}
+    if len(seeds) != 1 or any(v.kind == "grad" for instr in instrs for v in instr.reads()):
+        return instrs
+    seed = next(iter(seeds.values()))
+    if any(v is seed for instr in backward for v in instr.reads() if not any(x is seed for x in instr.ins)):
+        return instrs  # read somewhere other than an instruction's direct inputs
+    made_in_backward = {id(v) for instr in backward for v in instr.outs}
+    updates = []
+    for sub in instrs:
+        if sub.kind != "ufunc" or sub.extra != (np.subtract, "__call__", True) or len(sub.ins) != 2 or sub.kwargs:
+            continue
+        p, scaled = sub.ins
+        mul = produced.get(id(scaled))
+        if p is not sub.outs[0] or mul is None or mul.kind != "ufunc" or mul.extra != (np.multiply, "__call__", False):
+            continue
+        if mul.kwargs or len(mul.ins) != 2 or readers.get(id(scaled)) != [sub] or id(scaled) in keep:
+            continue
+        lr, g = mul.ins if isinstance(mul.ins[1], Value) else mul.ins[::-1]
+        if (not isinstance(lr, (int, float, np.integer, np.floating)) or isinstance(lr, bool) or not math.isfinite(lr)
+                or not isinstance(g, Value) or id(g) not in made_in_backward or readers.get(id(g)) != [mul]):
+            continue
+        updates.append((sub, mul, lr, g))
+    if not updates or len({float(lr) for _, _, lr, _ in updates}) != 1 or float(updates[0][2]) == 0:
+        return instrs
+    muls = {id(mul) for _, mul, _, _ in updates}
+    outside = [v for instr in instrs if instr.phase != "backward" and id(instr) not in muls for v in instr.reads()]
+    if keep & made_in_backward or any(id(v) in made_in_backward or v is seed for v in outside):
+        return instrs  # a gradient (or the seed) seen by something other than its update
+    lr = updates[0][2]
+    lr_seed = Value("const", np.asarray(seed.tensor * lr, dtype=seed.dtype), "lr_seed")  # lr · seed, as eager rounds lr
+    lr_seed.tensor = lr_seed.array
+    lr_seed.grad_of = _Prefix("lr_d", seed.grad_of) if isinstance(seed.grad_of, Value) else None
+    for instr in backward:
+        instr.ins = [lr_seed if x is seed else x for x in instr.ins]
+    for k, (sub, _, _, g) in enumerate(updates):
+        sub.ins = [sub.ins[0], g]
+        sub.note = f"p -= lr dp, lr = {lr!r} came in with the seed (backprop is linear in it)" if k == 0 else "p -= lr dp"
+    return [instr for instr in instrs if id(instr) not in muls]
+
+
+_PASS_FUNCTIONS = {"linear": fuse_linear, "cross_entropy": fuse_cross_entropy, "dead_code": remove_dead_code,
+                   "learning_rate": fold_learning_rate}
 
 
 def share_buffers(e: "Emitter", instrs: list[Instr], keep: set[int]) -> None:
@@ -1108,6 +1163,8 @@ def _rule_for(op: Primitive, position: int) -> str:
 
 
 def _comment(instr: Instr) -> str:
+    if instr.note:
+        return instr.note
     if instr.kind == "fwd":
         return _first_line(instr.op)
     if instr.kind == "vjp":

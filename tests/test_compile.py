@@ -1,6 +1,7 @@
 """autograd_np.compile: captured steps replay what eager computes (NumPy only, no torch)."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -520,3 +521,59 @@ def test_negative_indices_pick_what_eager_picks_and_out_of_range_raises(strict: 
         with pytest.raises(IndexError):
             compiled(Xb, Yb)
         assert compiled.replays >= 3 and compiled.eager_reason is None
+
+
+def sgd_variant(p: dict[str, Tensor], keep_grads: bool = False, rates: dict[str, float] | None = None,
+                clip: bool = False):
+    """The lecture step with one change to its update, each of which must keep the multiplications by lr."""
+    def step(Xb, Yb):
+        emb = p["C"][Xb]
+        h = (emb.reshape(Xb.shape[0], -1) @ p["W1"] + p["b1"]).tanh()
+        loss = -((h @ p["W2"] + p["b2"]).log_softmax(axis=-1)[np.arange(Yb.shape[0]), Yb]).mean()
+        loss.backward()
+        if clip:
+            nn.clip_grad_norm(list(p.values()), 0.5)
+        with ag.no_grad():
+            for name, t in p.items():
+                t.data -= (rates or {}).get(name, 0.1) * t.grad
+                if not keep_grads:
+                    t.grad = None
+        return loss
+    return step
+
+
+def test_learning_rate_pass_moves_lr_into_the_seed() -> None:
+    """p -= lr * p.grad with one lr: the seed becomes lr (backprop is linear in it), each update one
+    subtraction; the parameters stay equal to eager's to float32 rounding."""
+    eager_p, compiled_p, compiled, losses = run_both(lecture_step, 60)
+    source = compiled.source()
+    assert "np.multiply(0.1" not in source and len(re.findall(r"np\.subtract\((\w+), d\1, out=\1\)", source)) == 5, source
+    assert "lr_dloss" in source  # the seed, named for what it is
+    for k in eager_p:
+        np.testing.assert_allclose(compiled_p[k].data, eager_p[k].data, rtol=2e-4, atol=2e-5)
+    off_p = mlp_params()
+    off = ag.compile(lecture_step(off_p), passes={"learning_rate": False})
+    for Xb, Yb in batches(3):
+        off(Xb, Yb)
+    assert len(re.findall(r"np\.multiply\(0\.1, d\w+, out=", off.source())) == 5
+
+
+@pytest.mark.parametrize("variant", ["keep_grads", "rates", "clip"])
+def test_learning_rate_pass_leaves_steps_that_could_tell(variant: str) -> None:
+    """Kept .grad (the user would see lr-scaled gradients), two learning rates, gradients read by
+    clipping: the multiplications by lr stay, and the results are eager's."""
+    kwargs = {"keep_grads": dict(keep_grads=True), "rates": dict(rates={"C": 0.5}), "clip": dict(clip=True)}[variant]
+    eager_p, compiled_p = mlp_params(), mlp_params()
+    eager, compiled = sgd_variant(eager_p, **kwargs), ag.compile(sgd_variant(compiled_p, **kwargs))
+    for Xb, Yb in batches(8):
+        if variant == "keep_grads":
+            for ps in (eager_p, compiled_p):
+                for t in ps.values():
+                    t.grad = None
+        np.testing.assert_allclose(compiled(Xb, Yb).data, eager(Xb, Yb).data, rtol=1e-5)
+    assert compiled.replays >= 4, compiled.eager_reason
+    assert re.search(r"np\.multiply\(0\.1, d\w+, out=", compiled.source())
+    for k in eager_p:
+        np.testing.assert_allclose(compiled_p[k].data, eager_p[k].data, rtol=2e-4, atol=2e-5)
+        if variant == "keep_grads":
+            np.testing.assert_allclose(compiled_p[k].grad, eager_p[k].grad, rtol=2e-4, atol=2e-6)
