@@ -1078,6 +1078,8 @@ class Emitter:
         self.cache: dict[Any, str] = {}
         self.readers: dict[int, int] = {}  # id(Value) -> instructions reading it (2 more if returned)
         self.buffered: dict[int, Value] = {}  # the temps given a buffer of their own, by id
+        self.views: dict[str, tuple[str, str]] = {}  # name -> (array, suffix): views made once (make_views)
+        self.checked: set[int] = set()  # index arrays a forward line indexed with (NumPy raised there if out of range)
 
     def only_reader(self, v: Any) -> bool:
         """Whether one instruction (the one being lowered) is all that reads ``v``: it may write into it."""
@@ -1107,6 +1109,36 @@ class Emitter:
             self.ns[v.name] = np.empty(v.shape, v.dtype)
             self.buffered[id(v)] = v
         return v.name
+
+    def lasting(self, v: Any) -> bool:
+        """Whether ``v`` names the same array at every call: a parameter, a constant, a buffer, or a
+        view made once of one (a scratch or constant's name, given as a string, always does)."""
+        if isinstance(v, str):
+            return True
+        return v.kind in ("tensor", "const") or v.name in self.allocated or v.name in self.views
+
+    def view(self, v: Any, suffix: str, hint: str) -> str:
+        """``v`` + ``suffix`` (``.T``, ``.reshape(-1)``, ``[:, None]``): made once, after the buffers
+        are final (``make_views``), when ``v`` is the same array every call; else written per call."""
+        base = v if isinstance(v, str) else v.name
+        if not self.lasting(v):
+            return base + suffix
+        key = ("view", base, suffix)
+        if key not in self.cache:
+            self.cache[key] = self.unique(hint)
+            self.views[self.cache[key]] = (base, suffix)
+        return self.cache[key]
+
+    def bind_view(self, y: Value, x: Value, suffix: str) -> list[str]:
+        """``y = x`` + ``suffix`` as a view made once when x lasts (the line stays, as a comment), else per call."""
+        if not self.lasting(x):
+            return [f"{y} = {x}{suffix}"]
+        self.views[y.name] = (x.name, suffix)
+        return [f"# {y} = {x}{suffix}, a view made once"]
+
+    def make_views(self) -> None:
+        for name, (base, suffix) in self.views.items():
+            self.ns[name] = eval(base + suffix, {}, self.ns)  # noqa: S307 (suffixes written by the lowerings)
 
     def scratch(self, shape: tuple, dtype: Any, hint: str) -> str:
         name = self.unique(hint)
@@ -1502,6 +1534,7 @@ def build_program(tracer: Tracer, result: Any, inputs: list[Value], names: dict[
     body, written = _body(e, tracer, instrs, outs)
     if "buffer_sharing" in enabled:
         share_buffers(e, instrs, keep)
+    e.make_views()
     signature = ", ".join(v.name for v in inputs)
     source = f"def step({signature}):\n" + "\n".join(body) + "\n"
     return Program(source, e.ns, template, tracer, written)

@@ -73,12 +73,13 @@ def matmul(e: Any, y: Any, a: Any, b: Any) -> list[str] | None:
 
 def getitem(e: Any, y: Any, x: Any, index: Any) -> list[str]:
     if _is_value(index) and index.dtype.kind in "iu":
+        e.checked.add(id(index))  # take raises for an index out of range, as x[index] does
         return [f"{x}.take({index}, axis=0, out={e.buf(y)})"]  # x[index] for an index array: the same copy
     return [f"{y} = {x}[{e.expr(index)}]"]
 
 
 def reshape(e: Any, y: Any, x: Any, shape: tuple) -> list[str]:
-    return [f"{y} = {x}.reshape({e.expr(tuple(shape))})"]
+    return e.bind_view(y, x, f".reshape({e.expr(tuple(shape))})")
 
 
 def log_softmax(e: Any, y: Any, x: Any, axis: int = -1) -> list[str] | None:
@@ -103,11 +104,13 @@ def cross_entropy(e: Any, y: Any, logits: Any, targets: Any, saved: Any = None) 
     total = e.scratch((batch,), logits.dtype, "row_sum")
     losses = e.scratch((batch,), logits.dtype, "losses")
     probs = e.buf(saved)
+    e.checked.add(id(targets))  # shifted[rows, targets] raises for a target out of range
     return [f"np.maximum.reduce({logits}, axis=1, keepdims=True, out={top})",
             f"np.subtract({logits}, {top}, out={shifted})", f"np.exp({shifted}, out={probs})",
             f"np.add.reduce({probs}, axis=1, out={total})", f"np.log({total}, out={losses})",
             f"np.subtract({losses}, {shifted}[{rows}, {targets}], out={losses})",
-            f"{y} = np.add.reduce({losses}) / {batch}", f"np.divide({probs}, {total}[:, None], out={probs})"]
+            f"{y} = np.add.reduce({losses}) / {batch}",
+            f"np.divide({probs}, {e.view(total, '[:, None]', 'row_sum_column')}, out={probs})"]
 
 
 def mean(e: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) -> list[str] | None:
@@ -164,7 +167,7 @@ def neg_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any) -> list[str]:
 
 
 def reshape_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any, shape: tuple) -> list[str]:
-    return [f"{dx} = {g}.reshape({e.expr(tuple(x.shape))})"]
+    return e.bind_view(dx, g, f".reshape({e.expr(tuple(x.shape))})")
 
 
 def getitem_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any, index: Any) -> list[str]:
@@ -191,14 +194,14 @@ def _embedding_onehot(e: Any, dx: Any, g: Any, index: Any, x: Any) -> list[str]:
     rows, picks = x.shape[0], int(np.prod(index.shape))
     onehot = e.const(np.zeros((picks, rows), x.dtype), "onehot")  # row j: onehot(index_j)
     identity = _identity(e, rows, x.dtype)
-    flat = f"{index}.reshape(-1)" if len(index.shape) != 1 else f"{index}"
+    flat = e.view(index, ".reshape(-1)", f"{index}_flat") if len(index.shape) != 1 else f"{index}"
     out = e.buf(dx)
     shape = e.expr(tuple(x.shape))
     ones = e.cached(("ones", int(np.prod(g.shape)), g.dtype.str), lambda: np.ones(int(np.prod(g.shape)), g.dtype), "ones_all")
-    finite = f"math.isfinite(np.dot({ones}, {g}.reshape(-1)))"  # inf or NaN anywhere makes the sum non-finite
+    finite = f"math.isfinite(np.dot({ones}, {e.view(g, '.reshape(-1)', f'{g}_flat')}))"  # inf or NaN anywhere: not finite
     return [f"if {finite}:",
-            f"    {identity}.take({flat}, axis=0, out={onehot})",
-            f"    np.dot({onehot}.T, {g}.reshape({picks}, {x.shape[1]}), out={out})",
+            f"    {identity}.take({flat}, axis=0, out={onehot}{_mode(e, index)})",
+            f"    np.dot({e.view(onehot, '.T', f'{onehot}_T')}, {e.view(g, f'.reshape({picks}, {x.shape[1]})', f'{g}_rows')}, out={out})",
             "else:",
             f"    np.copyto({out}, kernels.scatter_add({g}, {index}, {shape}))"]
 
@@ -206,6 +209,12 @@ def _embedding_onehot(e: Any, dx: Any, g: Any, index: Any, x: Any) -> list[str]:
 def _identity(e: Any, n: int, dtype: np.dtype) -> str:
     """The n × n identity, whose rows are the one-hot vectors (``kernels.identity``)."""
     return e.cached(("identity", n, dtype.str), lambda: kernels.identity(n, dtype), f"identity{n}")
+
+
+def _mode(e: Any, index: Any) -> str:
+    """``take``'s mode for an index a forward line already checked: "wrap" is NumPy's indexing rule
+    for indices in range (-1 is the last row) and needs no buffered copy; otherwise "raise"."""
+    return ', mode="wrap"' if id(index) in e.checked else ""
 
 
 def _one(e: Any, dtype: np.dtype) -> str:
@@ -234,12 +243,12 @@ def cross_entropy_vjp(e: Any, dx: Any, g: Any, y: Any, logits: Any, targets: Any
     else:
         scale = f"{g} / {batch}"
     if e.only_reader(saved):  # nothing else reads the softmax: the gradient is computed in its buffer
-        first = f"{dx} = {saved}"
+        first = e.bind_view(dx, saved, "")[0]
         out = dx.name
     else:
         out = e.buf(dx)
         first = f"np.copyto({out}, {saved})"
-    return [first, f"{identity}.take({targets}, axis=0, out={onehot})",  # onehot(targets), as indexing picks rows
+    return [first, f"{identity}.take({targets}, axis=0, out={onehot}{_mode(e, targets)})",  # onehot(targets), as indexing picks rows
             f"np.subtract({out}, {onehot}, out={out})", f"np.multiply({out}, {scale}, out={out})"]
 
 
