@@ -1134,7 +1134,7 @@ class Emitter:
         if not self.lasting(x):
             return [f"{y} = {x}{suffix}"]
         self.views[y.name] = (x.name, suffix)
-        return [f"# {y} = {x}{suffix}, a view made once"]
+        return [f"# {y} = {x}{suffix}: " + ("a view, made once" if suffix else "the same buffer")]
 
     def make_views(self) -> None:
         for name, (base, suffix) in self.views.items():

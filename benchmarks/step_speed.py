@@ -5,8 +5,9 @@
     python benchmarks/step_speed.py --memory         # RSS over 20,000 steps (A) and peak RSS (C)
     python benchmarks/step_speed.py --threads 1 --ref 19464cc   # this tree against autograd_np/ at a git ref
 
-One step = minibatch gather from the training set, forward, mean cross-entropy,
-backward, SGD update, float32. Implementations run in one process, round-robin
+One step = minibatch draw (each framework's generator) and gather from the training set,
+forward, mean cross-entropy, backward, SGD update, float32; ``--presampled`` draws the
+indices before timing instead (the same arrays for every implementation). Implementations run in one process, round-robin
 inside every repetition (so machine noise hits all alike); the table shows the
 median over repetitions of the mean ms/step of each repetition, and the ratios
 are the medians of the per-repetition ratios.
@@ -32,8 +33,10 @@ from __future__ import annotations
 import argparse
 import ast
 import atexit
+import functools
 import gc
 import importlib
+import itertools
 import json
 import os
 import platform
@@ -351,7 +354,8 @@ def check_agreement(impls, X, batch: int) -> float:
 # ----------------------------------------------------------------------------
 def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, use_torch: bool,
                 settle_s: float = 0.2, unfused: bool = False, minimal: bool = False,
-                lecture: bool = True, ref: ModuleType | None = None, compiled: bool = True) -> dict:
+                lecture: bool = True, ref: ModuleType | None = None, compiled: bool = True,
+                presampled: bool = False) -> dict:
     impls = make_impls(cfg, X, Y, vocab, use_torch, unfused=unfused, minimal=minimal, lecture=lecture, ref=ref,
                        compiled=compiled)
     worst = check_agreement(impls, X, cfg["batch"])
@@ -368,10 +372,13 @@ def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, u
     slowest = max(per.values())
     inner = max(3, int(target_s / slowest))
     times = {impl.name: [] for impl in impls}
+    # --presampled: every implementation steps through the same index arrays, drawn before timing
+    draw = np.random.default_rng(7)
+    pool = [draw.integers(0, X.shape[0], cfg["batch"]) for _ in range(256)] if presampled else []
     for r in range(reps):
         order = impls[r % len(impls):] + impls[: r % len(impls)]  # rotate who goes first
         for impl in order:
-            step = impl.step
+            step = functools.partial(_next_batch, impl.step, itertools.cycle(pool)) if presampled else impl.step
             # Settle: untimed steps first. After a BLAS call OpenBLAS's worker threads
             # busy-wait for a while, and so do PyTorch's OpenMP threads; on a 2-core
             # machine the previous implementation's spinning threads would otherwise
@@ -389,7 +396,7 @@ def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, u
         "config": name, **cfg, "reps": reps, "steps_per_rep": inner, "settle_s": settle_s, "max_param_diff": worst,
         "ms": {k: float(np.median(v)) for k, v in times.items()},
         "ms_iqr": {k: [float(np.percentile(v, 25)), float(np.percentile(v, 75))] for k, v in times.items()},
-        "ratio_ag_hw": float(np.median(ag / hw)),
+        "ratio_ag_hw": float(np.median(ag / hw)), "presampled": presampled,
     }
     if "torch" in times:
         out["ratio_torch_ag"] = float(np.median(np.array(times["torch"]) / ag))
@@ -414,6 +421,10 @@ def time_config(name: str, cfg: dict, X, Y, vocab, reps: int, target_s: float, u
         out[f"ratio_{key}"] = float(np.median(ratios))
         out[f"ratio_{key}_spread"] = [float(np.percentile(ratios, q)) for q in (0, 25, 75, 100)]
     return out
+
+
+def _next_batch(step, indices):
+    return step(next(indices))
 
 
 def per_op_overhead(reps: int = 15, n: int = 20000) -> dict:
@@ -608,6 +619,10 @@ def main() -> None:
                     help="skip the autograd_np.compile columns (fused, lecture, lecture strict=True)")
     ap.add_argument("--ref", metavar="GIT_REF",
                     help="also time autograd_np/ as it was at this git ref (imported as autograd_np_ref), same rounds")
+    ap.add_argument("--presampled", action="store_true",
+                    help="draw the minibatch indices before timing (the same arrays for every implementation): "
+                         "the step without the random number generator (NumPy's Generator.integers or torch.randint); "
+                         "the gather X[ix] stays in the step")
     ap.add_argument("--memory", action="store_true", help="memory mode instead of timing")
     ap.add_argument("--memory-steps", type=int, default=20000)
     ap.add_argument("--skip-overhead", action="store_true")
@@ -650,7 +665,7 @@ def main() -> None:
         gc.collect()
         results.append(time_config(name, cfg, X, Y, vocab, args.reps, args.target, use_torch, args.settle, args.unfused,
                                    args.minimal_tape, lecture=not args.no_lecture, ref=ref_package,
-                                   compiled=not args.no_compiled))
+                                   compiled=not args.no_compiled, presampled=args.presampled))
         r = results[-1]
         print(f"  config {name} done ({r['reps']} reps x {r['steps_per_rep']} steps; params agree to {r['max_param_diff']:.1e})",
               flush=True)
@@ -688,6 +703,9 @@ def main() -> None:
                   f"{r['ms']['minimal_tape']:.3f} ms, {r['ratio_minimal_hw']:.2f}x hand-written")
     if any("ratio_lecture_fused" in r or "ratio_new_ref" in r for r in results):
         print_lecture_ref_table(results, f"{args.ref} ({ref_commit})" if args.ref else None)
+    if args.presampled:
+        print("\n--presampled: the minibatch indices were drawn before timing (the same arrays for every "
+              "implementation); the gather X[ix] is in the step, the random number generator is not.")
     print(f"\nms/step: median over {args.reps} round-robin repetitions (each: {args.settle} s untimed settling, then "
           f"~{args.target} s timed per implementation); ratios: median of per-repetition ratios.")
     overhead = None

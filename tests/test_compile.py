@@ -577,3 +577,15 @@ def test_learning_rate_pass_leaves_steps_that_could_tell(variant: str) -> None:
         np.testing.assert_allclose(compiled_p[k].data, eager_p[k].data, rtol=2e-4, atol=2e-5)
         if variant == "keep_grads":
             np.testing.assert_allclose(compiled_p[k].grad, eager_p[k].grad, rtol=2e-4, atol=2e-6)
+
+
+def test_the_program_printed_in_docs_compile_md_is_what_the_engine_prints(capsys) -> None:
+    """docs/compile.md shows step.source() of its own example: the text must not drift from the engine."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "compile.md").read_text(encoding="utf-8")
+    example = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    shown = re.search(r"```text\n(.*?)```", text, re.S).group(1)
+    exec(compile(example, "docs/compile.md", "exec"), {})
+    printed = capsys.readouterr().out.split("\n", 1)[1]  # after the "loss ..., N replays" line
+    assert [line.rstrip() for line in printed.strip().splitlines()] == [line.rstrip() for line in shown.strip().splitlines()]
