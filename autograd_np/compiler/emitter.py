@@ -7,6 +7,8 @@ its op's lowering (``lowerings.py``, which calls back ``Emitter.buf``, ``scratch
 (``known_names``: its arguments, the parameters of live modules in the derivation's names ``C``,
 ``W1``, ``b1``, its local variables) and are given to the values by ``name_values``.
 ``program.build_program`` drives all of it; ``passes.share_buffers`` works on the Emitter's buffers.
+The step's array arguments and their names (``_flat_inputs``, ``_input_names``, at the end) are
+what ``program.py`` and ``compiled.py`` pass to a program too.
 """
 from __future__ import annotations
 
