@@ -1,4 +1,4 @@
-"""The switch ``compile`` turns on while it captures a step (see ``compiler.py``).
+"""The switch ``compile`` turns on while it captures a step (see ``compiler/tracer.py``).
 
 ``Primitive.__call__`` and ``graph.backprop`` each test ``_capture.tracer`` once: ``None``
 (always, outside a capture) costs one attribute read; a tracer receives the call instead. Per thread, as grad mode:
@@ -11,7 +11,7 @@ from typing import Any
 
 
 class _CaptureHook(threading.local):
-    tracer: Any = None  # the compiler.Tracer recording this thread's step, or None (per thread)
+    tracer: Any = None  # the Tracer (compiler/tracer.py) recording this thread's step, or None (per thread)
     walk: Any = None  # the backward walk that tracer is recording, while it runs
 
 

@@ -15,8 +15,9 @@ calls the op's forward or VJP as it is (correct, a little slower), as it does fo
 without an entry here (a user's op too: ``op.deflowering(forward, vjps)``, the same method).
 
 The table lives here, not beside each op in ``ops.py``: ``ops.py`` stays the math (forward,
-VJP, docstring), and this file is only the compiled program's concern. The optimizers' updates
-(SGD, Adam, AdamW) are lowered at the end; another optimizer runs its own ``step()``.
+VJP, docstring), and this file is only the compiled program's concern (``compiler/emitter.py``
+calls its entries, in ``emit_instr``). The optimizers' updates (SGD, Adam, AdamW) are lowered at
+the end; another optimizer runs its own ``step()``.
 """
 from __future__ import annotations
 

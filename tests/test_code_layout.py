@@ -18,10 +18,10 @@ PACKAGE = Path(ag.__file__).parent
 
 def test_no_function_in_the_engine_is_longer_than_60_lines() -> None:
     long = []
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):  # the compiler's package (compiler/) too
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60:
-                long.append(f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+                long.append(f"{path.relative_to(PACKAGE)}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
     assert long == []
 
 
@@ -117,19 +117,29 @@ def test_an_op_without_a_vjp_says_so_at_backward() -> None:
 # ----------------------------------------------------------------------------
 # Imports run one way; no module hides behind a function of its name
 # ----------------------------------------------------------------------------
+def module_name(path: Path) -> str:
+    """``ops.py`` -> ``ops``; in a subpackage, ``compiler/tracer.py`` -> ``compiler.tracer`` and
+    ``compiler/__init__.py`` -> ``compiler`` (the package's own ``__init__.py`` stays ``__init__``)."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
 def import_graph() -> dict[str, set[str]]:
-    """Module -> the package modules it imports (anywhere in it), from the source."""
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    """Module -> the package modules it imports (anywhere in it), from the source; a subpackage's
+    modules by dotted name (``compiler.tracer``)."""
+    paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
-    for path in PACKAGE.glob("*.py"):
+    for module, path in paths.items():
+        package = [] if module == "__init__" else module.split(".")[: None if path.name == "__init__.py" else -1]
         imported = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    imported.add(node.module.split(".")[0])
-                else:
-                    imported |= {alias.name for alias in node.names}
-        graph[path.stem] = (imported & modules) - {path.stem}
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                base = package[: len(package) - (node.level - 1)]
+                for name in [node.module] if node.module else [alias.name for alias in node.names]:
+                    parts = base + name.split(".")
+                    within = [".".join(parts[:k]) for k in range(len(parts), 0, -1) if ".".join(parts[:k]) in paths]
+                    imported |= set(within[:1])  # the module itself (the longest prefix that is one)
+        graph[module] = imported - {module}
     return graph
 
 
@@ -171,6 +181,7 @@ def test_the_engine_imports_run_one_way() -> None:
     line so their ops join ops.OPS: without those edges the imports have no circle at all."""
     graph = import_graph()
     assert graph["tensor_type"] <= {"grad_mode", "node"}  # the Tensor imports nothing above it
+    assert {"ops", "compiler.instructions"} <= graph["compiler.passes"]  # the compiler's files are in the graph
     op_modules = {"convolution", "linalg"}
     assert op_modules <= graph["ops"] and all("ops" in graph[m] for m in op_modules)
     without_table = {m: (imports - op_modules if m == "ops" else imports) for m, imports in graph.items()}
@@ -185,8 +196,8 @@ def test_no_module_is_shadowed_by_a_function_of_its_name() -> None:
     import types
 
     shadowed = {
-        p.stem for p in PACKAGE.glob("*.py")
-        if not p.stem.startswith("_") and hasattr(ag, p.stem) and not isinstance(getattr(ag, p.stem), types.ModuleType)
+        name for name in {module_name(p).split(".")[0] for p in PACKAGE.rglob("*.py")}  # compiler/ is "compiler"
+        if not name.startswith("_") and hasattr(ag, name) and not isinstance(getattr(ag, name), types.ModuleType)
     }
     assert not shadowed, f"modules hidden behind a function of the same name: {sorted(shadowed)}"
     assert callable(ag.tensor) and ag.Tensor.__module__ == "autograd_np.tensor_type"
