@@ -265,3 +265,18 @@ def test_rule_parts_find_their_inputs():
     assert lines["concatenate"] == ["dx_i = G[slice of x_i] (i = 0): G (4, 3) -> (2, 3)",
                                     "dx_i = G[slice of x_i] (i = 1): G (4, 3) -> (2, 3)"]
     assert lines["transpose"] == ["dx = G^T: G (3, 2) -> (2, 3)"]
+
+
+def test_a_too_large_graph_of_module_calls_suggests_group_modules():
+    run, loss = names_loss("gru")
+    with pytest.raises(viz.GraphTooLargeError, match=r"group_modules=True with collapse_chains=True would draw (\d+)") as err:
+        viz.draw(loss, params=run.model, max_nodes=50)
+    would = int(re.search(r"group_modules=True with collapse_chains=True would draw (\d+)", str(err.value)).group(1))
+    assert would <= 50
+    viz.draw(loss, params=run.model, group_modules=True, collapse_chains=True, max_nodes=would)  # fits exactly
+    with pytest.raises(viz.GraphTooLargeError, match=f"more than max_nodes={would - 1}"):
+        viz.draw(loss, params=run.model, group_modules=True, collapse_chains=True, max_nodes=would - 1)
+    plain = (Tensor(np.ones(3), requires_grad=True) * 2).sum()  # no module calls: no such hint
+    with pytest.raises(viz.GraphTooLargeError) as err:
+        viz.draw(plain, max_nodes=1)
+    assert "group_modules" not in str(err.value)

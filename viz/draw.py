@@ -125,11 +125,12 @@ def draw(
     order = _walk(tensor)
     names = _param_names(params)
     fallback_names = _module_names(order) if module_names else {}
-    boxes = ModuleGroups(order, {**fallback_names, **names}) if group_modules else None
+    all_names = {**fallback_names, **names}
+    boxes = ModuleGroups(order, all_names) if group_modules else None
     groups, group_of = _group(order, collapse_chains, boxes)
     position = {id(t): i for i, t in enumerate(order)}
     if max_nodes is not None and len(groups) > max_nodes:
-        raise GraphTooLargeError(_too_large_message(order, len(groups), max_nodes, collapse_chains))
+        raise GraphTooLargeError(_too_large_message(order, len(groups), max_nodes, collapse_chains, boxes, all_names))
 
     norms = _grad_norms(tensor, order, grad_output) if show_grad else {}
     show_dtype = len({t.dtype for t in order}) > 1
@@ -227,13 +228,18 @@ def _group(order: list[Tensor], collapse: bool, boxes: ModuleGroups | None = Non
     return groups, group_of
 
 
-def _too_large_message(order: list[Tensor], count: int, max_nodes: int, collapsed: bool) -> str:
+def _too_large_message(order: list[Tensor], count: int, max_nodes: int, collapsed: bool,
+                       boxes: ModuleGroups | None, names: dict[int, str]) -> str:
+    """Names the count, the limit, and what each flag not yet given would bring it down to."""
     message = f"viz.draw: the graph has {count} nodes, more than max_nodes={max_nodes}"
     if collapsed:
         message += " (after collapse_chains)"
     else:
-        fewer = len(_group(order, True)[0])
+        fewer = len(_group(order, True, boxes)[0])
         message += f"; collapse_chains=True would draw {fewer}"
+    if boxes is None and any(t.op_module_call is not None for t in order):
+        boxed = len(_group(order, True, ModuleGroups(order, names))[0])
+        message += f"; group_modules=True with collapse_chains=True would draw {boxed} (a box per module call)"
     return message + ". Pass a larger max_nodes, or max_nodes=None to draw it anyway."
 
 

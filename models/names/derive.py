@@ -151,8 +151,8 @@ def engine_gradients(
         p.grad = None
     x = [embedding(X).flatten(1)]               # x⁽⁰⁾
     z = []
-    for i, linear in enumerate(linears, start=1):
-        z.append(linear(x[-1]))                 # z⁽ⁱ⁾
+    for i, layer in enumerate(linears, start=1):
+        z.append(layer(x[-1]))                  # z⁽ⁱ⁾
         if i < len(linears):
             x.append(z[-1].tanh())              # x⁽ⁱ⁾
     loss = cross_entropy(z[-1], Y)
