@@ -7,10 +7,10 @@
 
 One step = minibatch draw (each framework's generator) and gather from the training set,
 forward, mean cross-entropy, backward, SGD update, float32; ``--presampled`` draws the
-indices before timing instead (the same arrays for every implementation). Implementations run in one process, round-robin
-inside every repetition (so machine noise hits all alike); the table shows the
-median over repetitions of the mean ms/step of each repetition, and the ratios
-are the medians of the per-repetition ratios.
+indices before timing instead (the same arrays for every implementation). Implementations
+run in one process, round-robin inside every repetition (so machine noise hits all alike);
+the table shows the median over repetitions of the mean ms/step of each repetition, and the
+ratios are the medians of the per-repetition ratios.
 
 (a) autograd_np through its public API only (Tensor, functional.linear,
     functional.cross_entropy, .backward(), ``p.data -= lr * p.grad; p.grad = None``);
