@@ -60,10 +60,19 @@ def unary(name: str) -> Any:
 
 
 def linear(e: Any, y: Any, x: Any, weight: Any, bias: Any) -> list[str] | None:
-    if len(x.shape) != 2 or len(weight.shape) != 2 or not _is_value(bias):
+    if len(x.shape) < 2 or len(weight.shape) != 2 or not _is_value(bias) or tuple(y.shape) != _rows(x)[1:-1] + (weight.shape[1],):
         return None
     out = e.buf(y)
-    return [f"np.dot({x}, {weight}, out={out})", f"np.add({out}, {bias}, out={out})"]
+    if len(x.shape) == 2:
+        return [f"np.dot({x}, {weight}, out={out})", f"np.add({out}, {bias}, out={out})"]
+    rows = _rows(x)[0]  # kernels.linear: X's leading axes folded into rows, one 2-D product
+    return [f"np.dot({x}.reshape({rows}, {x.shape[-1]}), {weight}, out={e.view(y, f'.reshape({rows}, {weight.shape[1]})', f'{y}_rows')})",
+            f"np.add({out}, {bias}, out={out})"]
+
+
+def _rows(x: Any) -> tuple:
+    """(rows, *leading, n): the row count of X (..., n) with its leading axes folded, then its shape."""
+    return (int(np.prod(x.shape[:-1])), *x.shape)
 
 
 def matmul(e: Any, y: Any, a: Any, b: Any) -> list[str] | None:
@@ -123,15 +132,23 @@ def mean(e: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) -> li
 
 # ----- VJPs ----------------------------------------------------------------------------------
 def linear_vjp_x(e: Any, dx: Any, g: Any, y: Any, x: Any, weight: Any, bias: Any) -> list[str] | None:
-    if len(g.shape) != 2:
+    if len(g.shape) < 2 or tuple(dx.shape) != tuple(g.shape[:-1]) + (weight.shape[0],):
         return None
-    return [f"np.dot({g}, {weight}.T, out={e.buf(dx)})"]
+    if len(g.shape) == 2:
+        return [f"np.dot({g}, {weight}.T, out={e.buf(dx)})"]
+    rows = _rows(g)[0]  # the matmul op: (..., m) @ (m, k) as one 2-D product of the rows
+    e.buf(dx)
+    return [f"np.matmul({g}.reshape({rows}, {g.shape[-1]}), {weight}.T, "
+            f"out={e.view(dx, f'.reshape({rows}, {weight.shape[0]})', f'{dx}_rows')})"]
 
 
 def linear_vjp_weight(e: Any, dw: Any, g: Any, y: Any, x: Any, weight: Any, bias: Any) -> list[str] | None:
-    if len(x.shape) != 2:
+    if len(x.shape) < 2 or len(g.shape) != len(x.shape):
         return None
-    return [f"np.dot({x}.T, {g}, out={e.buf(dw)})"]
+    if len(x.shape) == 2:
+        return [f"np.dot({x}.T, {g}, out={e.buf(dw)})"]
+    rows = _rows(x)[0]  # kernels.rows_transposed_times: Xᵀ G with the leading axes folded into rows
+    return [f"np.dot({x}.reshape({rows}, {x.shape[-1]}).T, {g}.reshape({rows}, {g.shape[-1]}), out={e.buf(dw)})"]
 
 
 def linear_vjp_bias(e: Any, db: Any, g: Any, y: Any, x: Any, weight: Any, bias: Any) -> list[str]:
@@ -154,6 +171,16 @@ def add_vjp(position: int) -> Any:
     def lower(e: Any, dx: Any, g: Any, y: Any, a: Any, b: Any) -> list[str]:
         target = (a, b)[position]
         return sum_to_lines(e, dx, g, tuple(target.shape if _is_value(target) else np.shape(target)))
+    return lower
+
+
+def mul_vjp(position: int) -> Any:
+    """``sum_to(G b, a.shape)``: one product into the gradient's buffer when nothing is summed."""
+    def lower(e: Any, dx: Any, g: Any, y: Any, a: Any, b: Any) -> list[str] | None:
+        other = (b, a)[position]
+        if not _is_value(g) or tuple(dx.shape) != tuple(g.shape) or np.broadcast_shapes(g.shape, np.shape(other)) != tuple(g.shape):
+            return None
+        return [f"np.multiply({g}, {e.expr(other)}, out={e.buf(dx)})"]
     return lower
 
 
@@ -262,7 +289,7 @@ def mean_vjp(e: Any, dx: Any, g: Any, y: Any, x: Any, axis: Any = None, keepdims
 
 
 ops.add.deflowering(binary("add"), [add_vjp(0), add_vjp(1)])
-ops.mul.deflowering(binary("multiply"))
+ops.mul.deflowering(binary("multiply"), [mul_vjp(0), mul_vjp(1)])
 ops.sub.deflowering(binary("subtract"))
 ops.tanh.deflowering(unary("tanh"), [tanh_vjp])
 ops.neg.deflowering(unary("negative"), [neg_vjp])

@@ -2,6 +2,7 @@
 cross_entropy with ignore_index (padding rows left out at fixed shapes), a zoo arch end to end."""
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -139,3 +140,37 @@ def test_a_zoo_arch_compiles_and_gives_eagers_losses(arch) -> None:
     np.testing.assert_allclose(losses, eager, rtol=1e-4)
     for (name, a), (_, b) in zip(model.named_parameters(), eager_model.named_parameters()):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_a_transformer_step_compiled_strict_is_bit_identical_with_its_layers_lowered() -> None:
+    """Dense layers on (batch, time, channels) and elementwise products' gradients are NumPy lines
+    into buffers (not calls of the ops), computed as the ops compute them: strict=True stays bit for bit."""
+    def make():
+        config = get_config("transformer", n_embd=16, n_layer=1, n_head=2, dropout=0.1)
+        config.block_size = 6
+        model = build_model(config, 10, np.random.default_rng(0))
+        optimizer = make_optimizer(config, model)
+
+        def step(xb, yb):
+            loss = sequence_loss(model, xb, yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss
+        return model, step
+
+    rng = np.random.default_rng(1)
+    batches = [(rng.integers(0, 10, (4, 6)), rng.integers(0, 10, (4, 6))) for _ in range(8)]
+    ag.manual_seed(3)
+    model, step = make()
+    compiled = ag.compile(step, strict=True, fallback="error")
+    losses = [float(compiled(x, y).data) for x, y in batches]
+    ag.manual_seed(3)
+    eager_model, eager_step = make()
+    assert losses == [float(eager_step(x, y).data) for x, y in batches]
+    assert compiled.replays == 6
+    for (name, a), (_, b) in zip(model.named_parameters(), eager_model.named_parameters()):
+        assert np.array_equal(a.data, b.data), name
+    source = compiled.source()
+    assert not re.search(r"\b(linear_forward|linear_vjp0|linear_vjp1|mul_vjp0)\(", source)
+    assert re.search(r"np\.dot\(\w+\.reshape\(\d+, 16\), \w+, out=\w+_rows\)", source)
