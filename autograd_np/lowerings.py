@@ -60,19 +60,19 @@ def unary(name: str) -> Any:
 
 
 def linear(e: Any, y: Any, x: Any, weight: Any, bias: Any) -> list[str] | None:
-    if len(x.shape) < 2 or len(weight.shape) != 2 or not _is_value(bias) or tuple(y.shape) != _rows(x)[1:-1] + (weight.shape[1],):
+    if len(x.shape) < 2 or len(weight.shape) != 2 or not _is_value(bias) or tuple(y.shape) != tuple(x.shape[:-1]) + (weight.shape[1],):
         return None
     out = e.buf(y)
     if len(x.shape) == 2:
         return [f"np.dot({x}, {weight}, out={out})", f"np.add({out}, {bias}, out={out})"]
-    rows = _rows(x)[0]  # kernels.linear: X's leading axes folded into rows, one 2-D product
+    rows = _row_count(x)  # kernels.linear: X's leading axes folded into rows, one 2-D product
     return [f"np.dot({x}.reshape({rows}, {x.shape[-1]}), {weight}, out={e.view(y, f'.reshape({rows}, {weight.shape[1]})', f'{y}_rows')})",
             f"np.add({out}, {bias}, out={out})"]
 
 
-def _rows(x: Any) -> tuple:
-    """(rows, *leading, n): the row count of X (..., n) with its leading axes folded, then its shape."""
-    return (int(np.prod(x.shape[:-1])), *x.shape)
+def _row_count(x: Any) -> int:
+    """The rows of X (..., n) with its leading axes folded (``kernels.as_rows``)."""
+    return int(np.prod(x.shape[:-1]))
 
 
 def matmul(e: Any, y: Any, a: Any, b: Any) -> list[str] | None:
@@ -136,7 +136,7 @@ def linear_vjp_x(e: Any, dx: Any, g: Any, y: Any, x: Any, weight: Any, bias: Any
         return None
     if len(g.shape) == 2:
         return [f"np.dot({g}, {weight}.T, out={e.buf(dx)})"]
-    rows = _rows(g)[0]  # the matmul op: (..., m) @ (m, k) as one 2-D product of the rows
+    rows = _row_count(g)  # the matmul op: (..., m) @ (m, k) as one 2-D product of the rows
     e.buf(dx)
     return [f"np.matmul({g}.reshape({rows}, {g.shape[-1]}), {weight}.T, "
             f"out={e.view(dx, f'.reshape({rows}, {weight.shape[0]})', f'{dx}_rows')})"]
@@ -147,7 +147,7 @@ def linear_vjp_weight(e: Any, dw: Any, g: Any, y: Any, x: Any, weight: Any, bias
         return None
     if len(x.shape) == 2:
         return [f"np.dot({x}.T, {g}, out={e.buf(dw)})"]
-    rows = _rows(x)[0]  # kernels.rows_transposed_times: Xᵀ G with the leading axes folded into rows
+    rows = _row_count(x)  # kernels.rows_transposed_times: Xᵀ G with the leading axes folded into rows
     return [f"np.dot({x}.reshape({rows}, {x.shape[-1]}).T, {g}.reshape({rows}, {g.shape[-1]}), out={e.buf(dw)})"]
 
 

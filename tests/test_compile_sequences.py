@@ -102,26 +102,29 @@ def test_ignore_index_compiles_at_one_shape_for_any_padding() -> None:
     np.testing.assert_allclose(w.data, w_eager.data, rtol=1e-5, atol=1e-6)
 
 
+def small_zoo_step(arch: str, clip: bool = True):
+    """A small zoo model (block 6, vocabulary 10) and its training step: loss, backward, clipping, optimizer."""
+    small = {"n_layer": 1, "n_head": 2, "dropout": 0.1} if arch == "transformer" else {"n_embd2": 16}
+    config = get_config(arch, n_embd=16, **small)
+    config.block_size = 6
+    model = build_model(config, 10, np.random.default_rng(0))
+    optimizer = make_optimizer(config, model)
+
+    def step(xb, yb):
+        loss = sequence_loss(model, xb, yb)
+        optimizer.zero_grad()
+        loss.backward()
+        if clip:
+            nn.clip_grad_norm(model.parameters(), 1.0)
+        optimizer.step()
+        return loss
+    return model, step
+
+
 @pytest.mark.parametrize("arch", ["transformer", "gru"])
 def test_a_zoo_arch_compiles_and_gives_eagers_losses(arch) -> None:
-    def make():
-        small = {"n_layer": 1, "n_head": 2, "dropout": 0.1} if arch == "transformer" else {"n_embd2": 16}
-        config = get_config(arch, n_embd=16, **small)
-        config.block_size = 6
-        model = build_model(config, 10, np.random.default_rng(0))
-        optimizer = make_optimizer(config, model)
-
-        def step(xb, yb):
-            loss = sequence_loss(model, xb, yb)
-            optimizer.zero_grad()
-            loss.backward()
-            nn.clip_grad_norm(model.parameters(), 1.0)
-            optimizer.step()
-            return loss
-        return model, step
-
     ag.manual_seed(3)
-    model, step = make()
+    model, step = small_zoo_step(arch)
     compiled = ag.compile(step, fallback="error")
     rng = np.random.default_rng(1)
     batches = []
@@ -134,7 +137,7 @@ def test_a_zoo_arch_compiles_and_gives_eagers_losses(arch) -> None:
         warnings.simplefilter("error", ag.CompileWarning)
         losses = [float(compiled(x, y).data) for x, y in batches]
     ag.manual_seed(3)
-    eager_model, eager_step = make()
+    eager_model, eager_step = small_zoo_step(arch)
     eager = [float(eager_step(x, y).data) for x, y in batches]
     assert compiled.replays == 10
     np.testing.assert_allclose(losses, eager, rtol=1e-4)
@@ -145,28 +148,14 @@ def test_a_zoo_arch_compiles_and_gives_eagers_losses(arch) -> None:
 def test_a_transformer_step_compiled_strict_is_bit_identical_with_its_layers_lowered() -> None:
     """Dense layers on (batch, time, channels) and elementwise products' gradients are NumPy lines
     into buffers (not calls of the ops), computed as the ops compute them: strict=True stays bit for bit."""
-    def make():
-        config = get_config("transformer", n_embd=16, n_layer=1, n_head=2, dropout=0.1)
-        config.block_size = 6
-        model = build_model(config, 10, np.random.default_rng(0))
-        optimizer = make_optimizer(config, model)
-
-        def step(xb, yb):
-            loss = sequence_loss(model, xb, yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            return loss
-        return model, step
-
     rng = np.random.default_rng(1)
     batches = [(rng.integers(0, 10, (4, 6)), rng.integers(0, 10, (4, 6))) for _ in range(8)]
     ag.manual_seed(3)
-    model, step = make()
+    model, step = small_zoo_step("transformer", clip=False)
     compiled = ag.compile(step, strict=True, fallback="error")
     losses = [float(compiled(x, y).data) for x, y in batches]
     ag.manual_seed(3)
-    eager_model, eager_step = make()
+    eager_model, eager_step = small_zoo_step("transformer", clip=False)
     assert losses == [float(eager_step(x, y).data) for x, y in batches]
     assert compiled.replays == 6
     for (name, a), (_, b) in zip(model.named_parameters(), eager_model.named_parameters()):
